@@ -1,0 +1,54 @@
+/**
+ * File output that never leaves a half-written result (touches the disk):
+ * write to a temporary file in the same folder, flush it to disk, then rename
+ * over the target, which is atomic on POSIX file systems. A kill at any moment
+ * leaves either the old file or the new one.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+
+/**
+ * Writes `data` to `path` atomically, creating the folder if needed.
+ *
+ * @example
+ * ```ts ignore
+ * await writeFileAtomic("runs/a/metrics.csv", "epoch,loss\n");
+ * ```
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/** Writes `value` as pretty JSON, atomically. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Reads a file with an error that names it when it is missing. */
+export async function readFileNamed(path: string, what = "file"): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`Cannot read ${what} "${path}": no such file`);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * `cblas_sgemm` from a system BLAS (OpenBLAS, a CBLAS-carrying `libblas.so.3`
+ * or macOS Accelerate) over Deno FFI, for the native backend's convolution
+ * fallback when oneDNN is absent.
+ *
+ * @module
+ */
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32", // order
+      "i32", // transA
+      "i32", // transB
+      "i32", // M
+      "i32", // N
+      "i32", // K
+      "f32", // alpha
+      "buffer", // A
+      "i32", // lda
+      "buffer", // B
+      "i32", // ldb
+      "f32", // beta
+      "buffer", // C
+      "i32", // ldc
+    ],
+    result: "void",
+  },
+  openblas_set_num_threads: {
+    parameters: ["i32"],
+    result: "void",
+    optional: true,
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+const TRANS = 112;
+
+/** Options for {@linkcode Blas.sgemm}. */
+export interface SgemmOptions {
+  /** Use A transposed (A is stored `[K, M]`). @default {false} */
+  transA?: boolean;
+  /** Use B transposed (B is stored `[N, K]`). @default {false} */
+  transB?: boolean;
+  /** Scale of the existing C (`0` overwrites it). @default {0} */
+  beta?: number;
+}
+
+/**
+ * A CBLAS library opened with `Deno.dlopen`.
+ *
+ * @example
+ * ```ts ignore
+ * const blas = Blas.open("libopenblas.so.0");
+ * const c = new Float32Array(4);
+ * blas.sgemm([2, 2, 2], [new Float32Array([1, 2, 3, 4]), new Float32Array([1, 0, 0, 1]), c]);
+ * console.log(c); // Float32Array [1, 2, 3, 4]
+ * ```
+ */
+export class Blas {
+  /** The path it was opened from. */
+  readonly path: string;
+  #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+
+  private constructor(path: string) {
+    this.path = path;
+    this.#lib = Deno.dlopen(path, SYMBOLS);
+  }
+
+  /** Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`. */
+  static open(path: string): Blas {
+    return new Blas(path);
+  }
+
+  /** Sets OpenBLAS's thread count (no-op for other BLAS libraries). */
+  setThreads(n: number): void {
+    this.#lib.symbols.openblas_set_num_threads?.(n);
+  }
+
+  /**
+   * Row-major `C[M, N] = op(A) op(B) + beta C` with dense strides (`lda` is
+   * K, or M when transposed; likewise for B).
+   */
+  sgemm(
+    [m, n, k]: [number, number, number],
+    [a, b, c]: [Float32Array, Float32Array, Float32Array],
+    options: SgemmOptions = {},
+  ): void {
+    const transA = options.transA ?? false;
+    const transB = options.transB ?? false;
+    this.#lib.symbols.cblas_sgemm(
+      ROW_MAJOR,
+      transA ? TRANS : NO_TRANS,
+      transB ? TRANS : NO_TRANS,
+      m,
+      n,
+      k,
+      1,
+      a as Float32Array<ArrayBuffer>,
+      transA ? m : k,
+      b as Float32Array<ArrayBuffer>,
+      transB ? k : n,
+      options.beta ?? 0,
+      c as Float32Array<ArrayBuffer>,
+      n,
+    );
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * tfjs kernel configs `Conv2D`, `Conv2DBackpropInput` and
+ * `Conv2DBackpropFilter` on {@linkcode NativeConv}, for float32 NHWC data
+ * with dilation 1; anything else goes to the `cpu` backend's kernel.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import type { ConvGeometry, NativeConv } from "./conv.ts";
+
+type Info = tf.backend_util.Conv2DInfo;
+
+/** The geometry of `info`, or null when the native path cannot run it. */
+export function convGeometry(info: Info): ConvGeometry | null {
+  if (
+    info.dataFormat !== "channelsLast" || info.dilationHeight !== 1 ||
+    info.dilationWidth !== 1 || info.inChannels !== info.filterShape[2]
+  ) {
+    return null;
+  }
+  const p = info.padInfo;
+  if (p.top < 0 || p.left < 0 || p.bottom < 0 || p.right < 0) return null;
+  return {
+    batch: info.batchSize,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    outH: info.outHeight,
+    outW: info.outWidth,
+    outC: info.outChannels,
+    kH: info.filterHeight,
+    kW: info.filterWidth,
+    strideH: info.strideHeight,
+    strideW: info.strideWidth,
+    padTop: p.top,
+    padBottom: p.bottom,
+    padLeft: p.left,
+    padRight: p.right,
+  };
+}
+
+function float32(
+  backend: MathBackendCPU,
+  ...ts: tf.TensorInfo[]
+): Float32Array[] | null {
+  const out: Float32Array[] = [];
+  for (const t of ts) {
+    const v = backend.data.get(t.dataId).values;
+    if (t.dtype !== "float32" || !(v instanceof Float32Array)) return null;
+    out.push(v);
+  }
+  return out;
+}
+
+function cpuKernel(name: string): tf.KernelFunc {
+  const k = tf.getKernel(name, "cpu");
+  if (!k) {
+    throw new Error(
+      `Kernel "${name}" is not registered for "cpu": import @tensorflow/tfjs-backend-cpu first`,
+    );
+  }
+  return k.kernelFunc;
+}
+
+/**
+ * The three convolution kernels for `backendName`, computing with `conv`.
+ *
+ * @example
+ * ```ts ignore
+ * for (const k of convKernels("native", new NativeConv(libs))) tf.registerKernel(k);
+ * ```
+ */
+export function convKernels(
+  backendName: string,
+  conv: NativeConv,
+): tf.KernelConfig[] {
+  const bu = tf.backend_util;
+  const fallbackConv = cpuKernel(tf.Conv2D);
+  const fallbackInput = cpuKernel(tf.Conv2DBackpropInput);
+  const fallbackFilter = cpuKernel(tf.Conv2DBackpropFilter);
+  return [
+    {
+      kernelName: tf.Conv2D,
+      backendName,
+      kernelFunc: (args) => {
+        const backend = args.backend as MathBackendCPU;
+        const { x, filter } = args.inputs as tf.Conv2DInputs;
+        const a = args.attrs as unknown as tf.Conv2DAttrs;
+        const info = bu.computeConv2DInfo(
+          x.shape as [number, number, number, number],
+          filter.shape as [number, number, number, number],
+          a.strides,
+          a.dilations,
+          a.pad,
+          a.dimRoundingMode,
+          false,
+          bu.convertConv2DDataFormat(a.dataFormat),
+        );
+        const g = convGeometry(info);
+        const vals = float32(backend, x, filter);
+        if (!g || !vals) return fallbackConv(args);
+        const y = conv.forward(vals[0], vals[1], g);
+        return backend.makeTensorInfo(info.outShape, "float32", y);
+      },
+    },
+    {
+      kernelName: tf.Conv2DBackpropInput,
+      backendName,
+      kernelFunc: (args) => {
+        const backend = args.backend as MathBackendCPU;
+        const { dy, filter } = args.inputs as tf.Conv2DBackpropInputInputs;
+        const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+        const info = bu.computeConv2DInfo(
+          a.inputShape,
+          filter.shape as [number, number, number, number],
+          a.strides,
+          1,
+          a.pad,
+          a.dimRoundingMode,
+          false,
+          bu.convertConv2DDataFormat(a.dataFormat),
+        );
+        const g = convGeometry(info);
+        const vals = float32(backend, dy, filter);
+        if (!g || !vals) return fallbackInput(args);
+        const dx = conv.backpropInput(vals[0], vals[1], g);
+        return backend.makeTensorInfo(info.inShape, "float32", dx);
+      },
+    },
+    {
+      kernelName: tf.Conv2DBackpropFilter,
+      backendName,
+      kernelFunc: (args) => {
+        const backend = args.backend as MathBackendCPU;
+        const { x, dy } = args.inputs as tf.Conv2DBackpropFilterInputs;
+        const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+        const info = bu.computeConv2DInfo(
+          x.shape as [number, number, number, number],
+          a.filterShape,
+          a.strides,
+          1,
+          a.pad,
+          a.dimRoundingMode,
+          false,
+          bu.convertConv2DDataFormat(a.dataFormat),
+        );
+        const g = convGeometry(info);
+        const vals = float32(backend, x, dy);
+        if (!g || !vals) return fallbackFilter(args);
+        const dw = conv.backpropFilter(vals[0], vals[1], g);
+        return backend.makeTensorInfo(info.filterShape, "float32", dw);
+      },
+    },
+  ];
+}

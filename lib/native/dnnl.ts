@@ -1,0 +1,474 @@
+/**
+ * Thin oneDNN 2.x (`libdnnl.so.2`) binding over Deno FFI: engine, stream,
+ * memory descriptors, primitive creation and execution. Only what the native
+ * backend's convolution and batch-norm kernels need.
+ *
+ * Struct sizes and enum values below are those of oneDNN 2.6's C headers
+ * (`dnnl_types.h`); oneDNN 3.x changed the API (opaque memory descriptors,
+ * `*_primitive_desc_create` per op), so {@linkcode Dnnl.open} refuses it.
+ *
+ * Memory safety: data pointers are handed to oneDNN only for the duration of
+ * one {@linkcode DnnlPrimitive.run} call, while the caller's TypedArrays are
+ * alive; no pointer to a JS buffer is kept afterwards.
+ *
+ * @module
+ */
+
+/** Byte size of `dnnl_memory_desc_t` in oneDNN 2.x. */
+const MEMORY_DESC_BYTES = 696;
+/** Byte size of the largest op descriptor we build (convolution: 5976). */
+const OP_DESC_BYTES = 8192;
+/** `DNNL_MAX_NDIMS`: length of every `dnnl_dims_t` array. */
+const MAX_NDIMS = 12;
+
+/** oneDNN enum values (2.x headers). */
+export const DNNL = {
+  f32: 3,
+  tagAny: 1,
+  tagA: 2,
+  tagNhwc: 20,
+  tagHwio: 30,
+  forwardTraining: 64,
+  forwardInference: 96,
+  backward: 128,
+  backwardData: 160,
+  backwardWeights: 192,
+  convolutionDirect: 1,
+  eltwiseRelu: 31,
+  argSrc: 1,
+  argDst: 17,
+  argWeights: 33,
+  argMean: 49,
+  argVariance: 50,
+  argScale: 51,
+  argShift: 52,
+  argWorkspace: 64,
+  argDiffSrc: 129,
+  argDiffDst: 145,
+  argDiffWeights: 161,
+  argDiffScale: 255,
+  argDiffShift: 256,
+  useScale: 8,
+  useShift: 16,
+  fuseNormRelu: 4,
+  querySrcMd: 129,
+  queryDiffSrcMd: 130,
+  queryWeightsMd: 131,
+  queryDiffWeightsMd: 132,
+  queryDstMd: 133,
+  queryDiffDstMd: 134,
+  queryWorkspaceMd: 135,
+  queryImplInfoStr: 8,
+  queryExecArgMd: 255,
+} as const;
+
+const STATUS = [
+  "success",
+  "out of memory",
+  "invalid arguments",
+  "unimplemented",
+  "iterator ends",
+  "runtime error",
+  "not required",
+];
+
+const SYMBOLS = {
+  dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: {
+    parameters: ["buffer", "pointer", "u32"],
+    result: "i32",
+  },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_memory_desc_equal: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_memory_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_memory_set_data_handle: {
+    parameters: ["pointer", "buffer"],
+    result: "i32",
+  },
+  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_convolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_convolution_backward_data_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_convolution_backward_weights_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_batch_normalization_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "f32", "u32"],
+    result: "i32",
+  },
+  dnnl_batch_normalization_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
+    result: "i32",
+  },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query: {
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: {
+    parameters: ["pointer", "i32", "i32"],
+    result: "pointer",
+  },
+  dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_primitive_execute: {
+    parameters: ["pointer", "pointer", "i32", "buffer"],
+    result: "i32",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type DnnlSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Error raised when a oneDNN call returns a non-success status. */
+export class DnnlError extends Error {
+  /**
+   * @param call The oneDNN function that failed.
+   * @param status Its `dnnl_status_t`.
+   */
+  constructor(call: string, status: number) {
+    super(
+      `oneDNN call "${call}" failed with status ${status} (${
+        STATUS[status] ?? "unknown"
+      })`,
+    );
+    this.name = "DnnlError";
+  }
+}
+
+/** One tensor argument of a primitive: which `DNNL_ARG_*`, and its layout. */
+interface ArgSlot {
+  arg: number;
+  memory: Deno.PointerObject;
+}
+
+/**
+ * A created oneDNN primitive plus one memory object per argument; run it
+ * with TypedArrays bound to each argument for the duration of the call.
+ *
+ * @example
+ * ```ts ignore
+ * const prim = dnnl.primitive(opDesc, [[DNNL.argSrc, srcMd], [DNNL.argDst, dstMd]]);
+ * prim.run([x, y]);
+ * ```
+ */
+export class DnnlPrimitive {
+  /** Implementation oneDNN picked, e.g. `"jit:avx2"` or `"gemm:jit"`. */
+  readonly impl: string;
+  #dnnl: Dnnl;
+  #prim: Deno.PointerObject;
+  #slots: ArgSlot[];
+  #args: BigUint64Array;
+
+  /** @internal Use {@linkcode Dnnl.primitive}. */
+  constructor(
+    dnnl: Dnnl,
+    prim: Deno.PointerObject,
+    impl: string,
+    slots: ArgSlot[],
+  ) {
+    this.#dnnl = dnnl;
+    this.#prim = prim;
+    this.impl = impl;
+    this.#slots = slots;
+    // dnnl_exec_arg_t is {int arg; dnnl_memory_t memory;}: 16 bytes.
+    this.#args = new BigUint64Array(slots.length * 2);
+    slots.forEach((s, i) => {
+      this.#args[2 * i] = BigInt(s.arg);
+      this.#args[2 * i + 1] = BigInt(Deno.UnsafePointer.value(s.memory));
+    });
+  }
+
+  /**
+   * Executes the primitive synchronously. `data[i]` backs the i-th argument
+   * given at creation (a Float32Array, or a Uint8Array for a workspace).
+   */
+  run(data: ArrayBufferView[]): void {
+    const s = this.#dnnl.symbols;
+    for (let i = 0; i < this.#slots.length; i++) {
+      const st = s.dnnl_memory_set_data_handle(
+        this.#slots[i].memory,
+        data[i] as BufferSource,
+      );
+      if (st !== 0) throw new DnnlError("dnnl_memory_set_data_handle", st);
+    }
+    const st = s.dnnl_primitive_execute(
+      this.#prim,
+      this.#dnnl.stream,
+      this.#slots.length,
+      this.#args,
+    );
+    if (st !== 0) throw new DnnlError("dnnl_primitive_execute", st);
+    s.dnnl_stream_wait(this.#dnnl.stream);
+  }
+}
+
+/**
+ * A oneDNN CPU engine and stream opened from a shared library.
+ *
+ * @example
+ * ```ts ignore
+ * const dnnl = Dnnl.open("libdnnl.so.2");
+ * console.log(dnnl.version); // "2.6.3"
+ * ```
+ */
+export class Dnnl {
+  /** The FFI symbols (oneDNN C API). */
+  readonly symbols: DnnlSymbols;
+  /** `dnnl_engine_t` for CPU 0. */
+  readonly engine: Deno.PointerObject;
+  /** `dnnl_stream_t` on that engine. */
+  readonly stream: Deno.PointerObject;
+  /** Library version, `"major.minor.patch"`. */
+  readonly version: string;
+  /** The path it was opened from. */
+  readonly path: string;
+
+  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, path: string) {
+    this.symbols = lib.symbols;
+    this.path = path;
+    const v = lib.symbols.dnnl_version();
+    if (v === null) throw new DnnlError("dnnl_version", 5);
+    const view = new Deno.UnsafePointerView(v);
+    const major = view.getInt32(0);
+    this.version = `${major}.${view.getInt32(4)}.${view.getInt32(8)}`;
+    if (major !== 2) {
+      lib.close();
+      throw new Error(
+        `Unsupported oneDNN version "${this.version}": lib/native/dnnl.ts speaks the 2.x C API`,
+      );
+    }
+    this.engine = this.#out("dnnl_engine_create", (p) =>
+      lib.symbols.dnnl_engine_create(p, 1 /* dnnl_cpu */, 0n));
+    this.stream = this.#out("dnnl_stream_create", (p) =>
+      lib.symbols.dnnl_stream_create(p, this.engine, 1 /* default flags */));
+  }
+
+  /**
+   * Opens `path` with `Deno.dlopen`; throws if it is missing or not oneDNN
+   * 2.x.
+   */
+  static open(path: string): Dnnl {
+    return new Dnnl(Deno.dlopen(path, SYMBOLS), path);
+  }
+
+  /** Calls `fn` with an out-pointer slot and returns the non-null result. */
+  #out(
+    call: string,
+    fn: (slot: BigUint64Array) => number,
+  ): Deno.PointerObject {
+    const slot = new BigUint64Array(1);
+    const st = fn(slot);
+    if (st !== 0) throw new DnnlError(call, st);
+    const p = Deno.UnsafePointer.create(slot[0]);
+    if (p === null) throw new DnnlError(call, 5);
+    return p;
+  }
+
+  /** A `dnnl_dims_t` (int64[12]) holding `values`. */
+  dims(values: number[]): BigInt64Array {
+    const d = new BigInt64Array(MAX_NDIMS);
+    values.forEach((v, i) => d[i] = BigInt(v));
+    return d;
+  }
+
+  /** A f32 memory descriptor with logical `dims` and format `tag`. */
+  memoryDesc(dims: number[], tag: number): Uint8Array {
+    const md = new Uint8Array(MEMORY_DESC_BYTES);
+    const st = this.symbols.dnnl_memory_desc_init_by_tag(
+      md,
+      dims.length,
+      this.dims(dims),
+      DNNL.f32,
+      tag,
+    );
+    if (st !== 0) throw new DnnlError("dnnl_memory_desc_init_by_tag", st);
+    return md;
+  }
+
+  /** A zeroed op descriptor buffer filled by `init` (a `*_desc_init`). */
+  opDesc(call: string, init: (desc: Uint8Array) => number): Uint8Array {
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    const st = init(desc);
+    if (st !== 0) throw new DnnlError(call, st);
+    return desc;
+  }
+
+  /** Creates a primitive descriptor (with an optional forward hint). */
+  primitiveDesc(
+    opDesc: Uint8Array,
+    hint: Deno.PointerObject | null = null,
+  ): Deno.PointerObject {
+    return this.#out("dnnl_primitive_desc_create", (p) =>
+      this.symbols.dnnl_primitive_desc_create(
+        p,
+        opDesc,
+        null,
+        this.engine,
+        hint,
+      ));
+  }
+
+  /** The memory descriptor a primitive descriptor chose for `query`. */
+  queryMd(pd: Deno.PointerObject, query: number): Deno.PointerObject | null {
+    return this.symbols.dnnl_primitive_desc_query_md(pd, query, 0);
+  }
+
+  /** Whether the primitive's chosen layout for `query` equals `md`. */
+  sameMd(pd: Deno.PointerObject, query: number, md: Uint8Array): boolean {
+    const got = this.queryMd(pd, query);
+    return got !== null && this.symbols.dnnl_memory_desc_equal(md, got) === 1;
+  }
+
+  /** Bytes needed by the layout `md` (a descriptor pointer). */
+  mdBytes(md: Deno.PointerObject | null): number {
+    return Number(this.symbols.dnnl_memory_desc_get_size(md));
+  }
+
+  /** The implementation name of a primitive descriptor. */
+  impl(pd: Deno.PointerObject): string {
+    const slot = new BigUint64Array(1);
+    const st = this.symbols.dnnl_primitive_desc_query(
+      pd,
+      DNNL.queryImplInfoStr,
+      0,
+      slot,
+    );
+    const p = Deno.UnsafePointer.create(slot[0]);
+    if (st !== 0 || p === null) return "unknown";
+    return Deno.UnsafePointerView.getCString(p);
+  }
+
+  /**
+   * Creates the primitive for `pd`, with one memory object per `[arg,
+   * query]` pair laid out as the primitive descriptor chose.
+   */
+  primitive(
+    pd: Deno.PointerObject,
+    args: [arg: number, query: number][],
+  ): DnnlPrimitive {
+    const prim = this.#out("dnnl_primitive_create", (p) =>
+      this.symbols.dnnl_primitive_create(p, pd));
+    const slots = args.map(([arg, query]) => {
+      const md = this.queryMd(pd, query);
+      const memory = this.#out("dnnl_memory_create", (p) =>
+        this.symbols.dnnl_memory_create(p, md, this.engine, null));
+      return { arg, memory };
+    });
+    return new DnnlPrimitive(this, prim, this.impl(pd), slots);
+  }
+
+  /**
+   * Creates the primitive for `pd`, with one memory object per argument in
+   * `args` (`DNNL_ARG_*`), laid out as the primitive descriptor chose.
+   */
+  primitiveForArgs(pd: Deno.PointerObject, args: number[]): DnnlPrimitive {
+    const prim = this.#out("dnnl_primitive_create", (p) =>
+      this.symbols.dnnl_primitive_create(p, pd));
+    const slots = args.map((arg) => {
+      const md = this.symbols.dnnl_primitive_desc_query_md(
+        pd,
+        DNNL.queryExecArgMd,
+        arg,
+      );
+      const memory = this.#out("dnnl_memory_create", (p) =>
+        this.symbols.dnnl_memory_create(p, md, this.engine, null));
+      return { arg, memory };
+    });
+    return new DnnlPrimitive(this, prim, this.impl(pd), slots);
+  }
+
+  /** Bytes of argument `arg` in the layout `pd` chose (0: not used). */
+  argBytes(pd: Deno.PointerObject, arg: number): number {
+    return this.mdBytes(
+      this.symbols.dnnl_primitive_desc_query_md(pd, DNNL.queryExecArgMd, arg),
+    );
+  }
+
+  /** A reorder primitive between two layouts (`from` -> `to`). */
+  reorder(
+    from: Uint8Array | Deno.PointerObject,
+    to: Uint8Array | Deno.PointerObject,
+  ): DnnlPrimitive {
+    const ptr = (m: Uint8Array | Deno.PointerObject) =>
+      m instanceof Uint8Array ? Deno.UnsafePointer.of(m) : m;
+    const fromP = ptr(from), toP = ptr(to);
+    const pd = this.#out("dnnl_reorder_primitive_desc_create", (p) =>
+      this.symbols.dnnl_reorder_primitive_desc_create(
+        p,
+        fromP,
+        this.engine,
+        toP,
+        this.engine,
+        null,
+      ));
+    const prim = this.#out("dnnl_primitive_create", (p) =>
+      this.symbols.dnnl_primitive_create(p, pd));
+    const slots = [[DNNL.argSrc, fromP], [DNNL.argDst, toP]].map(
+      ([arg, md]) => ({
+        arg: arg as number,
+        memory: this.#out("dnnl_memory_create", (p) =>
+          this.symbols.dnnl_memory_create(
+            p,
+            md as Deno.PointerObject,
+            this.engine,
+            null,
+          )),
+      }),
+    );
+    // Keep the descriptors referenced: oneDNN copied them, but `of()` pointers
+    // must not outlive the arrays during the calls above.
+    void from, void to;
+    return new DnnlPrimitive(this, prim, this.impl(pd), slots);
+  }
+}

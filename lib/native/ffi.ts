@@ -1,0 +1,112 @@
+/**
+ * Finds and opens the native libraries behind the `native` backend (reads
+ * shared libraries from the system's library paths through `Deno.dlopen`):
+ * oneDNN 2.x for convolutions and batch norm, else a CBLAS for
+ * im2col + sgemm convolutions.
+ *
+ * Search order: `libdnnl.so.2`, then `libopenblas.so.0`, `libopenblas.so`,
+ * `libblas.so.3` (Linux; the dynamic loader's search path), then macOS
+ * Accelerate. Needs `--allow-ffi`.
+ *
+ * @module
+ */
+import { Blas } from "./blas.ts";
+import { Dnnl } from "./dnnl.ts";
+
+/** oneDNN library names tried, in order. */
+export const DNNL_CANDIDATES = ["libdnnl.so.2", "libdnnl.2.dylib"];
+
+/** CBLAS library names tried, in order. */
+export const BLAS_CANDIDATES = [
+  "libopenblas.so.0",
+  "libopenblas.so",
+  "libblas.so.3",
+  "/System/Library/Frameworks/Accelerate.framework/Accelerate",
+];
+
+/** The libraries the native backend runs on. */
+export interface NativeLibraries {
+  /** oneDNN, when found: convolutions and batch norm. */
+  dnnl: Dnnl | null;
+  /** A CBLAS, when found: the convolution fallback. */
+  blas: Blas | null;
+  /** One line saying what was chosen, e.g. `"oneDNN 2.6.3 (libdnnl.so.2)"`. */
+  description: string;
+}
+
+/** Options for {@linkcode loadNativeLibraries}. */
+export interface LoadNativeOptions {
+  /** Try oneDNN (false tests the BLAS-only path). @default {true} */
+  dnnl?: boolean;
+  /** oneDNN names to try. @default {DNNL_CANDIDATES} */
+  dnnlPaths?: string[];
+  /** CBLAS names to try. @default {BLAS_CANDIDATES} */
+  blasPaths?: string[];
+}
+
+/** Raised when no usable native library (or no FFI permission) is found. */
+export class NativeUnavailableError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NativeUnavailableError";
+  }
+}
+
+/**
+ * Opens the first oneDNN and the first CBLAS that load. Throws
+ * {@linkcode NativeUnavailableError} when FFI is not permitted or neither is
+ * found.
+ *
+ * @example
+ * ```ts ignore
+ * const libs = loadNativeLibraries();
+ * console.log(libs.description); // "oneDNN 2.6.3 (libdnnl.so.2) + BLAS libopenblas.so.0"
+ * ```
+ */
+export function loadNativeLibraries(
+  options: LoadNativeOptions = {},
+): NativeLibraries {
+  const ffi = Deno.permissions.querySync({ name: "ffi" });
+  if (ffi.state !== "granted") {
+    throw new NativeUnavailableError(
+      `FFI permission is "${ffi.state}": run Deno with --allow-ffi to use the native backend`,
+    );
+  }
+  const errors: string[] = [];
+  let dnnl: Dnnl | null = null;
+  if (options.dnnl ?? true) {
+    for (const path of options.dnnlPaths ?? DNNL_CANDIDATES) {
+      try {
+        dnnl = Dnnl.open(path);
+        break;
+      } catch (e) {
+        errors.push(`${path}: ${firstLine(e)}`);
+      }
+    }
+  }
+  let blas: Blas | null = null;
+  for (const path of options.blasPaths ?? BLAS_CANDIDATES) {
+    try {
+      blas = Blas.open(path);
+      break;
+    } catch (e) {
+      errors.push(`${path}: ${firstLine(e)}`);
+    }
+  }
+  if (dnnl === null && blas === null) {
+    throw new NativeUnavailableError(
+      `No oneDNN or CBLAS library found (install libdnnl2 or libopenblas0-pthread); tried ${
+        errors.join("; ")
+      }`,
+    );
+  }
+  const parts = [];
+  if (dnnl) parts.push(`oneDNN ${dnnl.version} (${dnnl.path})`);
+  if (blas) parts.push(`BLAS ${blas.path}`);
+  return { dnnl, blas, description: parts.join(" + ") };
+}
+
+function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split("\n")[0];
+}

@@ -1,0 +1,48 @@
+/**
+ * What a run records about itself so a result can be traced and repeated:
+ * the resolved config, backend, device, versions, command line and time.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BackendInfo } from "./backend.ts";
+
+/** The `run.json` written into every run folder. */
+export interface RunInfo {
+  lab: string;
+  started: string;
+  command: string;
+  config: unknown;
+  backend: string;
+  device: string;
+  backendReason: string;
+  versions: Record<string, string>;
+}
+
+/**
+ * Describes a run started now.
+ *
+ * @example
+ * ```ts ignore
+ * const info = runInfo("exp1", config, await selectBackend("auto"));
+ * ```
+ */
+export function runInfo(lab: string, config: unknown, backend: BackendInfo): RunInfo {
+  return {
+    lab,
+    started: new Date().toISOString(),
+    command: ["deno", "task", lab, ...Deno.args].join(" "),
+    config,
+    backend: backend.backend,
+    device: backend.device,
+    backendReason: backend.reason,
+    versions: {
+      toolkit: "0.1.0",
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      typescript: Deno.version.typescript,
+      tfjs: tf.version_core,
+      os: `${Deno.build.os}-${Deno.build.arch}`,
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * Host-side weights as PyTorch names them: the common currency of the
+ * safetensors and .pth readers and the model loader. Layouts are PyTorch's
+ * (conv weights OIHW, linear weights `[out, in]`); `num_batches_tracked` is
+ * the only I64 tensor in a ResNet20.
+ *
+ * @module
+ */
+
+/** Element types the weight files may hold. */
+export type DType = "F32" | "I64";
+
+/** A tensor held in host memory, row-major (C order). */
+export interface HostTensor {
+  /** Element type; decides the class of {@linkcode HostTensor.data}. */
+  dtype: DType;
+  /** Dimensions; `[]` is a scalar. */
+  shape: number[];
+  /** `Float32Array` for F32, `BigInt64Array` for I64; length is the product of the shape. */
+  data: Float32Array | BigInt64Array;
+}
+
+/** Tensors by PyTorch state_dict name, in file order. */
+export type StateDict = Map<string, HostTensor>;
+
+/** What a tensor must look like: see {@linkcode checkStateDict}. */
+export interface TensorSpec {
+  /** Expected element type. */
+  dtype: DType;
+  /** Expected dimensions. */
+  shape: number[];
+}
+
+/** Thrown when a state dict does not match what a model expects. */
+export class StateDictError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StateDictError";
+  }
+}
+
+/** Bytes per element of each {@linkcode DType}. */
+export const ITEM_SIZE: Readonly<Record<DType, number>> = { F32: 4, I64: 8 };
+
+/**
+ * Number of elements of a shape (1 for a scalar).
+ *
+ * @example
+ * ```ts
+ * import { numel } from "./state_dict.ts";
+ * console.assert(numel([16, 3, 3, 3]) === 432 && numel([]) === 1);
+ * ```
+ */
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Removes `prefix` from every name when all names carry it (as
+ * `nn.DataParallel` adds `module.`); otherwise returns the same entries.
+ * A prefix on only some names is left alone so the mismatch shows up in
+ * {@linkcode checkStateDict} instead of being half-fixed.
+ *
+ * @example
+ * ```ts
+ * import { stripPrefix } from "./state_dict.ts";
+ * const t = { dtype: "F32" as const, shape: [1], data: new Float32Array(1) };
+ * const out = stripPrefix(new Map([["module.linear.bias", t]]), "module.");
+ * console.assert(out.has("linear.bias"));
+ * ```
+ */
+export function stripPrefix(state: StateDict, prefix: string): StateDict {
+  const names = [...state.keys()];
+  if (names.length === 0 || !names.every((n) => n.startsWith(prefix))) return state;
+  return new Map(names.map((n) => [n.slice(prefix.length), state.get(n)!]));
+}
+
+/**
+ * Brings a ResNet20 checkpoint from a common CIFAR-10 repository to the names
+ * of `../shared/reference/pytorch_resnet20.py` (akamaster's). The mapping,
+ * applied in this order and nothing beyond it:
+ *
+ * 1. `module.` is stripped when every name has it (saved from `nn.DataParallel`).
+ * 2. `fc.weight` / `fc.bias` become `linear.weight` / `linear.bias`
+ *    (kuangliu- and torchvision-style head name).
+ * 3. `*.shortcut.*` and `*.downsample.*` entries with zero elements are
+ *    dropped: an option-A (parameter-free) shortcut has no weights, and
+ *    some code registers it as an empty module. Shortcut entries that do
+ *    hold weights (option B, 1x1 conv + BN) are kept, so that
+ *    {@linkcode checkStateDict} reports them rather than silently loading
+ *    a different architecture.
+ *
+ * @example
+ * ```ts
+ * import { normalizeResnet20Names } from "./state_dict.ts";
+ * const t = { dtype: "F32" as const, shape: [10], data: new Float32Array(10) };
+ * const out = normalizeResnet20Names(new Map([["module.fc.bias", t]]));
+ * console.assert(out.has("linear.bias"));
+ * ```
+ */
+export function normalizeResnet20Names(state: StateDict): StateDict {
+  const out: StateDict = new Map();
+  for (const [name, t] of stripPrefix(state, "module.")) {
+    const renamed = name === "fc.weight" || name === "fc.bias" ? `linear.${name.slice(3)}` : name;
+    if (/(^|\.)(shortcut|downsample)\./.test(renamed) && t.data.length === 0) continue;
+    out.set(renamed, t);
+  }
+  return out;
+}
+
+function describe(t: TensorSpec | undefined): string {
+  return t ? `${t.dtype} [${t.shape.join(", ")}]` : "-";
+}
+
+/** Options for {@linkcode checkStateDict}. */
+export interface CheckStateDictOptions {
+  /** File or origin named in error messages. @default "state dict" */
+  source?: string;
+  /** Reject NaN and infinities in F32 tensors. @default true */
+  requireFinite?: boolean;
+}
+
+/**
+ * Checks that `state` holds exactly the tensors of `expected`, with the same
+ * dtypes and shapes, and (by default) only finite F32 values. Throws a
+ * {@linkcode StateDictError}: on name mismatch with a table of every
+ * missing and unexpected name, on a dtype or shape mismatch naming the
+ * tensor and both shapes, on a non-finite value naming tensor and index.
+ *
+ * @example
+ * ```ts
+ * import { checkStateDict } from "./state_dict.ts";
+ * const t = { dtype: "F32" as const, shape: [2], data: new Float32Array(2) };
+ * checkStateDict(new Map([["b", t]]), new Map([["b", { dtype: "F32", shape: [2] }]]));
+ * ```
+ */
+export function checkStateDict(
+  state: StateDict,
+  expected: ReadonlyMap<string, TensorSpec>,
+  options: CheckStateDictOptions = {},
+): void {
+  const { source = "state dict", requireFinite = true } = options;
+  const missing = [...expected.keys()].filter((n) => !state.has(n));
+  const unexpected = [...state.keys()].filter((n) => !expected.has(n));
+  if (missing.length > 0 || unexpected.length > 0) {
+    const rows = [...missing, ...unexpected].sort().map((n) => [
+      n,
+      describe(expected.get(n)),
+      describe(state.get(n)),
+    ]);
+    const header = ["name", "expected", "found"];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+    const table = [header, ...rows].map((r) =>
+      "  " + r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()
+    );
+    throw new StateDictError(
+      `Tensor names in '${source}' do not match the model: expected ${expected.size}, found ${state.size}; ` +
+        `${missing.length} missing, ${unexpected.length} unexpected:\n${table.join("\n")}`,
+    );
+  }
+  for (const [name, spec] of expected) {
+    const t = state.get(name)!;
+    const sameShape = t.shape.length === spec.shape.length && t.shape.every((d, i) => d === spec.shape[i]);
+    if (t.dtype !== spec.dtype || !sameShape) {
+      throw new StateDictError(
+        `Tensor '${name}' in '${source}' is ${describe(t)}, expected ${describe(spec)}`,
+      );
+    }
+    const rightClass = t.dtype === "F32" ? t.data instanceof Float32Array : t.data instanceof BigInt64Array;
+    if (!rightClass || t.data.length !== numel(t.shape)) {
+      throw new StateDictError(
+        `Tensor '${name}' in '${source}' holds ${t.data.length} values in a ${t.data.constructor.name} ` +
+          `for ${describe(t)}`,
+      );
+    }
+    if (requireFinite && t.data instanceof Float32Array) {
+      const i = t.data.findIndex((v) => !Number.isFinite(v));
+      if (i >= 0) {
+        throw new StateDictError(
+          `Tensor '${name}' in '${source}' holds a non-finite value '${t.data[i]}' at flat index ${i}`,
+        );
+      }
+    }
+  }
+}

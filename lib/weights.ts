@@ -1,0 +1,48 @@
+/**
+ * Reads a ResNet20 weights file of either format the lab meets: safetensors
+ * (this project's and `pytorch_resnet20.py`'s) or a PyTorch `.pth` checkpoint
+ * (`torch.save`'s zip; the state dict directly or under `net`, `state_dict`
+ * or `model`). The format is told by the bytes, not the name. Names are
+ * brought to the reference's with {@linkcode normalizeResnet20Names}. Pure.
+ *
+ * @module
+ */
+import { decodePth } from "./pth.ts";
+import { decodeSafetensors } from "./safetensors.ts";
+import { normalizeResnet20Names, type StateDict } from "./state_dict.ts";
+
+/** A decoded weights file. */
+export interface WeightsFile {
+  state: StateDict;
+  format: "safetensors" | "pth";
+  /** One line on where the weights came from, e.g. `.pth, key "net"`. */
+  note: string;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Decodes `bytes` as safetensors or `.pth` (zip magic `PK\x03\x04`).
+ *
+ * @example
+ * ```ts ignore
+ * const w = decodeWeights(await Deno.readFile("final.safetensors"), "final.safetensors");
+ * model.loadStateDict(w.state, "final.safetensors");
+ * ```
+ */
+export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFile {
+  const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 3 && bytes[3] === 4;
+  if (zip) {
+    const { state, key, extra } = decodePth(bytes, { source });
+    const extras = Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(", ");
+    return {
+      state: normalizeResnet20Names(state),
+      format: "pth",
+      note: `PyTorch .pth, state dict ${key === null ? "at the top level" : `under key "${key}"`}` +
+        (extras ? ` (${extras})` : ""),
+      metadata: {},
+    };
+  }
+  const { state, metadata } = decodeSafetensors(bytes, { source });
+  const model: StateDict = new Map([...state].filter(([name]) => !name.startsWith("optimizer.")));
+  return { state: normalizeResnet20Names(model), format: "safetensors", note: "safetensors", metadata };
+}
