@@ -11,8 +11,9 @@
  *
  * Writes into `--out`: run.json, metrics.csv (one row per epoch),
  * accuracy.svg, checkpoints/epoch-NNN.safetensors (full state, after every
- * epoch, written atomically) and final.safetensors (weights only, PyTorch
- * state_dict names and layouts).
+ * epoch, written atomically), final.safetensors (weights only, PyTorch
+ * state_dict names and layouts), and the final model's per_class.csv and
+ * confusion.csv on the test set.
  *
  * @module
  */
@@ -22,6 +23,8 @@ import { BACKENDS, type BackendChoice, selectBackend } from "../lib/backend.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { type CifarProgress, loadCifar10, resolveCifarDir } from "../lib/cifar_files.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/checkpoint.ts";
+import { CLASS_NAMES } from "../lib/cifar.ts";
+import { confusionCsvs } from "../lib/confusion.ts";
 import { lineChart } from "../lib/chart.ts";
 import { toCsv } from "../lib/csv.ts";
 import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
@@ -274,6 +277,8 @@ async function main(): Promise<void> {
       },
     }),
   );
+  const final = evaluate(model, data.test);
+  await writeConfusion(config.out, data.test.labels, final.predictions);
   const last = metrics.at(-1);
   if (last) {
     console.error(
@@ -284,6 +289,13 @@ async function main(): Promise<void> {
   sgd.dispose();
   model.dispose();
   tf.disposeVariables();
+}
+
+/** Writes `per_class.csv` and `confusion.csv` of test-set predictions into `out`. */
+async function writeConfusion(out: string, labels: ArrayLike<number>, predictions: Int32Array): Promise<void> {
+  const { perClass, confusion } = confusionCsvs(labels, predictions, CLASS_NAMES);
+  await writeFileAtomic(join(out, "per_class.csv"), perClass);
+  await writeFileAtomic(join(out, "confusion.csv"), confusion);
 }
 
 async function writeMetrics(out: string, metrics: EpochMetrics[], stages: Stage[]): Promise<void> {

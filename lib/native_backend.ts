@@ -23,11 +23,7 @@ import { batchNormKernels } from "./native/batch_norm_kernels.ts";
 import { NativeConv } from "./native/conv.ts";
 import { convKernels } from "./native/conv_kernels.ts";
 import { elementwiseKernels } from "./native/elementwise_kernels.ts";
-import {
-  loadNativeLibraries,
-  type NativeLibraries,
-  NativeUnavailableError,
-} from "./native/ffi.ts";
+import { loadNativeLibraries, type NativeLibraries, NativeUnavailableError } from "./native/ffi.ts";
 
 export { batchNormTrain } from "./native/batch_norm_train.ts";
 export type { BatchNormTrainResult } from "./native/batch_norm_train.ts";
@@ -60,9 +56,7 @@ function load(): NativeLibraries | Error {
  */
 export function nativeAvailable(): { ok: boolean; detail: string } {
   const libs = load();
-  return libs instanceof Error
-    ? { ok: false, detail: libs.message }
-    : { ok: true, detail: libs.description };
+  return libs instanceof Error ? { ok: false, detail: libs.message } : { ok: true, detail: libs.description };
 }
 
 /**
@@ -104,9 +98,7 @@ export function registerNativeBackend(): Promise<string> {
   const libs = load();
   if (libs instanceof Error) {
     return Promise.reject(
-      libs instanceof NativeUnavailableError
-        ? libs
-        : new NativeUnavailableError(libs.message),
+      libs instanceof NativeUnavailableError ? libs : new NativeUnavailableError(libs.message),
     );
   }
   if (tf.findBackendFactory(NATIVE_BACKEND) === null) {
@@ -114,8 +106,8 @@ export function registerNativeBackend(): Promise<string> {
     tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0);
     const overrides = [
       ...convKernels(NATIVE_BACKEND, new NativeConv(libs)),
-      ...batchNormKernels(NATIVE_BACKEND),
-      ...elementwiseKernels(NATIVE_BACKEND),
+      ...batchNormKernels(NATIVE_BACKEND, libs.dnnl),
+      ...elementwiseKernels(NATIVE_BACKEND, libs.dnnl),
     ];
     const replaced = new Set(overrides.map((k) => k.kernelName));
     for (const k of tf.getKernelsForBackend("cpu")) {

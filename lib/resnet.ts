@@ -14,6 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { NUM_CLASSES } from "./cifar.ts";
 import { Rng } from "./rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { checkStateDict, type StateDict, type TensorSpec } from "./state_dict.ts";
@@ -22,8 +23,6 @@ import { checkStateDict, type StateDict, type TensorSpec } from "./state_dict.ts
 export const BN_EPS = 1e-5;
 /** Weight of the new batch in the running averages (PyTorch's `momentum`). */
 export const BN_MOMENTUM = 0.1;
-/** Number of classes. */
-export const NUM_CLASSES = 10;
 
 /** A parameter or buffer's role, which fixes its PyTorch layout. */
 export type ParamKind = "conv" | "linear.weight" | "vector";

@@ -11,8 +11,8 @@ import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core alone registers no gradients; the union package does on import.
 import "@tensorflow/tfjs";
 import { labelsOf, makeBatch, normalise } from "./augment.ts";
-import type { CifarSplit } from "./cifar.ts";
-import { NUM_CLASSES, type ResNet20 } from "./resnet.ts";
+import { type CifarSplit, NUM_CLASSES } from "./cifar.ts";
+import type { ResNet20 } from "./resnet.ts";
 import type { Rng } from "./rng.ts";
 import type { Sgd } from "./sgd.ts";
 

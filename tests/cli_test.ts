@@ -79,6 +79,25 @@ Deno.test("parseFlags() returns values and reports bad command lines as UsageErr
   assert.deepEqual(parseFlags(["a", "b"], options, true).positionals, ["a", "b"]);
 });
 
+Deno.test("parseFlags() takes a value starting with a dash after a string flag", () => {
+  // `--x-min -5` is how the lab's help reads; node's strict parseArgs calls it ambiguous.
+  const options = { "x-min": { type: "string" }, fn: { type: "string" }, plot: { type: "boolean" } } as const;
+  const { values } = parseFlags(["--x-min", "-5", "--fn", "-x^2", "--plot"], options);
+  assert.equal(values["x-min"], "-5");
+  assert.equal(values.fn, "-x^2");
+  assert.equal(values.plot, true);
+});
+
+Deno.test("parseFlags() reports a flag followed by another flag in one line naming it", () => {
+  const options = { epochs: { type: "string" }, plot: { type: "boolean" } } as const;
+  assert.throws(() => parseFlags(["--epochs", "--plot"], options), (e: unknown) => {
+    assert.ok(e instanceof UsageError);
+    assert.ok(e.message.includes("--epochs"), e.message);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+});
+
 /** Runs `main` (the body of an async function) under runMain in a fresh Deno. */
 async function runMainWith(body: string, env: Record<string, string> = {}) {
   const dir = await Deno.makeTempDir();

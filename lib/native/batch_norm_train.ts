@@ -52,36 +52,36 @@ export function batchNormTrain(
   // The statistics leave the custom-gradient scope as kept tensors and are
   // re-owned below, so that the caller's tidy tracks them.
   let stats: tf.Tensor1D[] = [];
-  const op = tf.customGrad((
-    xIn: tf.Tensor,
-    gIn: tf.Tensor,
-    bIn: tf.Tensor,
-    save: tf.GradSaveFunc,
-  ) => {
-    const [y, mean, variance] = native
-      ? tf.engine().runKernel(
-        BN_TRAIN_KERNEL,
-        { x: xIn, gamma: gIn, beta: bIn },
-        { epsilon: eps },
-      ) as tf.Tensor[]
-      : forwardOps(xIn, gIn, bIn, eps);
-    save([xIn, gIn, mean, variance]);
-    stats = [tf.keep(mean.clone()), tf.keep(variance.clone())] as tf.Tensor1D[];
-    return {
-      value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, gs, ms, vs] = saved;
-        if (native) {
-          return tf.engine().runKernel(
-            BN_TRAIN_GRAD_KERNEL,
-            { dy, x: xs, gamma: gs, mean: ms, variance: vs },
-            { epsilon: eps },
-          ) as tf.Tensor[];
-        }
-        return backwardOps(dy, xs, [gs, ms, vs], eps);
-      },
-    };
-  });
+  // customGrad passes the inputs then the save function, untyped.
+  const op = tf.customGrad(
+    ((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [xIn, gIn, bIn] = args as tf.Tensor[];
+      const save = args[3] as tf.GradSaveFunc;
+      const [y, mean, variance] = native
+        ? tf.engine().runKernel(
+          BN_TRAIN_KERNEL,
+          { x: xIn, gamma: gIn, beta: bIn },
+          { epsilon: eps },
+        ) as tf.Tensor[]
+        : forwardOps(xIn, gIn, bIn, eps);
+      save([xIn, gIn, mean, variance]);
+      stats = [tf.keep(mean.clone()), tf.keep(variance.clone())] as tf.Tensor1D[];
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, gs, ms, vs] = saved;
+          if (native) {
+            return tf.engine().runKernel(
+              BN_TRAIN_GRAD_KERNEL,
+              { dy, x: xs, gamma: gs, mean: ms, variance: vs },
+              { epsilon: eps },
+            ) as tf.Tensor[];
+          }
+          return backwardOps(dy, xs, [gs, ms, vs], eps);
+        },
+      };
+    }) as Parameters<typeof tf.customGrad>[0],
+  );
   const y = op(x, gamma, beta) as tf.Tensor4D;
   const [mean, variance] = stats.map((t) => {
     const owned = t.clone();

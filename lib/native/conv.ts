@@ -8,7 +8,7 @@
  * @module
  */
 import { Blas } from "./blas.ts";
-import { Dnnl, DNNL, type DnnlPrimitive } from "./dnnl.ts";
+import { DNNL, Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 import type { NativeLibraries } from "./ffi.ts";
 
 /** The shape of one convolution, in tfjs's `Conv2DInfo` terms. */
@@ -164,25 +164,35 @@ export class NativeConv {
     const strides = d.dims([g.strideH, g.strideW]);
     const padL = d.dims([g.padTop, g.padLeft]);
     const padR = d.dims([g.padBottom, g.padRight]);
-    const desc = d.opDesc("dnnl_convolution_forward_desc_init", (b) =>
-      d.symbols.dnnl_convolution_forward_desc_init(
-        b,
-        DNNL.forwardTraining,
-        DNNL.convolutionDirect,
-        srcMd,
-        wAny,
-        null,
-        dstMd,
-        strides,
-        padL,
-        padR,
-      ));
+    const desc = d.opDesc(
+      "dnnl_convolution_forward_desc_init",
+      (b) =>
+        d.symbols.dnnl_convolution_forward_desc_init(
+          b,
+          DNNL.forwardTraining,
+          DNNL.convolutionDirect,
+          srcMd,
+          wAny,
+          null,
+          dstMd,
+          strides,
+          padL,
+          padR,
+        ),
+    );
     const fwdPd = d.primitiveDesc(desc);
-    const fwd = this.#step(d, fwdPd, [
-      [DNNL.argSrc, DNNL.querySrcMd],
-      [DNNL.argWeights, DNNL.queryWeightsMd],
-      [DNNL.argDst, DNNL.queryDstMd],
-    ], DNNL.queryWeightsMd, wUser, true);
+    const fwd = this.#step(
+      d,
+      fwdPd,
+      [
+        [DNNL.argSrc, DNNL.querySrcMd],
+        [DNNL.argWeights, DNNL.queryWeightsMd],
+        [DNNL.argDst, DNNL.queryDstMd],
+      ],
+      DNNL.queryWeightsMd,
+      wUser,
+      true,
+    );
     return {
       fwdPd,
       fwd,
@@ -198,23 +208,33 @@ export class NativeConv {
 
   #bwdDataStep(p: Plan): Step {
     const d = this.#dnnl!;
-    const desc = d.opDesc("dnnl_convolution_backward_data_desc_init", (b) =>
-      d.symbols.dnnl_convolution_backward_data_desc_init(
-        b,
-        DNNL.convolutionDirect,
-        p.srcMd,
-        p.wAny,
-        p.dstMd,
-        p.strides,
-        p.padL,
-        p.padR,
-      ));
+    const desc = d.opDesc(
+      "dnnl_convolution_backward_data_desc_init",
+      (b) =>
+        d.symbols.dnnl_convolution_backward_data_desc_init(
+          b,
+          DNNL.convolutionDirect,
+          p.srcMd,
+          p.wAny,
+          p.dstMd,
+          p.strides,
+          p.padL,
+          p.padR,
+        ),
+    );
     const pd = d.primitiveDesc(desc, p.fwdPd);
-    return this.#step(d, pd, [
-      [DNNL.argDiffDst, DNNL.queryDiffDstMd],
-      [DNNL.argWeights, DNNL.queryWeightsMd],
-      [DNNL.argDiffSrc, DNNL.queryDiffSrcMd],
-    ], DNNL.queryWeightsMd, p.wUser, true);
+    return this.#step(
+      d,
+      pd,
+      [
+        [DNNL.argDiffDst, DNNL.queryDiffDstMd],
+        [DNNL.argWeights, DNNL.queryWeightsMd],
+        [DNNL.argDiffSrc, DNNL.queryDiffSrcMd],
+      ],
+      DNNL.queryWeightsMd,
+      p.wUser,
+      true,
+    );
   }
 
   #bwdWeightsStep(p: Plan): Step {
@@ -235,11 +255,18 @@ export class NativeConv {
         ),
     );
     const pd = d.primitiveDesc(desc, p.fwdPd);
-    return this.#step(d, pd, [
-      [DNNL.argSrc, DNNL.querySrcMd],
-      [DNNL.argDiffDst, DNNL.queryDiffDstMd],
-      [DNNL.argDiffWeights, DNNL.queryDiffWeightsMd],
-    ], DNNL.queryDiffWeightsMd, p.wUser, false);
+    return this.#step(
+      d,
+      pd,
+      [
+        [DNNL.argSrc, DNNL.querySrcMd],
+        [DNNL.argDiffDst, DNNL.queryDiffDstMd],
+        [DNNL.argDiffWeights, DNNL.queryDiffWeightsMd],
+      ],
+      DNNL.queryDiffWeightsMd,
+      p.wUser,
+      false,
+    );
   }
 
   /** A primitive plus the filter reorder (`toBlocked`: HWIO -> chosen). */
@@ -257,9 +284,7 @@ export class NativeConv {
     }
     const chosen = d.queryMd(pd, wQuery)!;
     const blocked = new Float32Array(d.mdBytes(chosen) / 4);
-    const reorder = toBlocked
-      ? d.reorder(wUser, chosen)
-      : d.reorder(chosen, wUser);
+    const reorder = toBlocked ? d.reorder(wUser, chosen) : d.reorder(chosen, wUser);
     return { prim, reorder, blocked };
   }
 

@@ -85,7 +85,7 @@ export function convKernels(
       backendName,
       kernelFunc: (args) => {
         const backend = args.backend as MathBackendCPU;
-        const { x, filter } = args.inputs as tf.Conv2DInputs;
+        const { x, filter } = args.inputs as Record<string, tf.TensorInfo>;
         const a = args.attrs as unknown as tf.Conv2DAttrs;
         const info = bu.computeConv2DInfo(
           x.shape as [number, number, number, number],
@@ -109,7 +109,7 @@ export function convKernels(
       backendName,
       kernelFunc: (args) => {
         const backend = args.backend as MathBackendCPU;
-        const { dy, filter } = args.inputs as tf.Conv2DBackpropInputInputs;
+        const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
         const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
         const info = bu.computeConv2DInfo(
           a.inputShape,
@@ -133,7 +133,7 @@ export function convKernels(
       backendName,
       kernelFunc: (args) => {
         const backend = args.backend as MathBackendCPU;
-        const { x, dy } = args.inputs as tf.Conv2DBackpropFilterInputs;
+        const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
         const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
         const info = bu.computeConv2DInfo(
           x.shape as [number, number, number, number],

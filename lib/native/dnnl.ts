@@ -144,6 +144,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
     result: "i32",
   },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_reorder_primitive_desc_create: {
     parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -178,9 +182,7 @@ export class DnnlError extends Error {
    */
   constructor(call: string, status: number) {
     super(
-      `oneDNN call "${call}" failed with status ${status} (${
-        STATUS[status] ?? "unknown"
-      })`,
+      `oneDNN call "${call}" failed with status ${status} (${STATUS[status] ?? "unknown"})`,
     );
     this.name = "DnnlError";
   }
@@ -288,10 +290,14 @@ export class Dnnl {
         `Unsupported oneDNN version "${this.version}": lib/native/dnnl.ts speaks the 2.x C API`,
       );
     }
-    this.engine = this.#out("dnnl_engine_create", (p) =>
-      lib.symbols.dnnl_engine_create(p, 1 /* dnnl_cpu */, 0n));
-    this.stream = this.#out("dnnl_stream_create", (p) =>
-      lib.symbols.dnnl_stream_create(p, this.engine, 1 /* default flags */));
+    this.engine = this.#out(
+      "dnnl_engine_create",
+      (p) => lib.symbols.dnnl_engine_create(p, 1, /* dnnl_cpu */ 0n),
+    );
+    this.stream = this.#out(
+      "dnnl_stream_create",
+      (p) => lib.symbols.dnnl_stream_create(p, this.engine, 1 /* default flags */),
+    );
   }
 
   /**
@@ -397,12 +403,13 @@ export class Dnnl {
     pd: Deno.PointerObject,
     args: [arg: number, query: number][],
   ): DnnlPrimitive {
-    const prim = this.#out("dnnl_primitive_create", (p) =>
-      this.symbols.dnnl_primitive_create(p, pd));
+    const prim = this.#out("dnnl_primitive_create", (p) => this.symbols.dnnl_primitive_create(p, pd));
     const slots = args.map(([arg, query]) => {
       const md = this.queryMd(pd, query);
-      const memory = this.#out("dnnl_memory_create", (p) =>
-        this.symbols.dnnl_memory_create(p, md, this.engine, null));
+      const memory = this.#out(
+        "dnnl_memory_create",
+        (p) => this.symbols.dnnl_memory_create(p, md, this.engine, null),
+      );
       return { arg, memory };
     });
     return new DnnlPrimitive(this, prim, this.impl(pd), slots);
@@ -413,16 +420,17 @@ export class Dnnl {
    * `args` (`DNNL_ARG_*`), laid out as the primitive descriptor chose.
    */
   primitiveForArgs(pd: Deno.PointerObject, args: number[]): DnnlPrimitive {
-    const prim = this.#out("dnnl_primitive_create", (p) =>
-      this.symbols.dnnl_primitive_create(p, pd));
+    const prim = this.#out("dnnl_primitive_create", (p) => this.symbols.dnnl_primitive_create(p, pd));
     const slots = args.map((arg) => {
       const md = this.symbols.dnnl_primitive_desc_query_md(
         pd,
         DNNL.queryExecArgMd,
         arg,
       );
-      const memory = this.#out("dnnl_memory_create", (p) =>
-        this.symbols.dnnl_memory_create(p, md, this.engine, null));
+      const memory = this.#out(
+        "dnnl_memory_create",
+        (p) => this.symbols.dnnl_memory_create(p, md, this.engine, null),
+      );
       return { arg, memory };
     });
     return new DnnlPrimitive(this, prim, this.impl(pd), slots);
@@ -443,17 +451,19 @@ export class Dnnl {
     const ptr = (m: Uint8Array | Deno.PointerObject) =>
       m instanceof Uint8Array ? Deno.UnsafePointer.of(m) : m;
     const fromP = ptr(from), toP = ptr(to);
-    const pd = this.#out("dnnl_reorder_primitive_desc_create", (p) =>
-      this.symbols.dnnl_reorder_primitive_desc_create(
-        p,
-        fromP,
-        this.engine,
-        toP,
-        this.engine,
-        null,
-      ));
-    const prim = this.#out("dnnl_primitive_create", (p) =>
-      this.symbols.dnnl_primitive_create(p, pd));
+    const pd = this.#out(
+      "dnnl_reorder_primitive_desc_create",
+      (p) =>
+        this.symbols.dnnl_reorder_primitive_desc_create(
+          p,
+          fromP,
+          this.engine,
+          toP,
+          this.engine,
+          null,
+        ),
+    );
+    const prim = this.#out("dnnl_primitive_create", (p) => this.symbols.dnnl_primitive_create(p, pd));
     const slots = [[DNNL.argSrc, fromP], [DNNL.argDst, toP]].map(
       ([arg, md]) => ({
         arg: arg as number,

@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
 
@@ -94,6 +95,10 @@ function binary(
     kernelScalarB(op, a, b[0], out);
     return { out, shape };
   }
+  if (a.length === 1 && b.length === size && (op === "add" || op === "mul")) {
+    kernelScalarB(op, b, a[0], out);
+    return { out, shape };
+  }
   const rank = shape.length;
   const bstrides = (s: number[]) => {
     const padded = [...new Array(rank - s.length).fill(1), ...s];
@@ -116,9 +121,9 @@ function kernelSame(
   o: Float32Array,
 ): void {
   const n = o.length;
-  if (op === "add") for (let i = 0; i < n; i++) o[i] = a[i] + b[i];
-  else if (op === "sub") for (let i = 0; i < n; i++) o[i] = a[i] - b[i];
-  else if (op === "mul") for (let i = 0; i < n; i++) o[i] = a[i] * b[i];
+  if (op === "add") { for (let i = 0; i < n; i++) o[i] = a[i] + b[i]; }
+  else if (op === "sub") { for (let i = 0; i < n; i++) o[i] = a[i] - b[i]; }
+  else if (op === "mul") { for (let i = 0; i < n; i++) o[i] = a[i] * b[i]; }
   else for (let i = 0; i < n; i++) o[i] = a[i] / b[i];
 }
 
@@ -129,9 +134,9 @@ function kernelScalarB(
   o: Float32Array,
 ): void {
   const n = o.length;
-  if (op === "add") for (let i = 0; i < n; i++) o[i] = a[i] + s;
-  else if (op === "sub") for (let i = 0; i < n; i++) o[i] = a[i] - s;
-  else if (op === "mul") for (let i = 0; i < n; i++) o[i] = a[i] * s;
+  if (op === "add") { for (let i = 0; i < n; i++) o[i] = a[i] + s; }
+  else if (op === "sub") { for (let i = 0; i < n; i++) o[i] = a[i] - s; }
+  else if (op === "mul") { for (let i = 0; i < n; i++) o[i] = a[i] * s; }
   else for (let i = 0; i < n; i++) o[i] = a[i] / s;
 }
 
@@ -299,9 +304,7 @@ function padKernel(backendName: string): tf.KernelConfig {
       const a = args.attrs as unknown as tf.PadV2Attrs;
       const xv = f32(backend, x);
       if (!xv || x.shape.length === 0 || xv.length === 0) return fallback(args);
-      const shape = x.shape.map((d, i) =>
-        a.paddings[i][0] + d + a.paddings[i][1]
-      );
+      const shape = x.shape.map((d, i) => a.paddings[i][0] + d + a.paddings[i][1]);
       const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
       if (a.constantValue !== 0) out.fill(a.constantValue);
       const os = strides(shape), rank = shape.length;
@@ -315,29 +318,76 @@ function padKernel(backendName: string): tf.KernelConfig {
   };
 }
 
+/** `out = max(x, 0)` on oneDNN's eltwise (multithreaded), one plan per size. */
+function dnnlRelu(dnnl: Dnnl): (x: Float32Array, out: Float32Array) => void {
+  const plans = new Map<number, DnnlPrimitive>();
+  return (x, out) => {
+    let prim = plans.get(x.length);
+    if (!prim) {
+      const md = dnnl.memoryDesc([x.length], DNNL.tagA);
+      const desc = dnnl.opDesc(
+        "dnnl_eltwise_forward_desc_init",
+        (b) =>
+          dnnl.symbols.dnnl_eltwise_forward_desc_init(
+            b,
+            DNNL.forwardInference,
+            DNNL.eltwiseRelu,
+            md,
+            0,
+            0,
+          ),
+      );
+      prim = dnnl.primitiveForArgs(dnnl.primitiveDesc(desc), [
+        DNNL.argSrc,
+        DNNL.argDst,
+      ]);
+      plans.set(x.length, prim);
+    }
+    prim.run([x, out]);
+  };
+}
+
+/** Branch-free `max(x, 0)` (NaN stays NaN): random signs defeat prediction. */
+function jsRelu(x: Float32Array, o: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    o[i] = (v + Math.abs(v)) * 0.5;
+  }
+}
+
+/** Below this many elements the FFI round trip costs more than the loop. */
+const DNNL_MIN_ELEMENTS = 1 << 14;
+
 /**
  * The fast kernels for `backendName`: `Add`, `Sub`, `Multiply`, `RealDiv`,
- * `Relu`, `Step`, `Sum`, `Mean`, `Slice`, `PadV2`.
+ * `Relu` (on oneDNN when `dnnl` is given), `Step`, `Sum`, `Mean`, `Slice`,
+ * `PadV2`.
  *
  * @example
  * ```ts ignore
- * for (const k of elementwiseKernels("native")) tf.registerKernel(k);
+ * for (const k of elementwiseKernels("native", null)) tf.registerKernel(k);
  * ```
  */
-export function elementwiseKernels(backendName: string): tf.KernelConfig[] {
+export function elementwiseKernels(
+  backendName: string,
+  dnnl: Dnnl | null,
+): tf.KernelConfig[] {
+  const relu = dnnl ? dnnlRelu(dnnl) : null;
   return [
     binaryKernel(tf.Add, "add", backendName),
     binaryKernel(tf.Sub, "sub", backendName),
     binaryKernel(tf.Multiply, "mul", backendName),
     binaryKernel(tf.RealDiv, "div", backendName),
     unaryKernel(tf.Relu, backendName, (x, o) => {
-      for (let i = 0; i < x.length; i++) o[i] = x[i] > 0 ? x[i] : 0;
+      if (relu && x.length >= DNNL_MIN_ELEMENTS) relu(x, o);
+      else jsRelu(x, o);
     }),
     unaryKernel(tf.Step, backendName, (x, o, attrs) => {
+      // `+(v > 0)` compiles to a flag set, not a branch; NaN is rare.
       const alpha = (attrs as unknown as tf.StepAttrs).alpha ?? 0;
       for (let i = 0; i < x.length; i++) {
         const v = x[i];
-        o[i] = v > 0 ? 1 : v !== v ? v : alpha;
+        o[i] = v !== v ? v : alpha === 0 ? +(v > 0) : v > 0 ? 1 : alpha;
       }
     }),
     reduceKernel(tf.Sum, backendName, false),

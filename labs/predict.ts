@@ -1,0 +1,59 @@
+/**
+ * Classifies PNG images with ResNet20 weights: prints the top classes with
+ * their softmax probabilities. Images of other sizes are resampled to 32x32.
+ *
+ *   deno task predict --weights runs/a/final.safetensors cat.png dog.png
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { normalise } from "../lib/augment.ts";
+import { BACKENDS, selectBackend } from "../lib/backend.ts";
+import { CLASS_NAMES } from "../lib/cifar.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
+import { readFileNamed } from "../lib/files.ts";
+import { decodePng, toCifarPlanar } from "../lib/image.ts";
+import { ResNet20 } from "../lib/resnet.ts";
+import { decodeWeights } from "../lib/weights.ts";
+
+const HELP = `Usage: deno task predict --weights FILE IMAGE.png [IMAGE.png...]
+
+  --weights FILE   ResNet20 weights: .safetensors or PyTorch .pth (required)
+  --top K          classes to show per image (default 3)
+  --backend NAME   ${BACKENDS.join(" | ")} (default auto)
+`;
+
+async function main(): Promise<void> {
+  const { values: v, positionals } = parseFlags(Deno.args, {
+    weights: { type: "string" },
+    top: { type: "string" },
+    backend: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, true);
+  if (v.help) return console.log(HELP);
+  if (!v.weights) throw new UsageError(`--weights FILE is required (a .safetensors or .pth file)`);
+  if (positionals.length === 0) throw new UsageError(`Give at least one PNG image to classify`);
+  const top = v.top ? numberFlag("top", v.top, { integer: true, min: 1, max: 10 }) : 3;
+  // Read and check every input before starting the backend.
+  const images = new Uint8Array(positionals.length * 3072);
+  for (const [i, path] of positionals.entries()) {
+    images.set(toCifarPlanar(decodePng(await readFileNamed(path, "image"), path), path), i * 3072);
+  }
+  const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
+  await selectBackend(v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
+  const model = new ResNet20();
+  model.loadStateDict(weights.state, v.weights);
+  const n = positionals.length;
+  const split = { images, labels: new Uint8Array(n), count: n };
+  const probs = tf.tidy(() => {
+    const x = tf.tensor4d(normalise(split, Int32Array.from({ length: n }, (_, i) => i)), [n, 32, 32, 3]);
+    return tf.softmax(model.forward(x, false)).arraySync() as number[][];
+  });
+  model.dispose();
+  for (const [i, path] of positionals.entries()) {
+    const ranked = probs[i].map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, top);
+    console.log(`${path}: ${ranked.map(([p, c]) => `${CLASS_NAMES[c]} ${(100 * p).toFixed(1)}%`).join(", ")}`);
+  }
+}
+
+if (import.meta.main) await runMain(main);

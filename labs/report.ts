@@ -1,0 +1,50 @@
+/**
+ * The lab report: one Markdown file over run folders of Lab 1 and Lab 2,
+ * with its charts redrawn from the folders' CSVs.
+ *
+ *   deno task report runs/exp1-lr runs/exp1-epochs runs/exp2-full
+ *   deno task report runs/* --out results/report.md
+ *
+ * Writes `--out` (default report.md) and, in `<name>-files/` beside it, one
+ * SVG per chart named after its run folder (report-files/exp2-full-accuracy.svg).
+ * Every folder is read and checked and the whole report built before
+ * anything is written, so a bad input leaves no partial report.
+ *
+ * @module
+ */
+import { basename, dirname, join } from "node:path";
+import { parseFlags, runMain, UsageError } from "../lib/cli.ts";
+import { writeFileAtomic } from "../lib/files.ts";
+import { readRunFolder, type RunFolder } from "../lib/run_folder.ts";
+import { renderReport } from "../lib/report.ts";
+
+const HELP = `Usage: deno task report RUN_DIR... [--out report.md]
+
+  RUN_DIR      a folder written by deno task exp1 or deno task exp2 (one or more)
+  --out FILE   the Markdown report (default report.md); charts go to FILE's
+               folder, in <name>-files/ (report-files/ for report.md)
+`;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseFlags(Deno.args, {
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, true);
+  if (values.help) return console.log(HELP);
+  if (positionals.length === 0) {
+    throw new UsageError(`Expected one or more run folders, got none: usage: deno task report RUN_DIR... [--out report.md]`);
+  }
+  const out = values.out ?? "report.md";
+  if (out === "" || out.endsWith("/")) throw new UsageError(`--out must name a file, got "${out}"`);
+  const filesDir = `${basename(out).replace(/\.md$/i, "")}-files`;
+
+  const folders: RunFolder[] = [];
+  for (const dir of positionals) folders.push(await readRunFolder(dir));
+  const report = renderReport(folders, { filesDir, generated: new Date().toISOString() });
+
+  for (const c of report.charts) await writeFileAtomic(join(dirname(out), c.path), c.svg);
+  await writeFileAtomic(out, report.markdown);
+  console.error(`report: wrote ${out} and ${report.charts.length} charts in ${join(dirname(out), filesDir)}/`);
+}
+
+if (import.meta.main) await runMain(main);

@@ -1,0 +1,131 @@
+/**
+ * Turns a decoded image of any size into what the classifier eats: a 32x32
+ * RGB image in CIFAR's planar layout `[3, 32, 32]` uint8. Greyscale is
+ * replicated to RGB, palettes are looked up, alpha is dropped, 16-bit samples
+ * are scaled to 8 bits, and other sizes are resampled by area averaging
+ * (each output pixel is the coverage-weighted mean of the source pixels under
+ * it). Pure.
+ *
+ * @module
+ */
+import { decode } from "fast-png";
+import { IMAGE_SIZE } from "./cifar.ts";
+
+/** An image as rows of interleaved samples. */
+export interface RasterImage {
+  width: number;
+  height: number;
+  /** Samples per pixel: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. */
+  channels: number;
+  /** Bits per sample: 8 or 16 (or 1, 2, 4 with a palette). */
+  depth: number;
+  data: Uint8Array | Uint16Array | Uint8ClampedArray;
+  /** RGB(A) entries for indexed images. */
+  palette?: number[][];
+}
+
+/** Raised for an image the lab cannot read. */
+export class ImageError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ImageError";
+  }
+}
+
+/**
+ * Decodes PNG bytes.
+ *
+ * @example
+ * ```ts ignore
+ * const img = decodePng(await Deno.readFile("cat.png"), "cat.png");
+ * ```
+ */
+export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
+  try {
+    const png = decode(bytes);
+    return {
+      width: png.width,
+      height: png.height,
+      channels: png.channels,
+      depth: png.depth,
+      data: png.data as Uint8Array | Uint16Array,
+      palette: png.palette as number[][] | undefined,
+    };
+  } catch (e) {
+    throw new ImageError(`${source}: not a readable PNG (${(e as Error).message})`);
+  }
+}
+
+/**
+ * The image as CIFAR planar RGB `[3, 32, 32]` uint8.
+ *
+ * @example
+ * ```ts
+ * import { toCifarPlanar } from "./image.ts";
+ * const grey = { width: 2, height: 2, channels: 1, depth: 8, data: Uint8Array.of(0, 255, 255, 0) };
+ * const planar = toCifarPlanar(grey);
+ * console.assert(planar.length === 3 * 32 * 32);
+ * ```
+ */
+export function toCifarPlanar(img: RasterImage, source = "image"): Uint8Array {
+  const { width: w, height: h } = img;
+  if (!(w >= 1 && h >= 1 && w * h <= 64e6)) {
+    throw new ImageError(`${source}: size ${w}x${h} is not supported (1x1 up to 64 megapixels)`);
+  }
+  const rgb = toRgb(img, source);
+  const out = new Uint8Array(3 * IMAGE_SIZE * IMAGE_SIZE);
+  const sx = w / IMAGE_SIZE;
+  const sy = h / IMAGE_SIZE;
+  for (let oy = 0; oy < IMAGE_SIZE; oy++) {
+    const [y0, y1] = [oy * sy, (oy + 1) * sy];
+    for (let ox = 0; ox < IMAGE_SIZE; ox++) {
+      const [x0, x1] = [ox * sx, (ox + 1) * sx];
+      const acc = [0, 0, 0];
+      let weight = 0;
+      for (let y = Math.floor(y0); y < Math.min(Math.ceil(y1), h); y++) {
+        const wy = Math.min(y + 1, y1) - Math.max(y, y0);
+        for (let x = Math.floor(x0); x < Math.min(Math.ceil(x1), w); x++) {
+          const wxy = wy * (Math.min(x + 1, x1) - Math.max(x, x0));
+          const i = 3 * (y * w + x);
+          acc[0] += wxy * rgb[i];
+          acc[1] += wxy * rgb[i + 1];
+          acc[2] += wxy * rgb[i + 2];
+          weight += wxy;
+        }
+      }
+      for (let c = 0; c < 3; c++) {
+        out[c * IMAGE_SIZE * IMAGE_SIZE + oy * IMAGE_SIZE + ox] = Math.round(acc[c] / weight);
+      }
+    }
+  }
+  return out;
+}
+
+/** Interleaved 8-bit RGB of any supported PNG sample layout. */
+function toRgb(img: RasterImage, source: string): Uint8Array {
+  const n = img.width * img.height;
+  const rgb = new Uint8Array(3 * n);
+  const scale = img.depth === 16 ? 1 / 257 : 1;
+  if (img.palette) {
+    for (let i = 0; i < n; i++) {
+      const entry = img.palette[img.data[i]];
+      if (!entry) throw new ImageError(`${source}: palette index ${img.data[i]} is out of range`);
+      rgb.set(entry.slice(0, 3), 3 * i);
+    }
+    return rgb;
+  }
+  const ch = img.channels;
+  if (![1, 2, 3, 4].includes(ch)) throw new ImageError(`${source}: ${ch} channels are not supported`);
+  if (img.data.length < n * ch) {
+    throw new ImageError(`${source}: holds ${img.data.length} samples, expected ${n * ch}`);
+  }
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) {
+      // Grey (+alpha) replicates its one colour sample; alpha is dropped.
+      const v = img.data[i * ch + (ch < 3 ? 0 : c)] * scale;
+      rgb[3 * i + c] = Math.round(v);
+    }
+  }
+  return rgb;
+}

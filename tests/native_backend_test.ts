@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import {
+  batchNormTrain,
+  nativeAvailable,
+  nativeLibraryDescription,
+  registerNativeBackend,
+} from "../lib/native_backend.ts";
+import { Rng } from "../lib/rng.ts";
+
+const available = nativeAvailable().ok;
+const ignore = !available;
+if (ignore) {
+  console.warn(
+    `native tests skipped: ${nativeAvailable().detail} (install libdnnl2 or libopenblas0-pthread)`,
+  );
+}
+
+function random(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.float() * 2 - 1);
+}
+
+/** Runs `fn` on `backend` and returns its outputs as arrays. */
+async function on(
+  backend: string,
+  fn: () => tf.Tensor[],
+): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(fn).map((t) => {
+    const v = t.dataSync() as Float32Array;
+    t.dispose();
+    return v;
+  });
+}
+
+function assertClose(got: Float32Array[], want: Float32Array[], what: string) {
+  assert.equal(got.length, want.length);
+  want.forEach((w, i) => {
+    assert.equal(got[i].length, w.length, `${what}: output ${i} length`);
+    let scale = 0, err = 0;
+    for (let j = 0; j < w.length; j++) {
+      scale = Math.max(scale, Math.abs(w[j]));
+      err = Math.max(err, Math.abs(w[j] - got[i][j]));
+    }
+    assert.ok(
+      err <= 1e-4 * Math.max(scale, 1e-6),
+      `${what}: output ${i} max error ${err} vs scale ${scale}`,
+    );
+  });
+}
+
+type Pad = "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]];
+
+const CASES: [number[], number, number, Pad][] = [
+  [[2, 7, 5, 3], 5, 1, "same"],
+  [[2, 7, 5, 3], 5, 2, "same"],
+  [[1, 7, 5, 5], 3, 1, "valid"],
+  [[1, 7, 5, 5], 3, 2, "valid"],
+  [[3, 8, 8, 4], 8, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]],
+  [[2, 6, 9, 3], 5, 1, [[0, 0], [2, 0], [0, 1], [0, 0]]],
+];
+
+Deno.test({
+  name: "registerNativeBackend() registers `native` and describes the library",
+  ignore,
+  async fn() {
+    const description = await registerNativeBackend();
+    assert.equal(description, nativeLibraryDescription());
+    assert.match(description, /oneDNN|BLAS/);
+    assert.equal(await registerNativeBackend(), description);
+    assert.ok(tf.getKernel("Conv2D", "native"));
+    assert.ok(tf.getKernel("Tanh", "native"), "cpu kernels are inherited");
+  },
+});
+
+Deno.test({
+  name: "native conv2d values and gradients match the cpu backend",
+  ignore,
+  async fn() {
+    await registerNativeBackend();
+    for (const [xShape, outC, stride, pad] of CASES) {
+      const [, , , inC] = xShape;
+      const xv = random(xShape.reduce((a, b) => a * b), 1);
+      const wv = random(9 * inC * outC, 2);
+      const dyScale = random(4096, 3);
+      const run = () => {
+        const x = tf.tensor4d(xv, xShape as [number, number, number, number]);
+        const w = tf.tensor4d(wv, [3, 3, inC, outC]);
+        const f = (a: tf.Tensor, b: tf.Tensor) => {
+          const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+          const s = tf.tensor(dyScale.subarray(0, y.size), y.shape);
+          return tf.sum(tf.mul(y, s));
+        };
+        const y = tf.conv2d(x, w, stride, pad);
+        const [dx, dw] = tf.grads(f)([x, w]);
+        return [y, dx, dw];
+      };
+      const want = await on("cpu", run);
+      const got = await on("native", run);
+      assertClose(got, want, `conv ${xShape} s${stride} ${JSON.stringify(pad)}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "batchNormTrain() on native matches tf.moments + tf.batchNorm on cpu",
+  ignore,
+  async fn() {
+    await registerNativeBackend();
+    for (const shape of [[2, 7, 5, 3], [1, 4, 4, 5]] as [number, number, number, number][]) {
+      const n = shape.reduce((a, b) => a * b), c = shape[3];
+      const xv = random(n, 4), gv = random(c, 5), bv = random(c, 6), dv = random(n, 7);
+      const inputs = () =>
+        [tf.tensor4d(xv, shape), tf.tensor1d(gv), tf.tensor1d(bv), tf.tensor4d(dv, shape)] as const;
+      const reference = () => {
+        const [x, g, b, d] = inputs();
+        const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const { mean, variance } = tf.moments(x, [0, 1, 2]);
+          return tf.sum(tf.mul(tf.batchNorm(x, mean, variance, b, g, 1e-5), d));
+        };
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        return [tf.batchNorm(x, mean, variance, b, g, 1e-5), mean, variance, ...tf.grads(f)([x, g, b])];
+      };
+      const ours = () => {
+        const [x, g, b, d] = inputs();
+        const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(
+            tf.mul(batchNormTrain(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).y, d),
+          );
+        const r = batchNormTrain(x, g, b, 1e-5);
+        return [r.y, r.mean, r.variance, ...tf.grads(f)([x, g, b])];
+      };
+      const want = await on("cpu", reference);
+      assertClose(await on("native", ours), want, `batchNormTrain native ${shape}`);
+      assertClose(await on("cpu", ours), want, `batchNormTrain cpu ${shape}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "native elementwise, reduction, slice and pad kernels match cpu",
+  ignore,
+  async fn() {
+    await registerNativeBackend();
+    const av = random(2 * 3 * 4 * 5, 8), bv = random(60, 9);
+    const run = () => {
+      const a = tf.tensor4d(av, [2, 3, 4, 5]);
+      const r = tf.tensor4d(bv.subarray(0, 10), [2, 1, 1, 5]);
+      const col = tf.tensor4d(bv.subarray(0, 4), [1, 1, 4, 1]);
+      const s = tf.scalar(0.5);
+      return [
+        tf.add(a, r),
+        tf.sub(r, a),
+        tf.mul(a, col),
+        tf.div(a, tf.add(tf.abs(r), 1)),
+        tf.mul(a, s),
+        tf.add(a, a),
+        tf.relu(a),
+        tf.step(a),
+        tf.sum(a, [0, 1, 2]),
+        tf.mean(a, [1, 2]),
+        tf.sum(a, 3, true),
+        tf.mean(a),
+        tf.slice(a, [1, 0, 1, 2], [1, 3, 2, 3]),
+        tf.pad(a, [[0, 0], [1, 0], [0, 2], [3, 1]], 0.5),
+        ...tf.grads((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), tf.mean(x, [1, 2], true))))([a]),
+      ];
+    };
+    assertClose(await on("native", run), await on("cpu", run), "elementwise");
+  },
+});
+
+Deno.test({
+  name: "native training steps keep tf.memory().numTensors flat",
+  ignore,
+  async fn() {
+    await registerNativeBackend();
+    await tf.setBackend("native");
+    const w = tf.variable(tf.tensor4d(random(3 * 3 * 3 * 4, 10), [3, 3, 3, 4]));
+    const g = tf.variable(tf.ones([4])), b = tf.variable(tf.zeros([4]));
+    const x = tf.tensor4d(random(2 * 6 * 6 * 3, 11), [2, 6, 6, 3]);
+    const step = () =>
+      tf.tidy(() => {
+        const { grads } = tf.variableGrads(() => {
+          const r = batchNormTrain(
+            tf.conv2d(x, w as tf.Tensor4D, 2, "same"),
+            g as tf.Tensor1D,
+            b as tf.Tensor1D,
+            1e-5,
+          );
+          return tf.sum(tf.square(tf.relu(r.y))) as tf.Scalar;
+        });
+        for (const v of [w, g, b]) v.assign(tf.sub(v, tf.mul(grads[v.name], 0.01)));
+      });
+    step();
+    const before = tf.memory().numTensors;
+    step();
+    step();
+    assert.equal(tf.memory().numTensors, before);
+    tf.dispose([w, g, b, x]);
+  },
+});
