@@ -97,6 +97,13 @@ function resolveConfig(args: string[]): Exp1Config & { load?: string; help: bool
   }
   if (v.load && !v.plot) throw new UsageError(`--load needs --plot (redraw a saved model's fit)`);
   if (v.plot && !v.load) throw new UsageError(`--plot needs --load FILE`);
+  if (v.fn !== undefined) {
+    try {
+      checkFinite(compileExpr(v.fn), { xMin: fit.xMin, xMax: fit.xMax });
+    } catch (e) {
+      throw new UsageError(`--fn: ${(e as Error).message}`);
+    }
+  } else checkFinite(compileExpr(DEFAULT_FN), { xMin: fit.xMin, xMax: fit.xMax });
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return {
     fit,
@@ -119,7 +126,6 @@ function parseHidden(text: string): number[] {
 
 async function train(config: Exp1Config): Promise<void> {
   const fn = compileExpr(config.fn);
-  checkFinite(fn, { xMin: config.fit.xMin, xMax: config.fit.xMax });
   const backend = await selectBackend(config.backend, { preferCpu: true });
   console.error(`exp1: backend ${backend.backend} on ${backend.device} (${backend.reason})`);
   const runs = studyRuns(config.study, config.fit);

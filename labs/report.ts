@@ -32,7 +32,9 @@ async function main(): Promise<void> {
   }, true);
   if (values.help) return console.log(HELP);
   if (positionals.length === 0) {
-    throw new UsageError(`Expected one or more run folders, got none: usage: deno task report RUN_DIR... [--out report.md]`);
+    throw new UsageError(
+      `Expected one or more run folders, got none: usage: deno task report RUN_DIR... [--out report.md]`,
+    );
   }
   const out = values.out ?? "report.md";
   if (out === "" || out.endsWith("/")) throw new UsageError(`--out must name a file, got "${out}"`);
@@ -44,7 +46,9 @@ async function main(): Promise<void> {
 
   for (const c of report.charts) await writeFileAtomic(join(dirname(out), c.path), c.svg);
   await writeFileAtomic(out, report.markdown);
-  console.error(`report: wrote ${out} and ${report.charts.length} charts in ${join(dirname(out), filesDir)}/`);
+  console.error(
+    `report: wrote ${out} and ${report.charts.length} charts in ${join(dirname(out), filesDir)}/`,
+  );
 }
 
 if (import.meta.main) await runMain(main);

@@ -10,15 +10,19 @@ import { niceTicks } from "./chart.ts";
 
 /** One bar. */
 export interface Bar {
+  /** The category, written left of the bar. */
   label: string;
+  /** The bar's length on the value axis; a non-finite value draws no bar. */
   value: number;
 }
 
 /** What to draw. */
 export interface BarChartSpec {
+  /** Written above the chart. */
   title: string;
   /** Names the value axis, with its unit, e.g. "test accuracy (%)". */
   valueLabel: string;
+  /** One per category, drawn top to bottom. */
   bars: Bar[];
   /** Fixed value range, e.g. [0, 100] for percentages. Default: 0 to the data's maximum. */
   range?: [number, number];
@@ -26,7 +30,7 @@ export interface BarChartSpec {
   format?: (value: number) => string;
   /** Text of a tick on the value axis. @default {4 significant digits} */
   tickFormat?: (value: number) => string;
-  /** @default {720} */
+  /** Width in pixels. @default {720} */
   width?: number;
 }
 
@@ -63,38 +67,58 @@ export function barChart(spec: BarChartSpec): string {
   let [v0, v1] = spec.range ?? [Math.min(0, ...finite), Math.max(0, ...finite)];
   if (v1 === v0) v1 = v0 + 1;
   const ticks = niceTicks(v0, v1, 6);
-  if (!spec.range) [v0, v1] = [Math.min(v0, ticks[0]), Math.max(v1, ticks.at(-1)!)];
-  const px = (v: number) => plot.left + (Math.min(Math.max(v, v0), v1) - v0) / (v1 - v0) * (plot.right - plot.left);
+  if (!spec.range) {
+    // End the axis on a round tick at or past the longest bar.
+    const step = ticks.length > 1 ? ticks[1] - ticks[0] : 1;
+    if (ticks.at(-1)! < v1) ticks.push(Number((ticks.at(-1)! + step).toPrecision(12)));
+    [v0, v1] = [Math.min(v0, ticks[0]), ticks.at(-1)!];
+  }
+  const px = (v: number) =>
+    plot.left + (Math.min(Math.max(v, v0), v1) - v0) / (v1 - v0) * (plot.right - plot.left);
 
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${esc(spec.title)}</text>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${
+      esc(spec.title)
+    }</text>`,
   ];
   for (const t of ticks) {
     if (t < v0 - 1e-9 || t > v1 + 1e-9) continue;
     const x = f(px(t));
     out.push(
       `<line x1="${x}" y1="${plot.top}" x2="${x}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
-      `<text x="${x}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${tickFormat(t)}</text>`,
+      `<text x="${x}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
+        tickFormat(t)
+      }</text>`,
     );
   }
   spec.bars.forEach((b, k) => {
     const mid = plot.top + 4 + k * ROW + ROW / 2;
     out.push(
-      `<text x="${plot.left - 8}" y="${f(mid + 4)}" text-anchor="end" font-size="12" ${FONT}>${esc(b.label)}</text>`,
+      `<text x="${plot.left - 8}" y="${f(mid + 4)}" text-anchor="end" font-size="12" ${FONT}>${
+        esc(b.label)
+      }</text>`,
     );
     if (!Number.isFinite(b.value)) return;
     const x0 = px(Math.max(v0, 0));
     const x1 = px(b.value);
     out.push(
-      `<rect x="${f(Math.min(x0, x1))}" y="${f(mid - ROW * 0.35)}" width="${f(Math.abs(x1 - x0))}" height="${f(ROW * 0.7)}" fill="${BAR_COLOR}"/>`,
-      `<text x="${f(Math.max(x0, x1) + 5)}" y="${f(mid + 4)}" font-size="12" ${FONT}>${esc(format(b.value))}</text>`,
+      `<rect x="${f(Math.min(x0, x1))}" y="${f(mid - ROW * 0.35)}" width="${f(Math.abs(x1 - x0))}" height="${
+        f(ROW * 0.7)
+      }" fill="${BAR_COLOR}"/>`,
+      `<text x="${f(Math.max(x0, x1) + 5)}" y="${f(mid + 4)}" font-size="12" ${FONT}>${
+        esc(format(b.value))
+      }</text>`,
     );
   });
   out.push(
-    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${plot.bottom - plot.top}" fill="none" stroke="#333"/>`,
-    `<text x="${(plot.left + plot.right) / 2}" y="${height - 14}" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.valueLabel)}</text>`,
+    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
+      plot.bottom - plot.top
+    }" fill="none" stroke="#333"/>`,
+    `<text x="${(plot.left + plot.right) / 2}" y="${
+      height - 14
+    }" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.valueLabel)}</text>`,
     `</svg>`,
   );
   return out.join("\n") + "\n";

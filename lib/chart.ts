@@ -127,7 +127,7 @@ export function lineChart(spec: ChartSpec): string {
     const path: string[] = [];
     let pen = "M";
     for (let i = 0; i < s.x.length; i++) {
-      if (!usable(s.y[i])) {
+      if (!usable(s.y[i]) || !Number.isFinite(s.x[i])) {
         pen = "M";
         continue;
       }
@@ -138,7 +138,7 @@ export function lineChart(spec: ChartSpec): string {
     out.push(`<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="${s.dashed ? 2.5 : 1.8}"${dash} clip-path="url(#plot)"/>`);
     if (s.dots) {
       for (let i = 0; i < s.x.length; i++) {
-        if (usable(s.y[i])) {
+        if (usable(s.y[i]) && Number.isFinite(s.x[i])) {
           out.push(`<circle cx="${f(px(s.x[i]))}" cy="${f(py(ty(s.y[i])))}" r="3" fill="${color}"/>`);
         }
       }
@@ -164,12 +164,15 @@ export function lineChart(spec: ChartSpec): string {
  * ```
  */
 export function niceTicks(lo: number, hi: number, count: number): number[] {
-  const raw = (hi - lo) / Math.max(count - 1, 1);
+  const raw = (hi - lo) / Math.max(count, 1);
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  // No round step fits (empty range, or a step below the float spacing).
+  if (!(step > 0) || !Number.isFinite(step) || lo + step === lo || hi - step === hi) return [];
   const ticks: number[] = [];
-  for (let t = Math.floor(lo / step) * step; t <= hi + step * 1e-9; t += step) {
-    ticks.push(Number(t.toPrecision(12)));
+  const first = Math.floor(lo / step);
+  for (let i = 0; (first + i) * step <= hi + step * 1e-9 && i <= 1000; i++) {
+    ticks.push(Number(((first + i) * step).toPrecision(12)));
   }
   if (ticks[0] < lo - step * 1e-9 && ticks.length > 2) ticks.shift();
   return ticks;

@@ -41,13 +41,15 @@ export function numberFlag(name: string, value: string, options: NumberFlagOptio
   const v = value.trim() === "" ? NaN : Number(value);
   const { min = -Infinity, max = Infinity, integer = false, exclusiveMin = false } = options;
   const kind = integer ? "an integer" : "a number";
-  const range = `${exclusiveMin ? "above" : "at least"} ${min}` +
-    (max < Infinity ? ` and at most ${max}` : "");
+  const range = [
+    min > -Infinity ? `${exclusiveMin ? "above" : "at least"} ${min}` : "",
+    max < Infinity ? `at most ${max}` : "",
+  ].filter(Boolean).join(" and ");
   if (!Number.isFinite(v) || (integer && !Number.isInteger(v))) {
     throw new UsageError(`--${name} must be ${kind}, got "${value}"`);
   }
   if (v < min || (exclusiveMin && v === min) || v > max) {
-    throw new UsageError(`--${name} must be ${kind} ${range}, got ${value}`);
+    throw new UsageError(`--${name} must be ${kind} ${range}, got "${value}"`);
   }
   return v;
 }
@@ -82,10 +84,17 @@ export function choiceFlag<T extends string>(name: string, value: string, choice
 export function parseFlags<
   T extends Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }>,
 >(args: string[], options: T, allowPositionals = false) {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith("--") ? args[i].slice(2) : "";
+    if (Object.hasOwn(options, name) && options[name].type === "string" && /^-(?!-)/.test(args[i + 1] ?? "")) {
+      joined.push(`${args[i]}=${args[++i]}`);
+    } else joined.push(args[i]);
+  }
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals });
+    return parseArgs({ args: joined, options, strict: true, allowPositionals });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((e as Error).message.split("\n")[0].replace(/\. To specify.*$/s, ""));
   }
 }
 

@@ -67,13 +67,19 @@ export interface ParseCsvOptions {
  */
 export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<string, string>[] {
   const source = options.source ?? "CSV";
-  let rows: Record<string, string>[];
+  let records: { record: Record<string, string>; info: { lines: number } }[];
+  let header: string[] = [];
   try {
-    rows = parse(text, { columns: true, skip_empty_lines: true, trim: true });
+    records = parse(text, {
+      columns: (h: string[]) => (header = h),
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+    });
   } catch (e) {
     throw new CsvError(`${source}: ${(e as Error).message}`);
   }
-  const header = text.split(/\r?\n/, 1)[0].split(",").map((s) => s.trim());
+  const rows = records.map((r) => r.record);
   for (const c of options.required ?? []) {
     if (!header.includes(c)) {
       throw new CsvError(`${source}: missing column "${c}" (header is "${header.join(",")}")`);
@@ -83,7 +89,7 @@ export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<st
     for (const c of options.numeric ?? []) {
       if (!Number.isFinite(Number(row[c])) || row[c] === "") {
         throw new CsvError(
-          `${source}, line ${i + 2}: column "${c}" is "${row[c]}", expected a number`,
+          `${source}, line ${records[i].info.lines}: column "${c}" is "${row[c]}", expected a number`,
         );
       }
     }

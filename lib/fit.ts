@@ -143,11 +143,12 @@ export function fitFunction(
   const gx = tf.tensor2d(grid, [grid.length, 1]);
   const gy = tf.tensor2d(grid.map((v) => f(v)), [grid.length, 1]);
   const testMse = diverged ? NaN : mse(model, gx, gy);
+  if (!diverged && !(Number.isFinite(trainMse) && Number.isFinite(testMse))) divergedEpoch = config.epochs;
   tf.dispose([x, y, gx, gy]);
   return {
     model,
     result: {
-      status: diverged ? "diverged" : "ok",
+      status: divergedEpoch !== null ? "diverged" : "ok",
       divergedEpoch,
       epochLoss,
       trainMse,

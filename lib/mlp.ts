@@ -56,12 +56,15 @@ export class Mlp {
     for (let i = 0; i + 1 < widths.length; i++) {
       const [fanIn, fanOut] = [widths[i], widths[i + 1]];
       const bound = defaultBound(fanIn);
+      const w = uniformInit(rng, [fanIn, fanOut], bound);
+      const b = uniformInit(rng, [fanOut], bound);
       this.#layers.push({
-        weight: tf.variable(uniformInit(rng, [fanIn, fanOut], bound)),
-        bias: tf.variable(uniformInit(rng, [fanOut], bound)),
+        weight: tf.variable(w),
+        bias: tf.variable(b),
         // Index in PyTorch's Sequential, where each ReLU takes a slot too.
         index: 2 * i,
       });
+      tf.dispose([w, b]);
     }
   }
 
@@ -89,13 +92,13 @@ export class Mlp {
       state.set(`${l.index}.weight`, {
         dtype: "F32",
         shape: [w[1], w[0]],
-        data: t.dataSync() as Float32Array,
+        data: Float32Array.from(t.dataSync()),
       });
       t.dispose();
       state.set(`${l.index}.bias`, {
         dtype: "F32",
         shape: [...l.bias.shape],
-        data: l.bias.dataSync() as Float32Array,
+        data: Float32Array.from(l.bias.dataSync()),
       });
     }
     return state;
@@ -108,10 +111,13 @@ export class Mlp {
     if (extra.length) {
       throw new Error(`${source}: unexpected tensor "${extra[0]}" for an MLP with hidden ${this.hidden.join(",")}`);
     }
-    for (const l of this.#layers) {
+    const values = this.#layers.map((l) => {
       const [fanIn, fanOut] = l.weight.shape;
-      const w = take(state, `${l.index}.weight`, [fanOut, fanIn], source);
-      const b = take(state, `${l.index}.bias`, [fanOut], source);
+      return [take(state, `${l.index}.weight`, [fanOut, fanIn], source), take(state, `${l.index}.bias`, [fanOut], source)];
+    });
+    for (const [k, l] of this.#layers.entries()) {
+      const [fanIn, fanOut] = l.weight.shape;
+      const [w, b] = values[k];
       tf.tidy(() => {
         l.weight.assign(tf.transpose(tf.tensor2d(w, [fanOut, fanIn])));
         l.bias.assign(tf.tensor1d(b));
@@ -134,6 +140,9 @@ function take(state: StateDict, name: string, shape: number[], source: string): 
     );
   }
   const data = t.data as Float32Array;
+  if (!(data instanceof Float32Array) || data.length !== shape.reduce((a, b) => a * b, 1)) {
+    throw new Error(`${source}: tensor "${name}" holds ${data.length} values, expected ${shape.reduce((a, b) => a * b, 1)}`);
+  }
   const bad = data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new Error(`${source}: tensor "${name}" has a non-finite value at index ${bad}`);
   return data;

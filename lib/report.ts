@@ -19,12 +19,15 @@ import { formatSchedule, stageStarts } from "./schedule.ts";
 export interface ReportChart {
   /** Where it goes, relative to the report, e.g. `report-files/r_lr-fit.svg`. */
   path: string;
+  /** The SVG document. */
   svg: string;
 }
 
 /** The report: its Markdown and the charts it links to. */
 export interface Report {
+  /** The report's text. */
   markdown: string;
+  /** The charts it links to, to be written next to it. */
   charts: ReportChart[];
 }
 
@@ -86,7 +89,11 @@ export function renderReport(folders: readonly RunFolder[], options: RenderRepor
   );
   md.push("| lab | run folder | what | result |", "| --- | --- | --- | --- |");
   for (const { f } of [...lab1, ...lab2]) {
-    md.push(`| ${f.lab === "exp1" ? "Lab 1" : "Lab 2"} | ${code(f.dir)} | ${cell(what(f))} | ${cell(headline(f))} |`);
+    md.push(
+      `| ${f.lab === "exp1" ? "Lab 1" : "Lab 2"} | ${code(f.dir)} | ${cell(what(f))} | ${
+        cell(headline(f))
+      } |`,
+    );
   }
   md.push("");
 
@@ -113,7 +120,9 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
   for (const r of f.runs) {
     md.push(
       `| ${cell(r.name)} | ${r.epochs} | ${r.lr} | ${cell(r.optimizer)} | ${num(r.trainMse)} | ` +
-        `${num(r.testMse)} | ${r.seconds.toFixed(1)} | ${r.divergedEpoch === null ? "ok" : `diverged at epoch ${r.divergedEpoch}`} |`,
+        `${num(r.testMse)} | ${r.seconds.toFixed(1)} | ${
+          r.divergedEpoch === null ? "ok" : `diverged at epoch ${r.divergedEpoch}`
+        } |`,
     );
   }
   md.push(
@@ -127,37 +136,43 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
 
   const names = f.runs.map((r) => r.name).join(", ");
   const fitted = f.runs.filter((r) => r.fit !== null);
-  md.push(chart(
-    slug,
-    "fit",
-    lineChart({
-      title: `Fitted curves over the true f(x)`,
-      xLabel: "x",
-      yLabel: "f(x)",
-      series: [
-        { name: "true f(x)", x: f.grid, y: f.truth, dashed: true },
-        ...fitted.map((r) => ({ name: r.name, x: f.grid, y: r.fit! })),
-      ],
-    }),
-    `Fitted curves of ${names} over the true f(x)`,
-  ), "");
+  md.push(
+    chart(
+      slug,
+      "fit",
+      lineChart({
+        title: `Fitted curves over the true f(x)`,
+        xLabel: "x",
+        yLabel: "f(x)",
+        series: [
+          { name: "true f(x)", x: f.grid, y: f.truth, dashed: true },
+          ...fitted.map((r) => ({ name: r.name, x: f.grid, y: r.fit! })),
+        ],
+      }),
+      `Fitted curves of ${names} over the true f(x)`,
+    ),
+    "",
+  );
   if (fitted.length) {
     // Good fits hide each other in the chart above; their errors do not.
-    md.push(chart(
-      slug,
-      "error",
-      lineChart({
-        title: "Error of each fit, |model(x) - f(x)|",
-        xLabel: "x",
-        yLabel: "absolute error",
-        logY: true,
-        series: fitted.map((r) => {
-          const [x, y] = thin(f.grid, r.fit!.map((v, i) => Math.abs(v - f.truth[i])), maxPoints);
-          return { name: r.name, x, y };
+    md.push(
+      chart(
+        slug,
+        "error",
+        lineChart({
+          title: "Error of each fit, |model(x) - f(x)|",
+          xLabel: "x",
+          yLabel: "absolute error",
+          logY: true,
+          series: fitted.map((r) => {
+            const [x, y] = thin(f.grid, r.fit!.map((v, i) => Math.abs(v - f.truth[i])), maxPoints);
+            return { name: r.name, x, y };
+          }),
         }),
-      }),
-      `Absolute error of ${fitted.map((r) => r.name).join(", ")} against the true f(x), log scale`,
-    ), "");
+        `Absolute error of ${fitted.map((r) => r.name).join(", ")} against the true f(x), log scale`,
+      ),
+      "",
+    );
   }
   // Runs of 100 to 50,000 epochs share a chart only on a log epoch axis.
   const lengths = f.runs.map((r) => r.loss.length).filter((n) => n > 0);
@@ -167,21 +182,27 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
     const [x, y] = thin(epochs, r.loss, maxPoints);
     return { name: r.name, x, y };
   });
-  md.push(chart(
-    slug,
-    "loss",
-    lineChart({
-      title: "Training loss per epoch",
-      xLabel: logX ? "epoch, log10 scale (0 = epoch 1, 2 = 100, 4 = 10,000)" : "epoch",
-      yLabel: "training MSE",
-      series: losses,
-      logY: true,
-    }),
-    `Training loss per epoch of ${names}, log scale`,
-  ), "");
+  md.push(
+    chart(
+      slug,
+      "loss",
+      lineChart({
+        title: "Training loss per epoch",
+        xLabel: logX ? "epoch, log10 scale (0 = epoch 1, 2 = 100, 4 = 10,000)" : "epoch",
+        yLabel: "training MSE",
+        series: losses,
+        logY: true,
+      }),
+      `Training loss per epoch of ${names}, log scale`,
+    ),
+    "",
+  );
   const notDrawn = f.runs.filter((r) => r.divergedEpoch !== null).map((r) => r.name);
   if (notDrawn.length) {
-    md.push(`Not drawn in the fitted curves: ${notDrawn.map(cell).join(", ")} (diverged, no model to evaluate).`, "");
+    md.push(
+      `Not drawn in the fitted curves: ${notDrawn.map(cell).join(", ")} (diverged, no model to evaluate).`,
+      "",
+    );
   }
   md.push(...details(f.info, f.dir, [
     `${f.runs.reduce((s, r) => s + r.seconds, 0).toFixed(1)} s`,
@@ -205,7 +226,9 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
   if (typeof info.trainImages === "number" && typeof info.testImages === "number") {
     facts.push(`${info.trainImages} training and ${info.testImages} test images`);
   }
-  if (typeof info.parameters === "number") facts.push(`${info.parameters.toLocaleString("en-US")} parameters`);
+  if (typeof info.parameters === "number") {
+    facts.push(`${info.parameters.toLocaleString("en-US")} parameters`);
+  }
   const c = info.config;
   if (typeof c.batchSize === "number") facts.push(`batch size ${c.batchSize}`);
   if (typeof c.momentum === "number") facts.push(`SGD momentum ${c.momentum}`);
@@ -220,7 +243,9 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
       (facts.length ? ` ${cap(facts.join(", "))}.` : ""),
     "",
   );
-  if (last.epoch < planned) md.push(`The run stopped after epoch ${last.epoch} of the schedule's ${planned}.`, "");
+  if (last.epoch < planned) {
+    md.push(`The run stopped after epoch ${last.epoch} of the schedule's ${planned}.`, "");
+  }
 
   md.push(
     "| epoch | LR | train loss | train acc | test loss | test acc | time (s) | images/s |",
@@ -228,7 +253,9 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
   );
   for (const e of f.epochs) {
     md.push(
-      `| ${e.epoch} | ${e.lr} | ${e.trainLoss.toFixed(4)} | ${pct(e.trainAcc)} | ${e.testLoss.toFixed(4)} | ` +
+      `| ${e.epoch} | ${e.lr} | ${e.trainLoss.toFixed(4)} | ${pct(e.trainAcc)} | ${
+        e.testLoss.toFixed(4)
+      } | ` +
         `${pct(e.testAcc)} | ${e.epochSeconds.toFixed(1)} | ${e.imagesPerSecond.toFixed(0)} |`,
     );
   }
@@ -239,46 +266,55 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
     "",
   );
   const x = f.epochs.map((e) => e.epoch);
-  md.push(chart(
-    slug,
-    "accuracy",
-    lineChart({
-      title: `Train and test accuracy per epoch (LR ${f.stages[0].lr} from epoch 1)`,
-      xLabel: "epoch",
-      yLabel: "accuracy (%)",
-      yRange: [0, 100],
-      series: [
-        { name: "test", x, y: f.epochs.map((e) => 100 * e.testAcc), dots: true },
-        { name: "train", x, y: f.epochs.map((e) => 100 * e.trainAcc), dots: true },
-      ],
-      // Between the last epoch of a stage and the first of the next, clear of the plot's edges.
-      markers: stageStarts(f.stages).slice(1).map((s) => ({ x: s.epoch - 0.5, label: `LR ${s.lr}` })),
-    }),
-    "Train and test accuracy per epoch, with the learning-rate stages marked",
-  ), "");
+  md.push(
+    chart(
+      slug,
+      "accuracy",
+      lineChart({
+        title: `Train and test accuracy per epoch (LR ${f.stages[0].lr} from epoch 1)`,
+        xLabel: "epoch",
+        yLabel: "accuracy (%)",
+        yRange: [0, 100],
+        series: [
+          { name: "test", x, y: f.epochs.map((e) => 100 * e.testAcc), dots: true },
+          { name: "train", x, y: f.epochs.map((e) => 100 * e.trainAcc), dots: true },
+        ],
+        // Between the last epoch of a stage and the first of the next, clear of the plot's edges.
+        markers: stageStarts(f.stages).slice(1).map((s) => ({ x: s.epoch - 0.5, label: `LR ${s.lr}` })),
+      }),
+      "Train and test accuracy per epoch, with the learning-rate stages marked",
+    ),
+    "",
+  );
 
   md.push("#### Per-class test accuracy", "");
   if (f.perClass) {
     const correct = f.perClass.reduce((n, p) => n + p.correct, 0);
     const total = f.perClass.reduce((n, p) => n + p.total, 0);
-    md.push(chart(
-      slug,
-      "per-class",
-      barChart({
-        title: "Test accuracy per class (final model)",
-        valueLabel: "test accuracy (%)",
-        range: [0, 100],
-        format: (v) => v.toFixed(1),
-        tickFormat: (v) => String(v),
-        bars: f.perClass.map((p) => ({ label: p.name, value: 100 * p.accuracy })),
-      }),
-      "Test accuracy per class of the final model",
-    ), "");
+    md.push(
+      chart(
+        slug,
+        "per-class",
+        barChart({
+          title: "Test accuracy per class (final model)",
+          valueLabel: "test accuracy (%)",
+          range: [0, 100],
+          format: (v) => v.toFixed(1),
+          tickFormat: (v) => String(v),
+          bars: f.perClass.map((p) => ({ label: p.name, value: 100 * p.accuracy })),
+        }),
+        "Test accuracy per class of the final model",
+      ),
+      "",
+    );
     md.push("| class | correct | images | accuracy |", "| --- | ---: | ---: | ---: |");
     for (const p of f.perClass) md.push(`| ${p.name} | ${p.correct} | ${p.total} | ${pct(p.accuracy)} |`);
     md.push(`| **all** | ${correct} | ${total} | ${pct(total ? correct / total : 0)} |`, "");
   } else {
-    md.push(`Not available: ${code(f.dir, false)} has no \`per_class.csv\` (written by exp2 runs that finish).`, "");
+    md.push(
+      `Not available: ${code(f.dir, false)} has no \`per_class.csv\` (written by exp2 runs that finish).`,
+      "",
+    );
   }
 
   md.push("#### Confusion matrix", "");
@@ -291,19 +327,26 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
       `| --- |${" ---: |".repeat(CLASS_NAMES.length)}`,
     );
     f.confusion.forEach((row, i) => {
-      md.push(`| **${CLASS_NAMES[i]}** | ${row.map((v, j) => (i === j ? `**${v}**` : String(v))).join(" | ")} |`);
+      md.push(
+        `| **${CLASS_NAMES[i]}** | ${row.map((v, j) => (i === j ? `**${v}**` : String(v))).join(" | ")} |`,
+      );
     });
     md.push("");
     const worst = mostConfused(f.confusion);
     if (worst) {
       md.push(
         `Most frequent mistake: ${CLASS_NAMES[worst.true]} taken for ${CLASS_NAMES[worst.predicted]} ` +
-          `(${worst.count} of ${f.confusion[worst.true].reduce((a, b) => a + b, 0)} ${CLASS_NAMES[worst.true]} images).`,
+          `(${worst.count} of ${f.confusion[worst.true].reduce((a, b) => a + b, 0)} ${
+            CLASS_NAMES[worst.true]
+          } images).`,
         "",
       );
     }
   } else {
-    md.push(`Not available: ${code(f.dir, false)} has no \`confusion.csv\` (written by exp2 runs that finish).`, "");
+    md.push(
+      `Not available: ${code(f.dir, false)} has no \`confusion.csv\` (written by exp2 runs that finish).`,
+      "",
+    );
   }
 
   const resumed = typeof info.startEpoch === "number" && info.startEpoch > 1

@@ -181,7 +181,8 @@ export class ResNet20 {
   stateDict(): StateDict {
     const state: StateDict = new Map();
     for (const t of this.tensors) {
-      const data = tf.tidy(() => toTorchLayout(t.kind, t.variable).dataSync() as Float32Array);
+      // A copy: on CPU backends dataSync() may share the variable's buffer.
+      const data = Float32Array.from(tf.tidy(() => toTorchLayout(t.kind, t.variable).dataSync()));
       state.set(t.name, { dtype: "F32", shape: toTorchShape(t.kind, t.variable.shape), data });
       const bn = t.name.match(/^(.*)\.running_var$/);
       if (bn) {

@@ -30,8 +30,8 @@ export class Rng {
 
   /** Creates a generator from an integer seed. */
   constructor(seed: number) {
-    if (!Number.isSafeInteger(seed)) {
-      throw new RangeError(`Seed must be an integer, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < -(2 ** 31) || seed >= 2 ** 31) {
+      throw new RangeError(`Seed must be an integer in -2147483648..2147483647, got ${seed}`);
     }
     this.#gen = xoroshiro128plus(seed | 0);
     // xoroshiro128+ seeded from a small integer starts with poorly mixed
@@ -43,6 +43,9 @@ export class Rng {
   static fromState(state: readonly number[]): Rng {
     if (!Array.isArray(state) || state.length !== 4 || !state.every(Number.isInteger)) {
       throw new TypeError(`RNG state must be 4 integers, got ${JSON.stringify(state)}`);
+    }
+    if (!state.every((v) => v === (v | 0)) || state.every((v) => v === 0)) {
+      throw new TypeError(`RNG state must be 32-bit integers, not all zero, got ${JSON.stringify(state)}`);
     }
     const rng = new Rng(0);
     rng.#gen = xoroshiro128plusFromState(state);

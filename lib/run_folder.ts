@@ -23,24 +23,35 @@ export class RunFolderError extends Error {
 
 /** The `run.json` fields the report shows; the rest is kept as it is. */
 export interface RunJson {
+  /** Which lab wrote the folder. */
   lab: "exp1" | "exp2";
   /** ISO time the run (or its last resume) started. */
   started?: string;
+  /** The command line that started the run. */
   command?: string;
+  /** The tfjs backend it ran on, e.g. `cpu`. */
   backend?: string;
+  /** The device, in words. */
   device?: string;
+  /** Why that backend was chosen. */
   backendReason?: string;
+  /** Versions of the toolkit, Deno, tfjs and the OS. */
   versions?: Record<string, unknown>;
   /** The resolved config, as the lab saved it. */
   config: Record<string, unknown>;
+  /** Whatever else the lab recorded, e.g. exp2's `parameters`, `trainImages`, `startEpoch`. */
   [key: string]: unknown;
 }
 
 /** One Lab 1 run: a row of `summary.csv` with its `<run>.csv` loss and `fit.csv` column. */
 export interface Exp1Run {
+  /** The run's name, e.g. `lr-0.1`, also its CSV's name. */
   name: string;
+  /** Epochs asked for. */
   epochs: number;
+  /** Learning rate per step. */
   lr: number;
+  /** `adam` or `sgd`. */
   optimizer: string;
   /** NaN when the run diverged. */
   trainMse: number;
@@ -58,13 +69,17 @@ export interface Exp1Run {
 
 /** A Lab 1 run folder. */
 export interface Exp1Folder {
+  /** Written by `deno task exp1`. */
   lab: "exp1";
   /** The folder as given. */
   dir: string;
+  /** Its `run.json`. */
   info: RunJson;
   /** The target function's text, e.g. `x^2 + 2*sin(x) + cos(x - 1) - 5`. */
   fn: string;
+  /** Which study, or null for a single run. */
   study: "epochs" | "lr" | null;
+  /** The rows of `summary.csv`, in order. */
   runs: Exp1Run[];
   /** The x of `fit.csv`. */
   grid: number[];
@@ -74,14 +89,21 @@ export interface Exp1Folder {
 
 /** One `metrics.csv` row: learning rate per step, accuracies in [0, 1]. */
 export interface Exp2Epoch {
+  /** 1-based. */
   epoch: number;
+  /** Learning rate per step during the epoch. */
   lr: number;
+  /** Mean cross-entropy per image over the epoch's batches. */
   trainLoss: number;
+  /** Over the epoch's augmented batches. */
   trainAcc: number;
+  /** Mean cross-entropy per test image after the epoch. */
   testLoss: number;
+  /** On the test images after the epoch. */
   testAcc: number;
   /** Training pass only, evaluation excluded. */
   epochSeconds: number;
+  /** Training images per second. */
   imagesPerSecond: number;
 }
 
@@ -89,8 +111,11 @@ export interface Exp2Epoch {
 export interface ClassAccuracy {
   /** CIFAR-10 label, 0-9. */
   index: number;
+  /** Its name, e.g. `cat`. */
   name: string;
+  /** Test images of the class predicted right. */
   correct: number;
+  /** Test images of the class. */
   total: number;
   /** `correct / total`, in [0, 1]. */
   accuracy: number;
@@ -98,11 +123,15 @@ export interface ClassAccuracy {
 
 /** A Lab 2 run folder. */
 export interface Exp2Folder {
+  /** Written by `deno task exp2`. */
   lab: "exp2";
+  /** The folder as given. */
   dir: string;
+  /** Its `run.json`. */
   info: RunJson;
   /** From `config.schedule`. */
   stages: Stage[];
+  /** The rows of `metrics.csv`, epoch 1 first. */
   epochs: Exp2Epoch[];
   /** Null when the folder has no `per_class.csv`. */
   perClass: ClassAccuracy[] | null;
@@ -152,7 +181,9 @@ export async function readRunFolder(dir: string): Promise<RunFolder> {
   if (!stat.isDirectory) throw new RunFolderError(`"${dir}" is not a folder: ${EXPECTED}`);
   const runJsonPath = join(dir, "run.json");
   const text = await readText(runJsonPath);
-  if (text === null) throw new RunFolderError(`"${dir}" is not a run folder: it has no run.json, ${EXPECTED}`);
+  if (text === null) {
+    throw new RunFolderError(`"${dir}" is not a run folder: it has no run.json, ${EXPECTED}`);
+  }
   const info = parseRunJson(text, runJsonPath);
   return info.lab === "exp1" ? await readExp1(dir, info) : await readExp2(dir, info);
 }
@@ -205,11 +236,15 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
   const runJson = join(dir, "run.json");
   const config = info.config;
   if (typeof config.fn !== "string") {
-    throw new RunFolderError(`${runJson}: "config.fn" is ${JSON.stringify(config.fn)}, expected the f(x) text`);
+    throw new RunFolderError(
+      `${runJson}: "config.fn" is ${JSON.stringify(config.fn)}, expected the f(x) text`,
+    );
   }
   const study = config.study ?? null;
   if (study !== null && study !== "epochs" && study !== "lr") {
-    throw new RunFolderError(`${runJson}: "config.study" is ${JSON.stringify(study)}, expected "epochs", "lr" or null`);
+    throw new RunFolderError(
+      `${runJson}: "config.study" is ${JSON.stringify(study)}, expected "epochs", "lr" or null`,
+    );
   }
   const what = "an exp1 run folder holds run.json, summary.csv, fit.csv and one <run>.csv per run";
 
@@ -226,7 +261,9 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
     const at = `${summaryPath}, line ${i + 2}`;
     // The name becomes a file name: no paths, no surprises.
     if (!/^[\w.+-]+$/.test(row.run) || row.run.startsWith(".")) {
-      throw new RunFolderError(`${at}: run is "${row.run}", expected a name of letters, digits, ".", "+", "-", "_"`);
+      throw new RunFolderError(
+        `${at}: run is "${row.run}", expected a name of letters, digits, ".", "+", "-", "_"`,
+      );
     }
     if (names.has(row.run)) throw new RunFolderError(`${at}: run "${row.run}" appears twice`);
     names.add(row.run);
@@ -236,18 +273,23 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
     }
     const m = row.status.match(/^(?:ok|diverged at epoch (\d+))$/);
     if (!m) {
-      throw new RunFolderError(`${at}: column "status" is "${row.status}", expected "ok" or "diverged at epoch N"`);
+      throw new RunFolderError(
+        `${at}: column "status" is "${row.status}", expected "ok" or "diverged at epoch N"`,
+      );
     }
     const divergedEpoch = m[1] === undefined ? null : Number(m[1]);
     const trainMse = mse(row.train_mse, `${at}: column "train_mse"`, divergedEpoch);
     const testMse = mse(row.test_mse, `${at}: column "test_mse"`, divergedEpoch);
 
     const lossPath = join(dir, `${row.run}.csv`);
-    const lossRows = parseCsv(await requireText(lossPath, `the per-epoch loss of run "${row.run}" in summary.csv`), {
-      source: lossPath,
-      required: ["epoch", "train_loss"],
-      numeric: ["epoch", "train_loss"],
-    });
+    const lossRows = parseCsv(
+      await requireText(lossPath, `the per-epoch loss of run "${row.run}" in summary.csv`),
+      {
+        source: lossPath,
+        required: ["epoch", "train_loss"],
+        numeric: ["epoch", "train_loss"],
+      },
+    );
     lossRows.forEach((r, k) => {
       if (Number(r.epoch) !== k + 1) {
         throw new RunFolderError(`${lossPath}, line ${k + 2}: epoch is "${r.epoch}", expected ${k + 1}`);
@@ -280,7 +322,9 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
     required: ["x", "true f(x)", ...runs.map((r) => r.name)],
     numeric: ["x", "true f(x)", ...runs.filter((r) => r.divergedEpoch === null).map((r) => r.name)],
   });
-  if (fitRows.length < 2) throw new RunFolderError(`${fitPath}: ${fitRows.length} points, expected at least 2`);
+  if (fitRows.length < 2) {
+    throw new RunFolderError(`${fitPath}: ${fitRows.length} points, expected at least 2`);
+  }
   for (const run of runs) {
     if (run.divergedEpoch === null) run.fit = fitRows.map((r) => Number(r[run.name]));
   }
@@ -301,7 +345,9 @@ function mse(text: string, at: string, divergedEpoch: number | null): number {
   const v = text === "" ? NaN : Number(text);
   if (Number.isFinite(v) && v >= 0) return v;
   if (divergedEpoch !== null && (text === "NaN" || text === "")) return NaN;
-  throw new RunFolderError(`${at} is "${text}", expected a number >= 0${divergedEpoch === null ? "" : " or NaN"}`);
+  throw new RunFolderError(
+    `${at} is "${text}", expected a number >= 0${divergedEpoch === null ? "" : " or NaN"}`,
+  );
 }
 
 async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
@@ -326,10 +372,14 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
   if (rows.length === 0) throw new RunFolderError(`${metricsPath}: no epochs (only a header line)`);
   const epochs = rows.map((r, k): Exp2Epoch => {
     const at = `${metricsPath}, line ${k + 2}`;
-    if (Number(r.epoch) !== k + 1) throw new RunFolderError(`${at}: epoch is "${r.epoch}", expected ${k + 1}`);
+    if (Number(r.epoch) !== k + 1) {
+      throw new RunFolderError(`${at}: epoch is "${r.epoch}", expected ${k + 1}`);
+    }
     for (const c of ["train_acc", "test_acc"]) {
       const v = Number(r[c]);
-      if (v < 0 || v > 1) throw new RunFolderError(`${at}: column "${c}" is "${r[c]}", expected an accuracy in [0, 1]`);
+      if (v < 0 || v > 1) {
+        throw new RunFolderError(`${at}: column "${c}" is "${r[c]}", expected an accuracy in [0, 1]`);
+      }
     }
     return {
       epoch: k + 1,
@@ -371,7 +421,9 @@ function parsePerClass(text: string, path: string): ClassAccuracy[] {
     numeric: ["class", "correct", "total", "accuracy"],
   });
   if (rows.length !== CLASS_NAMES.length) {
-    throw new RunFolderError(`${path}: ${rows.length} classes, expected ${CLASS_NAMES.length} (one row per CIFAR-10 class)`);
+    throw new RunFolderError(
+      `${path}: ${rows.length} classes, expected ${CLASS_NAMES.length} (one row per CIFAR-10 class)`,
+    );
   }
   return rows.map((r, k) => {
     const at = `${path}, line ${k + 2}`;
@@ -380,7 +432,9 @@ function parsePerClass(text: string, path: string): ClassAccuracy[] {
     if (r.name !== CLASS_NAMES[k]) {
       throw new RunFolderError(`${at}: name is "${r.name}", expected "${CLASS_NAMES[k]}" for class ${k}`);
     }
-    if (!Number.isInteger(total) || total < 0 || !Number.isInteger(correct) || correct < 0 || correct > total) {
+    if (
+      !Number.isInteger(total) || total < 0 || !Number.isInteger(correct) || correct < 0 || correct > total
+    ) {
       throw new RunFolderError(
         `${at}: correct is "${r.correct}" and total "${r.total}", expected whole numbers with correct <= total`,
       );
@@ -388,7 +442,9 @@ function parsePerClass(text: string, path: string): ClassAccuracy[] {
     // Written with 6 significant digits; allow for that rounding.
     const exact = total === 0 ? 0 : correct / total;
     if (Math.abs(accuracy - exact) > 1e-4) {
-      throw new RunFolderError(`${at}: accuracy is "${r.accuracy}", expected correct / total = ${exact.toPrecision(6)}`);
+      throw new RunFolderError(
+        `${at}: accuracy is "${r.accuracy}", expected correct / total = ${exact.toPrecision(6)}`,
+      );
     }
     return { index, name: r.name, correct, total, accuracy: exact };
   });
@@ -399,18 +455,26 @@ function parseConfusion(text: string, path: string): number[][] {
   const rows = parseCsv(text, { source: path, required: columns, numeric: [...CLASS_NAMES] });
   const header = text.split(/\r?\n/, 1)[0].split(",").map((s) => s.trim());
   if (header.join(",") !== columns.join(",")) {
-    throw new RunFolderError(`${path}, line 1: header is "${header.join(",")}", expected "${columns.join(",")}"`);
+    throw new RunFolderError(
+      `${path}, line 1: header is "${header.join(",")}", expected "${columns.join(",")}"`,
+    );
   }
   if (rows.length !== CLASS_NAMES.length) {
-    throw new RunFolderError(`${path}: ${rows.length} rows, expected ${CLASS_NAMES.length} (one per true class)`);
+    throw new RunFolderError(
+      `${path}: ${rows.length} rows, expected ${CLASS_NAMES.length} (one per true class)`,
+    );
   }
   return rows.map((r, k) => {
     const at = `${path}, line ${k + 2}`;
-    if (r.label !== CLASS_NAMES[k]) throw new RunFolderError(`${at}: label is "${r.label}", expected "${CLASS_NAMES[k]}"`);
+    if (r.label !== CLASS_NAMES[k]) {
+      throw new RunFolderError(`${at}: label is "${r.label}", expected "${CLASS_NAMES[k]}"`);
+    }
     return CLASS_NAMES.map((name) => {
       const v = Number(r[name]);
       if (!Number.isInteger(v) || v < 0) {
-        throw new RunFolderError(`${at}: column "${name}" is "${r[name]}", expected a count (a whole number >= 0)`);
+        throw new RunFolderError(
+          `${at}: column "${name}" is "${r[name]}", expected a count (a whole number >= 0)`,
+        );
       }
       return v;
     });

@@ -78,7 +78,7 @@ export class Sgd {
       out.set(`optimizer.momentum.${name}`, {
         dtype: "F32",
         shape: [...buf.shape],
-        data: buf.dataSync() as Float32Array,
+        data: Float32Array.from(buf.dataSync()),
       });
     }
     return out;

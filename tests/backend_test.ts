@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import {
+  type BackendChoice,
   BackendError,
   BACKENDS,
-  type BackendChoice,
   describeCpu,
   probeWebGpu,
   selectBackend,
@@ -110,22 +110,30 @@ Deno.test("selectBackend('native') starts native kernels or says why it cannot",
   await selectBackend("cpu");
 });
 
-Deno.test("selectBackend('webgpu') starts on an adapter, flagged when software, or names the fix", gpuTest, async () => {
-  const gpu = await probeWebGpu();
-  if (gpu === null) {
-    await assert.rejects(selectBackend("webgpu"), {
-      name: "BackendError",
-      message: `Backend "webgpu" was requested but this runtime has no WebGPU adapter: use --backend auto, native or cpu`,
-    });
-    return;
-  }
-  const info = await selectBackend("webgpu");
-  assert.equal(info.backend, "webgpu");
-  assert.equal(tf.getBackend(), "webgpu");
-  assert.equal(info.device, gpu.description);
-  assert.equal(info.reason, gpu.software ? "requested (software adapter: slow, for testing only)" : "requested");
-  const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])));
-  assert.deepEqual(Array.from(await sum.data()), [4, 6]);
-  sum.dispose();
-  await selectBackend("cpu");
-});
+Deno.test(
+  "selectBackend('webgpu') starts on an adapter, flagged when software, or names the fix",
+  gpuTest,
+  async () => {
+    const gpu = await probeWebGpu();
+    if (gpu === null) {
+      await assert.rejects(selectBackend("webgpu"), {
+        name: "BackendError",
+        message:
+          `Backend "webgpu" was requested but this runtime has no WebGPU adapter: use --backend auto, native or cpu`,
+      });
+      return;
+    }
+    const info = await selectBackend("webgpu");
+    assert.equal(info.backend, "webgpu");
+    assert.equal(tf.getBackend(), "webgpu");
+    assert.equal(info.device, gpu.description);
+    assert.equal(
+      info.reason,
+      gpu.software ? "requested (software adapter: slow, for testing only)" : "requested",
+    );
+    const sum = tf.tidy(() => tf.add(tf.tensor1d([1, 2]), tf.tensor1d([3, 4])));
+    assert.deepEqual(Array.from(await sum.data()), [4, 6]);
+    sum.dispose();
+    await selectBackend("cpu");
+  },
+);

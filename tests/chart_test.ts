@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { XMLParser, XMLValidator } from "npm:fast-xml-parser@5.12.1";
+// Until deno.json maps "fast-xml-parser" (then import the bare name).
+import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { type ChartSpec, lineChart, niceTicks } from "../lib/chart.ts";
 
 type Node = Record<string, unknown>;
@@ -31,7 +32,7 @@ const spec = (over: Partial<ChartSpec> = {}): ChartSpec => ({
 
 Deno.test("lineChart() returns a well-formed SVG document with title and axis labels", () => {
   const svg = lineChart(spec());
-  assert.ok(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+  assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
   const root = parseSvg(svg);
   assert.equal(root.width, "720");
   assert.equal(root.height, "420");
@@ -52,7 +53,10 @@ Deno.test("lineChart() draws a legend entry per series, beside the plot, never o
   for (const name of names) {
     const entry = asList(root.text).find((t) => t["#text"] === name);
     assert.ok(entry, `no legend entry for ${name}`);
-    assert.ok(Number(entry.x) > plotRight, `legend ${name} at x=${entry.x} overlaps the plot (right edge ${plotRight})`);
+    assert.ok(
+      Number(entry.x) > plotRight,
+      `legend ${name} at x=${entry.x} overlaps the plot (right edge ${plotRight})`,
+    );
   }
   assert.equal(paths(root).length, names.length);
   // Distinct colours for the first series.
@@ -144,7 +148,12 @@ Deno.test("lineChart() output renders with rsvg-convert", {
   ignore: !hasCommand("rsvg-convert"),
 }, async () => {
   const svg = lineChart(spec({ logY: true, markers: [{ x: 2, label: "m" }] }));
-  const child = new Deno.Command("rsvg-convert", { args: ["-f", "png"], stdin: "piped", stdout: "piped", stderr: "piped" })
+  const child = new Deno.Command("rsvg-convert", {
+    args: ["-f", "png"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  })
     .spawn();
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(svg));
@@ -156,7 +165,8 @@ Deno.test("lineChart() output renders with rsvg-convert", {
 
 function hasCommand(name: string): boolean {
   try {
-    return new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" }).outputSync().success;
+    return new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
   } catch {
     return false;
   }
@@ -173,14 +183,24 @@ Deno.test("niceTicks() hits round boundaries exactly", () => {
 });
 
 Deno.test("niceTicks() gives increasing round steps of 1, 2 or 5 times a power of ten inside the range", () => {
-  const ranges: [number, number][] = [[-5, 5], [0.001, 0.0123], [1, 1e6], [-1e-3, 2e-3], [1000, 1001], [0, 9], [3, 4.5]];
+  const ranges: [number, number][] = [
+    [-5, 5],
+    [0.001, 0.0123],
+    [1, 1e6],
+    [-1e-3, 2e-3],
+    [1000, 1001],
+    [0, 9],
+    [3, 4.5],
+  ];
   for (const [lo, hi] of ranges) {
     const t = niceTicks(lo, hi, 6);
     assert.ok(t.length >= 2, `${lo}..${hi}: ${t}`);
     const step = t[1] - t[0];
     const m = step / 10 ** Math.floor(Math.log10(step) + 1e-9);
     assert.ok([1, 2, 5].some((k) => Math.abs(m - k) < 1e-6), `${lo}..${hi}: step ${step}`);
-    for (let i = 1; i < t.length; i++) assert.ok(Math.abs(t[i] - t[i - 1] - step) < step * 1e-6, `${lo}..${hi}: ${t}`);
+    for (let i = 1; i < t.length; i++) {
+      assert.ok(Math.abs(t[i] - t[i - 1] - step) < step * 1e-6, `${lo}..${hi}: ${t}`);
+    }
     assert.ok(t[0] >= lo - step && t.at(-1)! <= hi + step * 1e-6, `${lo}..${hi}: ${t}`);
     // Round numbers, not 0.30000000000000004.
     for (const v of t) assert.ok(String(v).length <= 12, `${lo}..${hi}: ${v}`);
@@ -190,7 +210,8 @@ Deno.test("niceTicks() gives increasing round steps of 1, 2 or 5 times a power o
 /** Runs `call(...args)` of lib/chart.ts in a worker; "timeout" when it does not return within 3 s. */
 async function inWorker(call: "niceTicks" | "lineChart", args: unknown[]): Promise<unknown> {
   const chart = new URL("../lib/chart.ts", import.meta.url).href;
-  const code = `import * as chart from "${chart}";\nself.onmessage = (e) => self.postMessage(chart[e.data.call](...e.data.args));`;
+  const code =
+    `import * as chart from "${chart}";\nself.onmessage = (e) => self.postMessage(chart[e.data.call](...e.data.args));`;
   const url = URL.createObjectURL(new Blob([code], { type: "application/javascript" }));
   const worker = new Worker(url, { type: "module" });
   try {
@@ -222,7 +243,9 @@ Deno.test("niceTicks() and lineChart() return when the step is below the float s
   const ticks = await inWorker("niceTicks", [1e20, 1e20 + 16384, 6]);
   assert.notEqual(ticks, "timeout", "niceTicks(1e20, 1e20 + 16384, 6) did not return within 3 s");
   assert.ok(Array.isArray(ticks) && ticks.length < 100, `${ticks}`);
-  const svg = await inWorker("lineChart", [spec({ series: [{ name: "big", x: [0, 1], y: [1e20, 1e20 + 16384] }] })]);
+  const svg = await inWorker("lineChart", [
+    spec({ series: [{ name: "big", x: [0, 1], y: [1e20, 1e20 + 16384] }] }),
+  ]);
   assert.notEqual(svg, "timeout", "lineChart() of y = [1e20, 1e20 + 16384] did not return within 3 s");
   parseSvg(svg as string);
 });

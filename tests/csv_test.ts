@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CsvError, parseCsv, toCsv } from "../lib/csv.ts";
+import { CsvError, parseCsv, type Row, toCsv } from "../lib/csv.ts";
 
 Deno.test("toCsv() writes a header and one line per row in column order", () => {
   assert.equal(toCsv(["a", "b"], [{ a: 1, b: "x" }]), "a,b\n1,x\n");
@@ -8,7 +8,7 @@ Deno.test("toCsv() writes a header and one line per row in column order", () => 
 });
 
 Deno.test("toCsv() writes numbers with up to 6 significant digits and blanks for null", () => {
-  const rows = [
+  const rows: Row[] = [
     { v: 1 / 3 },
     { v: 0.1 + 0.2 },
     { v: 123456789 }, // integers are exact
@@ -20,7 +20,10 @@ Deno.test("toCsv() writes numbers with up to 6 significant digits and blanks for
     { v: "0.123456789" }, // strings are kept as they are
     {}, // a missing column is blank
   ];
-  assert.equal(toCsv(["v"], rows), "v\n0.333333\n0.3\n123456789\n1234570\n1e-7\nNaN\nInfinity\n\n0.123456789\n\n");
+  assert.equal(
+    toCsv(["v"], rows),
+    "v\n0.333333\n0.3\n123456789\n1234570\n1e-7\nNaN\nInfinity\n\n0.123456789\n\n",
+  );
 });
 
 Deno.test("toCsv() quotes commas, quotes and newlines, and parseCsv() reads them back", () => {
@@ -40,7 +43,10 @@ Deno.test("toCsv() quotes commas, quotes and newlines, and parseCsv() reads them
 
 Deno.test("parseCsv() round-trips toCsv() with numeric columns", () => {
   const rows = [{ epoch: 1, loss: 0.5 }, { epoch: 2, loss: 0.25 }];
-  const back = parseCsv(toCsv(["epoch", "loss"], rows), { required: ["epoch", "loss"], numeric: ["epoch", "loss"] });
+  const back = parseCsv(toCsv(["epoch", "loss"], rows), {
+    required: ["epoch", "loss"],
+    numeric: ["epoch", "loss"],
+  });
   assert.deepEqual(back, [{ epoch: "1", loss: "0.5" }, { epoch: "2", loss: "0.25" }]);
   assert.deepEqual(back.map((r) => Number(r.loss)), [0.5, 0.25]);
   // CRLF line ends and blank lines are accepted.
@@ -48,10 +54,13 @@ Deno.test("parseCsv() round-trips toCsv() with numeric columns", () => {
 });
 
 Deno.test("parseCsv() names the source and the column when a required column is missing", () => {
-  assert.throws(() => parseCsv("epoch,x\n1,2\n", { source: "runs/a/summary.csv", required: ["epoch", "loss"] }), {
-    name: "CsvError",
-    message: `runs/a/summary.csv: missing column "loss" (header is "epoch,x")`,
-  });
+  assert.throws(
+    () => parseCsv("epoch,x\n1,2\n", { source: "runs/a/summary.csv", required: ["epoch", "loss"] }),
+    {
+      name: "CsvError",
+      message: `runs/a/summary.csv: missing column "loss" (header is "epoch,x")`,
+    },
+  );
   assert.throws(() => parseCsv("epoch\n1\n", { required: ["loss"] }), {
     name: "CsvError",
     message: `CSV: missing column "loss" (header is "epoch")`,

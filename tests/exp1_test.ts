@@ -1,7 +1,8 @@
 // Integration: runs labs/exp1.ts as a subprocess (touches the disk: temp folders only).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { XMLValidator } from "npm:fast-xml-parser@5.12.1";
+// Until deno.json maps "fast-xml-parser" (then import the bare name).
+import { XMLValidator } from "fast-xml-parser";
 import { parseCsv } from "../lib/csv.ts";
 import { decodeSafetensors } from "../lib/safetensors.ts";
 
@@ -85,13 +86,21 @@ Deno.test("exp1 trains, writes its run folder, and --load --plot redraws the sav
     });
     assert.equal(rows.length, 1);
     assert.deepEqual(
-      { run: rows[0].run, epochs: rows[0].epochs, lr: rows[0].lr, optimizer: rows[0].optimizer, status: rows[0].status },
+      {
+        run: rows[0].run,
+        epochs: rows[0].epochs,
+        lr: rows[0].lr,
+        optimizer: rows[0].optimizer,
+        status: rows[0].status,
+      },
       { run, epochs: "5", lr: "0.01", optimizer: "adam", status: "ok" },
     );
     assert.equal(r.stdout, summary);
 
     // Per-epoch loss.
-    const loss = parseCsv(await Deno.readTextFile(join(out, `${run}.csv`)), { numeric: ["epoch", "train_loss"] });
+    const loss = parseCsv(await Deno.readTextFile(join(out, `${run}.csv`)), {
+      numeric: ["epoch", "train_loss"],
+    });
     assert.deepEqual(loss.map((l) => l.epoch), ["1", "2", "3", "4", "5"]);
 
     // run.json: config, backend, device, versions.
@@ -197,7 +206,22 @@ Deno.test("exp1 rejects bad flags with one line naming the flag, before writing 
 Deno.test("exp1 accepts negative numbers after a flag", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "neg");
-    const r = await exp1("--x-min", "-2", "--x-max", "2", "--fn", "-x", "--epochs", "1", "--samples", "20", "--hidden", "4", "--out", out);
+    const r = await exp1(
+      "--x-min",
+      "-2",
+      "--x-max",
+      "2",
+      "--fn",
+      "-x",
+      "--epochs",
+      "1",
+      "--samples",
+      "20",
+      "--hidden",
+      "4",
+      "--out",
+      out,
+    );
     assert.equal(r.code, 0, r.stderr);
     const info = JSON.parse(await Deno.readTextFile(join(out, "run.json")));
     assert.equal(info.config.fit.xMin, -2);
@@ -224,7 +248,9 @@ Deno.test("exp1 --study lr runs 1, 0.1, 0.01, 0.001 at the lab's fixed 1000 epoc
       out,
     );
     assert.equal(r.code, 0, r.stderr);
-    const rows = parseCsv(await Deno.readTextFile(join(out, "summary.csv")), { required: SUMMARY_HEADER.split(",") });
+    const rows = parseCsv(await Deno.readTextFile(join(out, "summary.csv")), {
+      required: SUMMARY_HEADER.split(","),
+    });
     assert.deepEqual(rows.map((x) => x.run), ["lr-1", "lr-0.1", "lr-0.01", "lr-0.001"]);
     assert.deepEqual(rows.map((x) => x.lr), ["1", "0.1", "0.01", "0.001"]);
     assert.deepEqual(rows.map((x) => x.epochs), ["1000", "1000", "1000", "1000"]);
@@ -237,6 +263,8 @@ Deno.test("exp1 --study lr runs 1, 0.1, 0.01, 0.001 at the lab's fixed 1000 epoc
     assert.equal(fit.split("\n")[0], "x,true f(x),lr-1,lr-0.1,lr-0.01,lr-0.001");
     const loss = await Deno.readTextFile(join(out, "loss.svg"));
     assertSvg(loss, "loss.svg");
-    for (const run of ["lr-1", "lr-0.1", "lr-0.01", "lr-0.001"]) assert.ok(loss.includes(`>${run}</text>`), run);
+    for (const run of ["lr-1", "lr-0.1", "lr-0.01", "lr-0.001"]) {
+      assert.ok(loss.includes(`>${run}</text>`), run);
+    }
   });
 });

@@ -91,7 +91,9 @@ Deno.test("new Mlp() initialises uniformly in PyTorch's ±1/sqrt(fan_in)", async
     for (const [name, bound] of Object.entries(bounds)) {
       const v = Array.from(state.get(name)!.data as Float32Array);
       assert.ok(v.every((x) => Math.abs(x) <= bound), `${name} outside ±${bound}`);
-      if (v.length >= 64) assert.ok(Math.max(...v.map(Math.abs)) > 0.8 * bound, `${name} does not fill ±${bound}`);
+      if (v.length >= 64) {
+        assert.ok(Math.max(...v.map(Math.abs)) > 0.8 * bound, `${name} does not fill ±${bound}`);
+      }
     }
   });
 });

@@ -40,7 +40,9 @@ Deno.test("Progress writes nothing when disabled", () => {
   assert.equal(out, "");
 });
 
-Deno.test("Progress writes nothing by default when stderr is not a terminal", { ignore: Deno.stderr.isTerminal() }, () => {
+Deno.test("Progress writes nothing by default when stderr is not a terminal", {
+  ignore: Deno.stderr.isTerminal(),
+}, () => {
   const out = captureStderr(() => {
     const bar = new Progress("epoch 1", 3);
     bar.update(3);

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { Blas } from "./blas.ts";
-import { DNNL, Dnnl, type DnnlPrimitive } from "./dnnl.ts";
+import type { Blas } from "./blas.ts";
+import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 import type { NativeLibraries } from "./ffi.ts";
 
 /** The shape of one convolution, in tfjs's `Conv2DInfo` terms. */
