@@ -115,8 +115,8 @@ async function benchExp1(o: Options): Promise<void> {
       console.error(`bench exp1: ${b} skipped: ${(e as Error).message}`);
       continue;
     }
-    fitFunction(f, { ...FIT_DEFAULTS, epochs: 1 }).model.dispose(); // warm-up
-    const { model, result } = fitFunction(f, { ...FIT_DEFAULTS, epochs: o.epochs });
+    (await fitFunction(f, { ...FIT_DEFAULTS, epochs: 1 })).model.dispose(); // warm-up
+    const { model, result } = await fitFunction(f, { ...FIT_DEFAULTS, epochs: o.epochs });
     model.dispose();
     const rate = result.steps / result.seconds;
     rates.push([info.backend, rate]);
@@ -178,19 +178,19 @@ async function benchExp2(o: Options): Promise<void> {
     const x = Float32Array.from({ length: n * 32 * 32 * 3 }, () => Math.random() * 2 - 1);
     const y = Int32Array.from({ length: n }, () => Math.floor(Math.random() * 10));
     const vars = [...model.trainable().values()];
-    const run = (steps: number) => {
+    const run = async (steps: number) => {
       let last = 0;
       for (let i = 0; i < steps; i++) {
         const [loss, correct] = trainStep(model, sgd, x, y, vars);
-        if (i === steps - 1) last = loss.dataSync()[0];
+        if (i === steps - 1) last = (await loss.data())[0];
         tf.dispose([loss, correct]);
       }
       return last;
     };
     try {
-      run(o.warmup);
+      await run(o.warmup);
       const t = performance.now();
-      const loss = run(o.steps);
+      const loss = await run(o.steps);
       const ms = (performance.now() - t) / o.steps;
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
       rates.push([info.backend, n / ms * 1000]);

@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   console.error(`eval: ${v.weights} (${weights.note})`);
   const dataDir = resolveCifarDir(v["data-dir"]);
   const { test } = await loadCifar10(dataDir, { limitTrain: 1, limitTest });
-  const result = evaluate(model, test, { logits: Boolean(v["logits-csv"]) });
+  const result = await evaluate(model, test, { logits: Boolean(v["logits-csv"]) });
   model.dispose();
   tf.disposeVariables();
 

@@ -138,7 +138,7 @@ async function train(config: Exp1Config): Promise<void> {
   const summary: Row[] = [];
   for (const run of runs) {
     const bar = new Progress(run.name, run.config.epochs, { unit: "epoch" });
-    const { model, result } = fitFunction((x) => fn.evaluate(x), run.config, {
+    const { model, result } = await fitFunction((x) => fn.evaluate(x), run.config, {
       onEpoch: (epoch, loss) => bar.update(epoch, `loss ${loss.toPrecision(4)}`),
     });
     bar.done();
@@ -162,9 +162,9 @@ async function train(config: Exp1Config): Promise<void> {
       join(config.out, `${run.name}.csv`),
       toCsv(["epoch", "train_loss"], result.epochLoss.map((l, i) => ({ epoch: i + 1, train_loss: l }))),
     );
-    await writeFileAtomic(join(config.out, `${run.name}.safetensors`), saveModel(model, run.config, config.fn));
+    await writeFileAtomic(join(config.out, `${run.name}.safetensors`), await saveModel(model, run.config, config.fn));
     losses.push({ name: run.name, x: epochs, y: result.epochLoss });
-    fits.push({ name: run.name, x: grid, y: result.status === "ok" ? predict(model, grid) : [] });
+    fits.push({ name: run.name, x: grid, y: result.status === "ok" ? await predict(model, grid) : [] });
     model.dispose();
     // Rewritten after every run, so a stopped study keeps what it finished.
     await writeFileAtomic(join(config.out, "summary.csv"), toCsv(SUMMARY_COLUMNS, summary));
@@ -174,8 +174,8 @@ async function train(config: Exp1Config): Promise<void> {
   console.log(toCsv(SUMMARY_COLUMNS, summary).trimEnd());
 }
 
-function saveModel(model: Mlp, fit: FitConfig, fn: string): Uint8Array {
-  return encodeSafetensors(model.stateDict(), {
+async function saveModel(model: Mlp, fit: FitConfig, fn: string): Promise<Uint8Array> {
+  return encodeSafetensors(await model.stateDict(), {
     metadata: { format: "pt", model: "mlp", config: JSON.stringify({ ...fit, fn }) },
   });
 }
@@ -221,7 +221,7 @@ async function plot(file: string, config: Exp1Config): Promise<void> {
     await writeJsonAtomic(join(config.out, "run.json"), runInfo("exp1", { ...config, load: file, saved }, backend));
     await writeCharts(config.out, [
       { name: "true f(x)", x: grid, y: grid.map((x) => fn.evaluate(x)), dashed: true },
-      { name, x: grid, y: predict(model, grid) },
+      { name, x: grid, y: await predict(model, grid) },
     ], [], saved.fn);
     console.error(`exp1: redrew ${file} into ${config.out}/fit.svg`);
   } finally {

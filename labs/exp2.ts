@@ -43,7 +43,7 @@ import {
   totalEpochs,
 } from "../lib/schedule.ts";
 import { Sgd } from "../lib/sgd.ts";
-import { type EpochMetrics, evaluate, METRICS_COLUMNS, trainEpoch } from "../lib/trainer.ts";
+import { type EpochMetrics, evaluate, type EvalResult, METRICS_COLUMNS, trainEpoch } from "../lib/trainer.ts";
 import { decodeWeights } from "../lib/weights.ts";
 
 const HELP = `Usage: deno task exp2 [flags]
@@ -231,16 +231,18 @@ async function main(): Promise<void> {
   if (start > epochs) console.error(`exp2: the schedule's ${epochs} epochs are already done`);
   if (metrics.length) await writeMetrics(config.out, metrics, stages);
 
-  console.error("epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,images_per_second");
+  let lastTest: EvalResult | null = null;
+  console.error(METRICS_COLUMNS.join(","));
   for (let epoch = start; epoch <= epochs; epoch++) {
     sgd.lr = lrAt(stages, epoch);
     const bar = new Progress(`epoch ${epoch}/${epochs}`, data.train.count, { unit: "img" });
-    const train = trainEpoch(model, sgd, data.train, rng, {
+    const train = await trainEpoch(model, sgd, data.train, rng, {
       batchSize: config.batchSize,
       onProgress: (done, loss) => bar.update(done, `loss ${loss.toFixed(4)}`),
     });
     bar.done();
-    const test = evaluate(model, data.test);
+    const test = await evaluate(model, data.test);
+    lastTest = test;
     const row: EpochMetrics = {
       epoch,
       lr: sgd.lr,
@@ -255,7 +257,7 @@ async function main(): Promise<void> {
     // Checkpoint first: metrics.csv is rebuilt from it on resume.
     await writeFileAtomic(
       join(checkpointDir, `epoch-${String(epoch).padStart(3, "0")}.safetensors`),
-      encodeCheckpoint(model.stateDict(), sgd.state(), {
+      encodeCheckpoint(await model.stateDict(), await sgd.state(), {
         epoch,
         rng: rng.state(),
         config: { ...config },
@@ -267,7 +269,7 @@ async function main(): Promise<void> {
   }
   await writeFileAtomic(
     join(config.out, "final.safetensors"),
-    encodeSafetensors(model.stateDict(), {
+    encodeSafetensors(await model.stateDict(), {
       metadata: {
         format: "pt",
         model: "resnet20",
@@ -277,7 +279,7 @@ async function main(): Promise<void> {
       },
     }),
   );
-  const final = evaluate(model, data.test);
+  const final = lastTest ?? await evaluate(model, data.test);
   await writeConfusion(config.out, data.test.labels, final.predictions);
   const last = metrics.at(-1);
   if (last) {

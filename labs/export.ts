@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   await selectBackend(v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "cpu");
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
-  const state = model.stateDict();
+  const state = await model.stateDict();
   model.dispose();
   const bytes = format === "pth"
     ? encodePth(state, { key: "net" })

@@ -45,10 +45,12 @@ async function main(): Promise<void> {
   model.loadStateDict(weights.state, v.weights);
   const n = positionals.length;
   const split = { images, labels: new Uint8Array(n), count: n };
-  const probs = tf.tidy(() => {
+  const probsT = tf.tidy(() => {
     const x = tf.tensor4d(normalise(split, Int32Array.from({ length: n }, (_, i) => i)), [n, 32, 32, 3]);
-    return tf.softmax(model.forward(x, false)).arraySync() as number[][];
+    return tf.softmax(model.forward(x, false));
   });
+  const probs = await probsT.array() as number[][];
+  probsT.dispose();
   model.dispose();
   for (const [i, path] of positionals.entries()) {
     const ranked = probs[i].map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, top);

@@ -107,7 +107,8 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     await main();
   } catch (e) {
     const err = e as Error;
-    const debug = Deno.env.get("DEBUG");
+    const debug = Deno.permissions.querySync({ name: "env", variable: "DEBUG" }).state === "granted" &&
+      Deno.env.get("DEBUG");
     console.error(`error: ${debug ? err.stack : err.message}`);
     Deno.exit(err instanceof UsageError ? 2 : 1);
   }

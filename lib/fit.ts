@@ -76,16 +76,16 @@ export interface FitOptions {
  *
  * @example
  * ```ts ignore
- * const { model, result } = fitFunction((x) => x * x, { ...FIT_DEFAULTS, epochs: 10 });
+ * const { model, result } = await fitFunction((x) => x * x, { ...FIT_DEFAULTS, epochs: 10 });
  * console.log(result.testMse);
  * model.dispose();
  * ```
  */
-export function fitFunction(
+export async function fitFunction(
   f: (x: number) => number,
   config: FitConfig,
   options: FitOptions = {},
-): { model: Mlp; result: FitResult } {
+): Promise<{ model: Mlp; result: FitResult }> {
   const rng = new Rng(config.seed);
   const xs = new Float32Array(config.samples);
   for (let i = 0; i < xs.length; i++) {
@@ -108,23 +108,30 @@ export function fitFunction(
       // Summed on the device and read once per epoch: no per-step sync.
       let total: tf.Tensor = tf.scalar(0);
       for (let s = 0; s < order.length; s += config.batchSize) {
-        const idx = order.subarray(s, Math.min(s + config.batchSize, order.length));
+        const n = Math.min(config.batchSize, order.length - s);
+        // Batches are assembled on the host: cheaper than a gather op per step.
+        const xb = new Float32Array(n);
+        const yb = new Float32Array(n);
+        for (let i = 0; i < n; i++) {
+          xb[i] = xs[order[s + i]];
+          yb[i] = ys[order[s + i]];
+        }
         const next = tf.tidy(() => {
-          const i = tf.tensor1d(idx, "int32");
-          const xb = tf.gather(x, i);
-          const yb = tf.gather(y, i);
+          const xt = tf.tensor2d(xb, [n, 1]);
+          const yt = tf.tensor2d(yb, [n, 1]);
           const loss = optimizer.minimize(
-            () => tf.losses.meanSquaredError(yb, model.forward(xb as tf.Tensor2D)),
+            () => tf.mean(tf.squaredDifference(model.forward(xt), yt)) as tf.Scalar,
             true,
             model.variables(),
           )!;
-          return tf.add(total, tf.mul(loss, idx.length));
+          return tf.add(total, tf.mul(loss, n));
         });
         total.dispose();
         total = next;
         steps++;
       }
-      const loss = (total.dataSync()[0]) / config.samples;
+      // An async read: WebGPU in Deno has no synchronous download.
+      const loss = (await total.data())[0] / config.samples;
       total.dispose();
       if (!Number.isFinite(loss)) {
         divergedEpoch = epoch;
@@ -138,11 +145,11 @@ export function fitFunction(
   }
   const seconds = (performance.now() - start) / 1000;
   const diverged = divergedEpoch !== null;
-  const trainMse = diverged ? NaN : mse(model, x, y);
+  const trainMse = diverged ? NaN : await mse(model, x, y);
   const grid = gridPoints(config);
   const gx = tf.tensor2d(grid, [grid.length, 1]);
   const gy = tf.tensor2d(grid.map((v) => f(v)), [grid.length, 1]);
-  const testMse = diverged ? NaN : mse(model, gx, gy);
+  const testMse = diverged ? NaN : await mse(model, gx, gy);
   if (!diverged && !(Number.isFinite(trainMse) && Number.isFinite(testMse))) divergedEpoch = config.epochs;
   tf.dispose([x, y, gx, gy]);
   return {
@@ -169,10 +176,16 @@ export function gridPoints(range: { xMin: number; xMax: number }): Float32Array 
 }
 
 /** The model's predictions at `xs`. */
-export function predict(model: Mlp, xs: Float32Array): Float32Array {
-  return tf.tidy(() => model.forward(tf.tensor2d(xs, [xs.length, 1])).dataSync() as Float32Array);
+export async function predict(model: Mlp, xs: Float32Array): Promise<Float32Array> {
+  const y = tf.tidy(() => model.forward(tf.tensor2d(xs, [xs.length, 1])));
+  const values = await y.data() as Float32Array;
+  y.dispose();
+  return values;
 }
 
-function mse(model: Mlp, x: tf.Tensor2D, y: tf.Tensor2D): number {
-  return tf.tidy(() => tf.losses.meanSquaredError(y, model.forward(x)).dataSync()[0]);
+async function mse(model: Mlp, x: tf.Tensor2D, y: tf.Tensor2D): Promise<number> {
+  const loss = tf.tidy(() => tf.mean(tf.squaredDifference(model.forward(x), y)));
+  const value = (await loss.data())[0];
+  loss.dispose();
+  return value;
 }

@@ -84,7 +84,7 @@ export class Mlp {
   }
 
   /** Weights as PyTorch's `state_dict` (`[out, in]` layout). */
-  stateDict(): StateDict {
+  async stateDict(): Promise<StateDict> {
     const state: StateDict = new Map();
     for (const l of this.#layers) {
       const w = l.weight.shape as [number, number];
@@ -92,13 +92,13 @@ export class Mlp {
       state.set(`${l.index}.weight`, {
         dtype: "F32",
         shape: [w[1], w[0]],
-        data: Float32Array.from(t.dataSync()),
+        data: Float32Array.from(await t.data()),
       });
       t.dispose();
       state.set(`${l.index}.bias`, {
         dtype: "F32",
         shape: [...l.bias.shape],
-        data: Float32Array.from(l.bias.dataSync()),
+        data: Float32Array.from(await l.bias.data()),
       });
     }
     return state;

@@ -23,6 +23,7 @@ import { batchNormKernels } from "./native/batch_norm_kernels.ts";
 import { NativeConv } from "./native/conv.ts";
 import { convKernels } from "./native/conv_kernels.ts";
 import { elementwiseKernels } from "./native/elementwise_kernels.ts";
+import { matMulKernel } from "./native/matmul_kernels.ts";
 import { loadNativeLibraries, type NativeLibraries, NativeUnavailableError } from "./native/ffi.ts";
 
 export { batchNormTrain } from "./native/batch_norm_train.ts";
@@ -108,6 +109,7 @@ export function registerNativeBackend(): Promise<string> {
       ...convKernels(NATIVE_BACKEND, new NativeConv(libs)),
       ...batchNormKernels(NATIVE_BACKEND, libs.dnnl),
       ...elementwiseKernels(NATIVE_BACKEND, libs.dnnl),
+      ...(libs.blas ? [matMulKernel(NATIVE_BACKEND, libs.blas, tf.getKernel(tf.BatchMatMul, "cpu")!)] : []),
     ];
     const replaced = new Set(overrides.map((k) => k.kernelName));
     for (const k of tf.getKernelsForBackend("cpu")) {

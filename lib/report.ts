@@ -165,7 +165,7 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
           yLabel: "absolute error",
           logY: true,
           series: fitted.map((r) => {
-            const [x, y] = thin(f.grid, r.fit!.map((v, i) => Math.abs(v - f.truth[i])), maxPoints);
+            const [x, y] = thin(f.grid, r.fit!.map((v, i) => Math.abs(v - f.truth[i])), { maxPoints });
             return { name: r.name, x, y };
           }),
         }),
@@ -179,7 +179,7 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
   const logX = lengths.length > 1 && Math.max(...lengths) >= 10 * Math.min(...lengths);
   const losses: Series[] = f.runs.filter((r) => r.loss.length > 0).map((r) => {
     const epochs = r.loss.map((_, i) => (logX ? Math.log10(i + 1) : i + 1));
-    const [x, y] = thin(epochs, r.loss, maxPoints);
+    const [x, y] = thin(epochs, r.loss, { maxPoints });
     return { name: r.name, x, y };
   });
   md.push(
@@ -471,18 +471,23 @@ export function chartSlugs(dirs: readonly string[]): string[] {
 }
 
 /**
- * At most about `maxPoints` points of a curve whose `x` ascends: when
+ * At most about `options.maxPoints` (default 1500) points of a curve whose `x` ascends: when
  * longer, `x`'s range is cut into equal stretches, each keeping its first,
  * lowest and highest point, so spikes and the curve's envelope survive.
  *
  * @example
  * ```ts
  * import { thin } from "./report.ts";
- * const [x, y] = thin([1, 2, 3, 4, 5, 6], [5, 1, 4, 9, 2, 3], 4);
+ * const [x, y] = thin([1, 2, 3, 4, 5, 6], [5, 1, 4, 9, 2, 3], { maxPoints: 4 });
  * console.assert(x.length <= 6 && y.includes(9) && y.includes(1));
  * ```
  */
-export function thin(x: readonly number[], y: readonly number[], maxPoints: number): [number[], number[]] {
+export function thin(
+  x: readonly number[],
+  y: readonly number[],
+  options: { maxPoints?: number } = {},
+): [number[], number[]] {
+  const maxPoints = options.maxPoints ?? 1500;
   if (x.length <= maxPoints) return [[...x], [...y]];
   const buckets = Math.max(1, Math.floor(maxPoints / 3));
   const [x0, x1] = [x[0], x[x.length - 1]];

@@ -178,11 +178,13 @@ export class ResNet20 {
   }
 
   /** The weights as PyTorch's `state_dict`, in its order and layouts. */
-  stateDict(): StateDict {
+  async stateDict(): Promise<StateDict> {
     const state: StateDict = new Map();
     for (const t of this.tensors) {
-      // A copy: on CPU backends dataSync() may share the variable's buffer.
-      const data = Float32Array.from(tf.tidy(() => toTorchLayout(t.kind, t.variable).dataSync()));
+      // A copy: on CPU backends the values may share the variable's buffer.
+      const torch = tf.tidy(() => toTorchLayout(t.kind, t.variable));
+      const data = Float32Array.from(await torch.data());
+      torch.dispose();
       state.set(t.name, { dtype: "F32", shape: toTorchShape(t.kind, t.variable.shape), data });
       const bn = t.name.match(/^(.*)\.running_var$/);
       if (bn) {

@@ -72,13 +72,13 @@ export class Sgd {
   }
 
   /** Momentum buffers as `optimizer.momentum.<param>` tensors, in tfjs layout. */
-  state(): StateDict {
+  async state(): Promise<StateDict> {
     const out: StateDict = new Map();
     for (const [name, buf] of this.#buffers) {
       out.set(`optimizer.momentum.${name}`, {
         dtype: "F32",
         shape: [...buf.shape],
-        data: Float32Array.from(buf.dataSync()),
+        data: Float32Array.from(await buf.data()),
       });
     }
     return out;

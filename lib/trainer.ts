@@ -63,17 +63,17 @@ export interface TrainEpochOptions {
  *
  * @example
  * ```ts ignore
- * const r = trainEpoch(model, sgd, data.train, rng, { batchSize: 128 });
+ * const r = await trainEpoch(model, sgd, data.train, rng, { batchSize: 128 });
  * console.log(r.loss, r.acc);
  * ```
  */
-export function trainEpoch(
+export async function trainEpoch(
   model: ResNet20,
   sgd: Sgd,
   train: CifarSplit,
   rng: Rng,
   options: TrainEpochOptions = {},
-): PassResult {
+): Promise<PassResult> {
   const batchSize = options.batchSize ?? 128;
   const every = options.progressEvery ?? 20;
   const start = performance.now();
@@ -92,11 +92,12 @@ export function trainEpoch(
     [lossSum, correctSum] = [l, c];
     step++;
     if (options.onProgress && (step % every === 0 || s + batchSize >= order.length)) {
-      options.onProgress(s + idx.length, lossSum.dataSync()[0] / (s + idx.length));
+      options.onProgress(s + idx.length, (await lossSum.data())[0] / (s + idx.length));
     }
   }
-  const loss = lossSum.dataSync()[0] / train.count;
-  const acc = correctSum.dataSync()[0] / train.count;
+  // Async reads: WebGPU in Deno has no synchronous download.
+  const loss = (await lossSum.data())[0] / train.count;
+  const acc = (await correctSum.data())[0] / train.count;
   tf.dispose([lossSum, correctSum]);
   return { loss, acc, count: train.count, seconds: (performance.now() - start) / 1000 };
 }
@@ -154,11 +155,15 @@ export interface EvalResult extends PassResult {
  *
  * @example
  * ```ts ignore
- * const r = evaluate(model, data.test);
+ * const r = await evaluate(model, data.test);
  * console.log(`test accuracy ${(100 * r.acc).toFixed(2)}%`);
  * ```
  */
-export function evaluate(model: ResNet20, split: CifarSplit, options: EvaluateOptions = {}): EvalResult {
+export async function evaluate(
+  model: ResNet20,
+  split: CifarSplit,
+  options: EvaluateOptions = {},
+): Promise<EvalResult> {
   const batchSize = options.batchSize ?? 500;
   const start = performance.now();
   const predictions = new Int32Array(split.count);
@@ -182,11 +187,11 @@ export function evaluate(model: ResNet20, split: CifarSplit, options: EvaluateOp
       );
       return [loss, tf.argMax(z, 1), z];
     });
-    lossSum += loss.dataSync()[0];
-    const p = pred.dataSync() as Int32Array;
+    lossSum += (await loss.data())[0];
+    const p = await pred.data() as Int32Array;
     predictions.set(p, s);
     for (let i = 0; i < n; i++) if (p[i] === labels[i]) correct++;
-    if (logits) logits.set(out.dataSync() as Float32Array, s * NUM_CLASSES);
+    if (logits) logits.set(await out.data() as Float32Array, s * NUM_CLASSES);
     tf.dispose([loss, pred, out]);
   }
   return {

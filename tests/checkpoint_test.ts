@@ -18,7 +18,11 @@ function tinyModel(): StateDict {
 
 function tinyOptimizer(): StateDict {
   return new Map<string, HostTensor>([
-    ["optimizer.momentum.conv1.weight", { dtype: "F32", shape: [2, 1, 1, 1], data: Float32Array.of(0.1, 0.2) }],
+    ["optimizer.momentum.conv1.weight", {
+      dtype: "F32",
+      shape: [2, 1, 1, 1],
+      data: Float32Array.of(0.1, 0.2),
+    }],
   ]);
 }
 
@@ -76,10 +80,14 @@ Deno.test("decodeCheckpoint() sends a weights-only file to --init", () => {
     name: "CheckpointError",
     message: /^checkpoint is not a training checkpoint .*use --init$/,
   });
-  assert.throws(() => decodeCheckpoint(withMetadata({ checkpoint: "tfjs-lab-checkpoint-v0" }), "old.safetensors"), {
-    name: "CheckpointError",
-    message: /^old\.safetensors is not a training checkpoint \(metadata checkpoint is "tfjs-lab-checkpoint-v0"/,
-  });
+  assert.throws(
+    () => decodeCheckpoint(withMetadata({ checkpoint: "tfjs-lab-checkpoint-v0" }), "old.safetensors"),
+    {
+      name: "CheckpointError",
+      message:
+        /^old\.safetensors is not a training checkpoint \(metadata checkpoint is "tfjs-lab-checkpoint-v0"/,
+    },
+  );
 });
 
 Deno.test("decodeCheckpoint() names bad epoch, rng, config and metrics metadata", () => {
@@ -98,7 +106,10 @@ Deno.test("decodeCheckpoint() names bad epoch, rng, config and metrics metadata"
     [{ metrics: "{}" }, `c.safetensors: metadata metrics should hold 2 rows`],
   ];
   for (const [meta, message] of cases) {
-    assert.throws(() => decodeCheckpoint(withMetadata(meta), "c.safetensors"), { name: "CheckpointError", message });
+    assert.throws(() => decodeCheckpoint(withMetadata(meta), "c.safetensors"), {
+      name: "CheckpointError",
+      message,
+    });
   }
 });
 

@@ -35,7 +35,7 @@ Deno.test("FIT_DEFAULTS are the lab's", () => {
 Deno.test("fitFunction() lowers the loss of f(x) = 2x + 1 and reports every epoch", async () => {
   await selectBackend("cpu");
   const seen: [number, number][] = [];
-  const { model, result } = fitFunction(line, small, { onEpoch: (e, l) => seen.push([e, l]) });
+  const { model, result } = await fitFunction(line, small, { onEpoch: (e, l) => seen.push([e, l]) });
   try {
     assert.equal(result.status, "ok");
     assert.equal(result.divergedEpoch, null);
@@ -48,7 +48,7 @@ Deno.test("fitFunction() lowers the loss of f(x) = 2x + 1 and reports every epoc
     assert.ok(result.trainMse < result.epochLoss[0]);
     assert.ok(result.seconds >= 0);
     // The model the result describes is the one returned.
-    const y = predict(model, Float32Array.of(-0.5, 0, 0.5));
+    const y = await predict(model, Float32Array.of(-0.5, 0, 0.5));
     assert.equal(y.length, 3);
     assert.ok(y[0] < y[1] && y[1] < y[2], `not increasing: ${y}`);
   } finally {
@@ -58,7 +58,7 @@ Deno.test("fitFunction() lowers the loss of f(x) = 2x + 1 and reports every epoc
 
 Deno.test("fitFunction() with a batch that does not divide the samples takes ceil(samples / batch) steps", async () => {
   await selectBackend("cpu");
-  const { model, result } = fitFunction(line, { ...small, epochs: 3, samples: 50, batchSize: 16 });
+  const { model, result } = await fitFunction(line, { ...small, epochs: 3, samples: 50, batchSize: 16 });
   model.dispose();
   assert.equal(result.steps, 3 * 4);
   assert.equal(result.epochLoss.length, 3);
@@ -69,7 +69,7 @@ Deno.test("fitFunction() keeps tf.memory().numTensors flat across epochs and lea
   for (const optimizer of ["adam", "sgd"] as const) {
     const before = tf.memory().numTensors;
     const counts: number[] = [];
-    const { model } = fitFunction(line, { ...small, epochs: 5, optimizer }, {
+    const { model } = await fitFunction(line, { ...small, epochs: 5, optimizer }, {
       onEpoch: () => counts.push(tf.memory().numTensors),
     });
     model.dispose();
@@ -83,7 +83,7 @@ Deno.test("fitFunction() reports a diverging run as a result, without throwing",
   await selectBackend("cpu");
   const before = tf.memory().numTensors;
   const seen: number[] = [];
-  const { model, result } = fitFunction((x) => x * x, {
+  const { model, result } = await fitFunction((x) => x * x, {
     ...small,
     optimizer: "sgd",
     lr: 1e3,
@@ -109,7 +109,7 @@ Deno.test("fitFunction() does not call a run ok when its final MSE is not finite
   await selectBackend("cpu");
   // One step of SGD at lr 1000 on x^2 over [-100, 100]: the first (pre-update)
   // loss is finite, the weights after the update overflow float32.
-  const { model, result } = fitFunction((x) => x * x, {
+  const { model, result } = await fitFunction((x) => x * x, {
     ...small,
     optimizer: "sgd",
     lr: 1e3,
@@ -130,14 +130,14 @@ Deno.test("fitFunction() is repeatable: the same seed gives identical results, a
   await selectBackend("cpu");
   const cfg = { ...small, epochs: 5 };
   const xs = Float32Array.of(-1, -0.3, 0.2, 1);
-  const run = (seed: number) => {
-    const { model, result } = fitFunction(line, { ...cfg, seed });
-    const y = predict(model, xs);
-    const state = model.stateDict();
+  const run = async (seed: number) => {
+    const { model, result } = await fitFunction(line, { ...cfg, seed });
+    const y = await predict(model, xs);
+    const state = await model.stateDict();
     model.dispose();
     return { losses: result.epochLoss, trainMse: result.trainMse, testMse: result.testMse, y, state };
   };
-  const [a, b, c] = [run(4), run(4), run(5)];
+  const [a, b, c] = [await run(4), await run(4), await run(5)];
   assert.deepEqual(a, b);
   assert.notDeepEqual(a.losses, c.losses);
 });
@@ -158,12 +158,12 @@ Deno.test("gridPoints() has GRID_POINTS points from xMin to xMax, both included"
 
 Deno.test("predict() gives one float32 prediction per input and leaves no tensor behind", async () => {
   await selectBackend("cpu");
-  const { model } = fitFunction(line, { ...small, epochs: 1 });
+  const { model } = await fitFunction(line, { ...small, epochs: 1 });
   const before = tf.memory().numTensors;
-  const y = predict(model, gridPoints(small));
+  const y = await predict(model, gridPoints(small));
   assert.ok(y instanceof Float32Array);
   assert.equal(y.length, GRID_POINTS);
-  assert.equal(predict(model, new Float32Array(0)).length, 0);
+  assert.equal((await predict(model, new Float32Array(0))).length, 0);
   assert.equal(tf.memory().numTensors, before);
   model.dispose();
 });

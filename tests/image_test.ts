@@ -32,7 +32,12 @@ Deno.test("toCifarPlanar() replicates an 8-bit grey image to RGB", () => {
 });
 
 Deno.test("toCifarPlanar() drops the alpha of grey+alpha and RGBA images without compositing", () => {
-  const ga = roundTrip({ width: 2, height: 2, data: Uint8Array.of(10, 0, 20, 255, 30, 128, 40, 1), channels: 2 });
+  const ga = roundTrip({
+    width: 2,
+    height: 2,
+    data: Uint8Array.of(10, 0, 20, 255, 30, 128, 40, 1),
+    channels: 2,
+  });
   assertQuadrant(ga, 0, 0, [10, 10, 10]);
   assertQuadrant(ga, 1, 0, [20, 20, 20]);
   assertQuadrant(ga, 0, 1, [30, 30, 30]);
@@ -85,7 +90,14 @@ Deno.test("toCifarPlanar() scales 16-bit samples to 8 bits", () => {
 
 Deno.test("toCifarPlanar() looks up an 8-bit palette", () => {
   const palette = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 8, 7]];
-  const p = roundTrip({ width: 2, height: 2, data: Uint8Array.of(3, 1, 2, 0), channels: 1, depth: 8, palette });
+  const p = roundTrip({
+    width: 2,
+    height: 2,
+    data: Uint8Array.of(3, 1, 2, 0),
+    channels: 1,
+    depth: 8,
+    palette,
+  });
   assertQuadrant(p, 0, 0, [9, 8, 7]);
   assertQuadrant(p, 1, 0, [0, 255, 0]);
   assertQuadrant(p, 0, 1, [0, 0, 255]);
@@ -95,7 +107,14 @@ Deno.test("toCifarPlanar() looks up an 8-bit palette", () => {
 Deno.test("toCifarPlanar() unpacks a 4-bit palette image", () => {
   // Rows are packed two indices per byte, high nibble first: row 0 = 3,1; row 1 = 2,0.
   const palette = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 8, 7]];
-  const p = roundTrip({ width: 2, height: 2, data: Uint8Array.of(0x31, 0x20), channels: 1, depth: 4, palette });
+  const p = roundTrip({
+    width: 2,
+    height: 2,
+    data: Uint8Array.of(0x31, 0x20),
+    channels: 1,
+    depth: 4,
+    palette,
+  });
   assertQuadrant(p, 0, 0, [9, 8, 7]);
   assertQuadrant(p, 1, 0, [0, 255, 0]);
   assertQuadrant(p, 0, 1, [0, 0, 255]);
@@ -104,7 +123,13 @@ Deno.test("toCifarPlanar() unpacks a 4-bit palette image", () => {
 
 Deno.test("toCifarPlanar() unpacks and scales a 1-bit greyscale image", () => {
   // Row 0 = 1,0 (bits 10xxxxxx); row 1 = 0,1 (01xxxxxx): white, black / black, white.
-  const p = roundTrip({ width: 2, height: 2, data: Uint8Array.of(0b10000000, 0b01000000), channels: 1, depth: 1 });
+  const p = roundTrip({
+    width: 2,
+    height: 2,
+    data: Uint8Array.of(0b10000000, 0b01000000),
+    channels: 1,
+    depth: 1,
+  });
   assertQuadrant(p, 0, 0, [255, 255, 255]);
   assertQuadrant(p, 1, 0, [0, 0, 0]);
   assertQuadrant(p, 0, 1, [0, 0, 0]);
@@ -169,7 +194,10 @@ Deno.test("decodePng() raises ImageError naming a file that is not a PNG", () =>
     name: "ImageError",
     message: /^cut\.png: not a readable PNG/,
   });
-  assert.throws(() => decodePng(new Uint8Array(0)), { name: "ImageError", message: /^image: not a readable PNG/ });
+  assert.throws(() => decodePng(new Uint8Array(0)), {
+    name: "ImageError",
+    message: /^image: not a readable PNG/,
+  });
 });
 
 Deno.test("toCifarPlanar() rejects empty images and short sample buffers", () => {
@@ -183,7 +211,14 @@ Deno.test("toCifarPlanar() rejects empty images and short sample buffers", () =>
     name: "ImageError",
     message: "s.png: holds 11 samples, expected 12",
   });
-  const bad: RasterImage = { width: 1, height: 1, channels: 1, depth: 8, data: Uint8Array.of(5), palette: [[0, 0, 0]] };
+  const bad: RasterImage = {
+    width: 1,
+    height: 1,
+    channels: 1,
+    depth: 8,
+    data: Uint8Array.of(5),
+    palette: [[0, 0, 0]],
+  };
   assert.throws(() => toCifarPlanar(bad, "p.png"), {
     name: "ImageError",
     message: "p.png: palette index 5 is out of range",

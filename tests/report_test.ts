@@ -254,13 +254,13 @@ Deno.test("chartSlugs() makes file-name-safe, unique names from folder paths", (
 });
 
 Deno.test("thin() keeps short curves and cuts long ones, keeping extremes and the last point", () => {
-  assert.deepEqual(thin([1, 2, 3], [3, 2, 1], 10), [[1, 2, 3], [3, 2, 1]]);
+  assert.deepEqual(thin([1, 2, 3], [3, 2, 1], { maxPoints: 10 }), [[1, 2, 3], [3, 2, 1]]);
   const n = 10_000;
   const x = Array.from({ length: n }, (_, i) => i + 1);
   const y = x.map((v) => 1 / v);
   y[5000] = 99; // a spike
   y[7000] = -1; // a dip
-  const [tx, ty] = thin(x, y, 300);
+  const [tx, ty] = thin(x, y, { maxPoints: 300 });
   assert.ok(tx.length <= 301, String(tx.length));
   assert.equal(tx.length, ty.length);
   assert.equal(tx[0], 1);

@@ -14,7 +14,14 @@ const reference = (): StateDict => decodeSafetensors(fixture("resnet20.safetenso
 /** The 16 fixture images, NCHW `[16, 3, 32, 32]` in the file, as NHWC. */
 function inputs(): tf.Tensor4D {
   const t = decodeSafetensors(fixture("inputs16.safetensors")).state.get("inputs")!;
-  return tf.tidy(() => tf.transpose(tf.tensor4d(t.data as Float32Array, t.shape as [number, number, number, number]), [0, 2, 3, 1])) as tf.Tensor4D;
+  return tf.tidy(() =>
+    tf.transpose(tf.tensor4d(t.data as Float32Array, t.shape as [number, number, number, number]), [
+      0,
+      2,
+      3,
+      1,
+    ])
+  ) as tf.Tensor4D;
 }
 
 /** PyTorch's eval-mode logits for those images, `[16][10]`. */
@@ -43,7 +50,7 @@ Deno.test("ResNet20 has 269,722 trainable parameters and PyTorch's 116-entry sta
   assert.equal(model.parameterCount(), 269_722);
   // 19 conv weights, 19 BN weights and biases, the linear weight and bias.
   assert.equal(model.trainable().size, 19 + 2 * 19 + 2);
-  const state = model.stateDict();
+  const state = await model.stateDict();
   assert.equal(state.size, 116);
   assert.deepEqual([...state.keys()], [...reference().keys()]);
   const tracked = [...state].filter(([n]) => n.endsWith(".num_batches_tracked"));
@@ -70,7 +77,7 @@ Deno.test("new ResNet20() initialises like PyTorch: seeded uniform weights, BN 1
   const a = new ResNet20({ seed: 0 });
   const b = new ResNet20({ seed: 0 });
   const c = new ResNet20({ seed: 1 });
-  const [sa, sb, sc] = [a.stateDict(), b.stateDict(), c.stateDict()];
+  const [sa, sb, sc] = [await a.stateDict(), await b.stateDict(), await c.stateDict()];
   assert.deepEqual(sa, sb);
   assert.notDeepEqual(sa.get("conv1.weight"), sc.get("conv1.weight"));
   const conv1 = sa.get("conv1.weight")!.data as Float32Array;
@@ -95,9 +102,9 @@ Deno.test("ResNet20.stateDict() and loadStateDict() round-trip to identical eval
   const dst = new ResNet20({ seed: 4 });
   const x2 = tf.slice(x, [0, 0, 0, 0], [2, 32, 32, 3]);
   assert.notDeepEqual(evalLogits(dst, x2), evalLogits(src, x2));
-  dst.loadStateDict(src.stateDict(), "src");
+  dst.loadStateDict(await src.stateDict(), "src");
   assert.deepEqual(evalLogits(dst, x2), evalLogits(src, x2));
-  assert.deepEqual(dst.stateDict(), src.stateDict());
+  assert.deepEqual(await dst.stateDict(), await src.stateDict());
   assert.equal(dst.tracked.get("layer3.2.bn2.num_batches_tracked")!.value, 1);
   tf.dispose([x, x2]);
   src.dispose();
@@ -107,11 +114,11 @@ Deno.test("ResNet20.stateDict() and loadStateDict() round-trip to identical eval
 Deno.test("ResNet20.stateDict() returns copies: editing them leaves the model unchanged", async () => {
   await selectBackend("cpu");
   const model = new ResNet20();
-  const before = model.stateDict();
-  for (const t of model.stateDict().values()) {
+  const before = await model.stateDict();
+  for (const t of (await model.stateDict()).values()) {
     if (t.data instanceof Float32Array) t.data.fill(NaN);
   }
-  assert.deepEqual(model.stateDict(), before);
+  assert.deepEqual(await model.stateDict(), before);
   model.dispose();
 });
 
@@ -134,7 +141,7 @@ Deno.test("ResNet20 eval logits match PyTorch's on the fixture weights (safetens
 Deno.test("ResNet20.loadStateDict() rejects a wrong shape, naming the tensor, and changes nothing", async () => {
   await selectBackend("cpu");
   const model = new ResNet20();
-  const before = model.stateDict();
+  const before = await model.stateDict();
   const bad = replaced(reference(), "layer2.0.conv1.weight", {
     dtype: "F32",
     shape: [32, 16, 3, 1],
@@ -142,7 +149,8 @@ Deno.test("ResNet20.loadStateDict() rejects a wrong shape, naming the tensor, an
   });
   assert.throws(() => model.loadStateDict(bad, "bad.safetensors"), {
     name: "StateDictError",
-    message: `Tensor 'layer2.0.conv1.weight' in 'bad.safetensors' is F32 [32, 16, 3, 1], expected F32 [32, 16, 3, 3]`,
+    message:
+      `Tensor 'layer2.0.conv1.weight' in 'bad.safetensors' is F32 [32, 16, 3, 1], expected F32 [32, 16, 3, 3]`,
   });
   const transposed = replaced(reference(), "linear.weight", {
     dtype: "F32",
@@ -153,14 +161,14 @@ Deno.test("ResNet20.loadStateDict() rejects a wrong shape, naming the tensor, an
     name: "StateDictError",
     message: `Tensor 'linear.weight' in 't.pth' is F32 [64, 10], expected F32 [10, 64]`,
   });
-  assert.deepEqual(model.stateDict(), before);
+  assert.deepEqual(await model.stateDict(), before);
   model.dispose();
 });
 
 Deno.test("ResNet20.loadStateDict() lists a missing tensor in a table and changes nothing", async () => {
   await selectBackend("cpu");
   const model = new ResNet20();
-  const before = model.stateDict();
+  const before = await model.stateDict();
   const state = reference();
   state.delete("layer1.1.bn2.running_var");
   assert.throws(() => model.loadStateDict(state, "partial.safetensors"), {
@@ -170,22 +178,23 @@ Deno.test("ResNet20.loadStateDict() lists a missing tensor in a table and change
       `  name                      expected  found\n` +
       `  layer1.1.bn2.running_var  F32 [16]  -`,
   });
-  assert.deepEqual(model.stateDict(), before);
+  assert.deepEqual(await model.stateDict(), before);
   model.dispose();
 });
 
 Deno.test("ResNet20.loadStateDict() rejects NaN weights, naming the tensor, and changes nothing", async () => {
   await selectBackend("cpu");
   const model = new ResNet20();
-  const before = model.stateDict();
+  const before = await model.stateDict();
   const data = Float32Array.from(reference().get("layer3.1.bn1.weight")!.data as Float32Array);
   data[5] = NaN;
   const state = replaced(reference(), "layer3.1.bn1.weight", { dtype: "F32", shape: [64], data });
   assert.throws(() => model.loadStateDict(state, "nan.safetensors"), {
     name: "StateDictError",
-    message: `Tensor 'layer3.1.bn1.weight' in 'nan.safetensors' holds a non-finite value 'NaN' at flat index 5`,
+    message:
+      `Tensor 'layer3.1.bn1.weight' in 'nan.safetensors' holds a non-finite value 'NaN' at flat index 5`,
   });
-  assert.deepEqual(model.stateDict(), before);
+  assert.deepEqual(await model.stateDict(), before);
   model.dispose();
 });
 
@@ -227,7 +236,7 @@ Deno.test("ResNet20.forward() in training mode updates running stats with moment
   const n = 3 * 32 * 32;
   const oldMean = ref.get("bn1.running_mean")!.data as Float32Array;
   const oldVar = ref.get("bn1.running_var")!.data as Float32Array;
-  const state = model.stateDict();
+  const state = await model.stateDict();
   const newMean = state.get("bn1.running_mean")!.data as Float32Array;
   const newVar = state.get("bn1.running_var")!.data as Float32Array;
   assert.equal(BN_MOMENTUM, 0.1);
@@ -238,7 +247,10 @@ Deno.test("ResNet20.forward() in training mode updates running stats with moment
     const wantMean = 0.9 * oldMean[o] + 0.1 * mean;
     const wantVar = 0.9 * oldVar[o] + 0.1 * unbiased;
     assert.ok(Math.abs(newMean[o] - wantMean) < 1e-5, `running_mean[${o}] ${newMean[o]} vs ${wantMean}`);
-    assert.ok(Math.abs(newVar[o] - wantVar) < 1e-4 * Math.max(1, wantVar), `running_var[${o}] ${newVar[o]} vs ${wantVar}`);
+    assert.ok(
+      Math.abs(newVar[o] - wantVar) < 1e-4 * Math.max(1, wantVar),
+      `running_var[${o}] ${newVar[o]} vs ${wantVar}`,
+    );
     // The biased variance would differ by a visible amount.
     const biased = 0.9 * oldVar[o] + 0.1 * unbiased * (n - 1) / n;
     assert.ok(Math.abs(wantVar - biased) > 0 || unbiased === 0);
@@ -252,7 +264,7 @@ Deno.test("ResNet20.forward() in training mode updates running stats with moment
   tf.tidy(() => {
     model.forward(batch, false);
   });
-  assert.deepEqual(model.stateDict(), state);
+  assert.deepEqual(await model.stateDict(), state);
   tf.dispose([x, batch]);
   model.dispose();
 });
@@ -277,8 +289,8 @@ Deno.test("ResNet20.forward() keeps tf.memory().numTensors flat in tidy, eval an
   const logits = tf.tidy(() => model.forward(x, false));
   assert.deepEqual(logits.shape, [2, NUM_CLASSES]);
   logits.dispose();
-  model.stateDict();
-  model.loadStateDict(model.stateDict());
+  await model.stateDict();
+  model.loadStateDict(await model.stateDict());
   assert.equal(tf.memory().numTensors, before);
   x.dispose();
   model.dispose();

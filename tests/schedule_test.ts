@@ -37,10 +37,16 @@ Deno.test("lrAt() switches at the stage boundaries and throws past the end", () 
   );
   assert.equal(lrAt(s, 5), 0.1);
   assert.equal(lrAt(s, 6), 0.01);
-  assert.throws(() => lrAt(s, 11), { name: "RangeError", message: "Epoch 11 is past the schedule's last epoch 10" });
+  assert.throws(() => lrAt(s, 11), {
+    name: "RangeError",
+    message: "Epoch 11 is past the schedule's last epoch 10",
+  });
   const three = parseSchedule("0.1:1,0.01:2,0.001:1");
   assert.deepEqual([1, 2, 3, 4].map((e) => lrAt(three, e)), [0.1, 0.01, 0.01, 0.001]);
-  assert.throws(() => lrAt(three, 5), { name: "RangeError", message: "Epoch 5 is past the schedule's last epoch 4" });
+  assert.throws(() => lrAt(three, 5), {
+    name: "RangeError",
+    message: "Epoch 5 is past the schedule's last epoch 4",
+  });
 });
 
 Deno.test("parseSchedule() rejects malformed schedules with exact messages", () => {

@@ -41,12 +41,12 @@ Deno.test("Sgd.step() follows PyTorch's SGD formulas exactly, with an LR change 
   assert.deepEqual(want.buf, p0.map((p, i) => f(g1[i] + f(f(1e-4) * p))));
   tf.tidy(() => sgd.step({ [w.name]: tf.tensor(g1, [2, 2]) }));
   assert.deepEqual(values(w), want.p);
-  assert.deepEqual(floats(sgd.state(), "optimizer.momentum.w"), want.buf);
+  assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), want.buf);
   sgd.lr = 0.01;
   want = torchStep(want.p, want.buf, g2, 0.01, 0.9, 1e-4);
   tf.tidy(() => sgd.step({ [w.name]: tf.tensor(g2, [2, 2]) }));
   assert.deepEqual(values(w), want.p);
-  assert.deepEqual(floats(sgd.state(), "optimizer.momentum.w"), want.buf);
+  assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), want.buf);
   sgd.dispose();
   w.dispose();
 });
@@ -86,7 +86,7 @@ Deno.test("Sgd.state() and loadState() continue a run identically", async () => 
   const sgd1 = new Sgd(new Map([["layer.w", w1]]), { lr: 0.1 });
   step(sgd1, w1, grads[0]);
   step(sgd1, w1, grads[1]);
-  const saved = sgd1.state();
+  const saved = await sgd1.state();
   assert.deepEqual([...saved.keys()], ["optimizer.momentum.layer.w"]);
   assert.deepEqual(saved.get("optimizer.momentum.layer.w")!.shape, [3]);
   assert.equal(saved.get("optimizer.momentum.layer.w")!.dtype, "F32");
@@ -100,7 +100,7 @@ Deno.test("Sgd.state() and loadState() continue a run identically", async () => 
     step(sgd2, w2, g);
     assert.deepEqual(values(w2), values(w1));
   }
-  assert.deepEqual(sgd2.state(), sgd1.state());
+  assert.deepEqual(await sgd2.state(), await sgd1.state());
   // The saved state is a snapshot: later steps did not change it.
   assert.deepEqual(saved, copy);
   tf.dispose([w1, w2]);
@@ -113,9 +113,9 @@ Deno.test("Sgd.state() returns copies: editing them leaves the optimizer unchang
   const w = param([1, 2]);
   const sgd = new Sgd(new Map([["w", w]]), { lr: 0.1 });
   tf.tidy(() => sgd.step({ [w.name]: tf.tensor([1, 1]) }));
-  const before = floats(sgd.state(), "optimizer.momentum.w");
-  (sgd.state().get("optimizer.momentum.w")!.data as Float32Array).fill(123);
-  assert.deepEqual(floats(sgd.state(), "optimizer.momentum.w"), before);
+  const before = floats(await sgd.state(), "optimizer.momentum.w");
+  ((await sgd.state()).get("optimizer.momentum.w")!.data as Float32Array).fill(123);
+  assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), before);
   sgd.dispose();
   w.dispose();
 });
@@ -126,13 +126,16 @@ Deno.test("Sgd.loadState() names a missing or mis-shaped buffer and changes noth
   const b = param([3, 4, 5]);
   const sgd = new Sgd(new Map([["a", a], ["b", b]]), { lr: 0.1 });
   tf.tidy(() => sgd.step({ [a.name]: tf.tensor([1, 1]), [b.name]: tf.tensor([1, 1, 1]) }));
-  const before = sgd.state();
+  const before = await sgd.state();
   const good = (n: number) => ({ dtype: "F32" as const, shape: [n], data: new Float32Array(n).fill(7) });
   const missing: StateDict = new Map([["optimizer.momentum.a", good(2)]]);
   assert.throws(() => sgd.loadState(missing, "runs/x/epoch-001.safetensors"), {
     message: `runs/x/epoch-001.safetensors: tensor "optimizer.momentum.b" should be F32 [3], found nothing`,
   });
-  const misShaped: StateDict = new Map([["optimizer.momentum.a", good(2)], ["optimizer.momentum.b", good(4)]]);
+  const misShaped: StateDict = new Map([["optimizer.momentum.a", good(2)], [
+    "optimizer.momentum.b",
+    good(4),
+  ]]);
   assert.throws(() => sgd.loadState(misShaped), {
     message: `checkpoint: tensor "optimizer.momentum.b" should be F32 [3], found F32 [4]`,
   });
@@ -144,7 +147,7 @@ Deno.test("Sgd.loadState() names a missing or mis-shaped buffer and changes noth
     message: `checkpoint: tensor "optimizer.momentum.a" should be F32 [2], found I64 [2]`,
   });
   // "a" was valid in every case, but nothing was loaded.
-  assert.deepEqual(sgd.state(), before);
+  assert.deepEqual(await sgd.state(), before);
   sgd.dispose();
   tf.dispose([a, b]);
 });
@@ -166,7 +169,7 @@ Deno.test("Sgd.step() keeps tf.memory().numTensors flat across steps", async () 
   sgd.step({ [w.name]: grad });
   const after1 = tf.memory().numTensors;
   for (let i = 0; i < 5; i++) sgd.step({ [w.name]: grad });
-  sgd.state();
+  await sgd.state();
   assert.equal(tf.memory().numTensors, after1);
   tf.dispose([grad, w]);
   sgd.dispose();

@@ -47,7 +47,7 @@ Deno.test({
     }
     for (let i = 0; i < 2; i++) assert.ok(Math.abs(losses[i] - step.losses[i]) < 1e-4, `loss ${i}: ${losses[i]}`);
     const expected = load("train_step/after2.safetensors");
-    const got = model.stateDict();
+    const got = await model.stateDict();
     let worst = ["", 0] as [string, number];
     for (const [name, t] of got) {
       const e = expected.get(name)!;

@@ -81,7 +81,23 @@ Deno.test("decodeWeights() gives a clear error for garbage bytes, naming the fil
 
 Deno.test("decodeWeights() names the legacy (pre-1.6) torch.save format", () => {
   // torch.save(..., _use_new_zipfile_serialization=False) starts with a pickled magic number.
-  const legacy = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e);
+  const legacy = Uint8Array.of(
+    0x80,
+    0x02,
+    0x8a,
+    0x0a,
+    0x6c,
+    0xfc,
+    0x9c,
+    0x46,
+    0xf9,
+    0x20,
+    0x6a,
+    0xa8,
+    0x50,
+    0x19,
+    0x2e,
+  );
   assert.throws(() => decodeWeights(legacy, "old.pth"), {
     name: "PthError",
     message: /^Legacy \(pre-1\.6, non-zip\) torch\.save format is not supported.* in 'old\.pth'$/,
