@@ -41,6 +41,8 @@ const HELP = `Usage: deno task bench [flags]
   --epochs N        timed Lab 1 epochs of 10 steps (default 100)
   --reference DIR   folder of pytorch_fit.py and pytorch_resnet20.py (default ../shared/reference)
   --python PATH     Python with PyTorch (default /usr/bin/python3)
+  --torch-device D  run the PyTorch ResNet20 reference on D (e.g. cuda) with
+                    bench/torch_bench.py instead of the reference's CPU-only bench
   --no-reference    skip PyTorch
 `;
 
@@ -54,6 +56,7 @@ interface Options {
   reference: string;
   python: string;
   noReference: boolean;
+  torchDevice: string | null;
 }
 
 function parse(args: string[]): Options | null {
@@ -67,11 +70,12 @@ function parse(args: string[]): Options | null {
     reference: { type: "string" },
     python: { type: "string" },
     "no-reference": { type: "boolean" },
+    "torch-device": { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (v.help) return null;
   return {
-    lab: v.lab ? choiceFlag("lab", v.lab, ["exp1", "exp2", "all"] as const) : "all",
+    lab: v.lab !== undefined ? choiceFlag("lab", v.lab, ["exp1", "exp2", "all"] as const) : "all",
     backends: v.backend ? v.backend.split(",").map((b) => choiceFlag("backend", b.trim(), BACKENDS)) : null,
     steps: v.steps ? numberFlag("steps", v.steps, { integer: true, min: 1 }) : 10,
     warmup: v.warmup ? numberFlag("warmup", v.warmup, { integer: true, min: 0 }) : 3,
@@ -80,6 +84,7 @@ function parse(args: string[]): Options | null {
     reference: v.reference ?? "../shared/reference",
     python: v.python ?? "/usr/bin/python3",
     noReference: v["no-reference"] ?? false,
+    torchDevice: v["torch-device"] ?? null,
   };
 }
 
@@ -200,15 +205,14 @@ async function benchExp2(o: Options): Promise<void> {
       model.dispose();
     }
   }
-  const ref = await pytorch(o, "pytorch_resnet20.py", [
-    "bench",
-    "--batch-size",
-    String(o.batchSize),
-    "--steps",
-    String(o.steps),
-    "--warmup",
-    String(o.warmup),
-  ]);
+  const common = ["--batch-size", String(o.batchSize), "--steps", String(o.steps), "--warmup", String(o.warmup)];
+  const ref = o.torchDevice
+    ? await pytorch(
+      { ...o, reference: new URL(".", import.meta.url).pathname },
+      "torch_bench.py",
+      ["--device", o.torchDevice, "--reference", o.reference, ...common],
+    )
+    : await pytorch(o, "pytorch_resnet20.py", ["bench", ...common]);
   if (ref) {
     const refRate = Number(ref.images_per_second);
     console.log(`${ref.framework},"${ref.threads} threads",${ref.batch_size},${ref.step_ms},${refRate}`);

@@ -47,17 +47,17 @@ async function main(): Promise<void> {
   });
   if (v.help) return console.log(HELP);
   if (!v.weights) throw new UsageError(`--weights FILE is required (a .safetensors or .pth file)`);
-  const limitTest = v["limit-test"]
+  const limitTest = v["limit-test"] !== undefined
     ? numberFlag("limit-test", v["limit-test"], { integer: true, min: 1, max: 10000 })
     : undefined;
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
-  const backend = await selectBackend(v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
+  const backend = await selectBackend(v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
   console.error(`eval: backend ${backend.backend} on ${backend.device}`);
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
   console.error(`eval: ${v.weights} (${weights.note})`);
   const dataDir = resolveCifarDir(v["data-dir"]);
-  const { test } = await loadCifar10(dataDir, { limitTrain: 1, limitTest });
+  const { test } = await loadCifar10(dataDir, { limitTrain: 0, limitTest });
   const result = await evaluate(model, test, { logits: Boolean(v["logits-csv"]) });
   model.dispose();
   tf.disposeVariables();

@@ -80,17 +80,19 @@ function resolveConfig(args: string[]): Exp1Config & { load?: string; help: bool
   });
   const d = FIT_DEFAULTS;
   const fit: FitConfig = {
-    epochs: v.epochs ? numberFlag("epochs", v.epochs, { integer: true, min: 1, max: 1e7 }) : d.epochs,
-    lr: v.lr ? numberFlag("lr", v.lr, { min: 0, exclusiveMin: true, max: 1e3 }) : d.lr,
-    samples: v.samples ? numberFlag("samples", v.samples, { integer: true, min: 1, max: 1e7 }) : d.samples,
-    batchSize: v["batch-size"]
+    epochs: v.epochs !== undefined ? numberFlag("epochs", v.epochs, { integer: true, min: 1, max: 1e7 }) : d.epochs,
+    lr: v.lr !== undefined ? numberFlag("lr", v.lr, { min: 0, exclusiveMin: true, max: 1e3 }) : d.lr,
+    samples: v.samples !== undefined ? numberFlag("samples", v.samples, { integer: true, min: 1, max: 1e7 }) : d.samples,
+    batchSize: v["batch-size"] !== undefined
       ? numberFlag("batch-size", v["batch-size"], { integer: true, min: 1, max: 1e7 })
       : d.batchSize,
-    hidden: v.hidden ? parseHidden(v.hidden) : d.hidden,
-    optimizer: v.optimizer ? choiceFlag("optimizer", v.optimizer, ["adam", "sgd"] as const) : d.optimizer,
-    xMin: v["x-min"] ? numberFlag("x-min", v["x-min"]) : d.xMin,
-    xMax: v["x-max"] ? numberFlag("x-max", v["x-max"]) : d.xMax,
-    seed: v.seed ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 }) : d.seed,
+    hidden: v.hidden !== undefined ? parseHidden(v.hidden) : d.hidden,
+    optimizer: v.optimizer !== undefined ? choiceFlag("optimizer", v.optimizer, ["adam", "sgd"] as const) : d.optimizer,
+    xMin: v["x-min"] !== undefined
+ ? numberFlag("x-min", v["x-min"]) : d.xMin,
+    xMax: v["x-max"] !== undefined
+ ? numberFlag("x-max", v["x-max"]) : d.xMax,
+    seed: v.seed !== undefined ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 }) : d.seed,
   };
   if (fit.xMin >= fit.xMax) {
     throw new UsageError(`--x-min must be below --x-max, got ${fit.xMin} and ${fit.xMax}`);
@@ -108,8 +110,8 @@ function resolveConfig(args: string[]): Exp1Config & { load?: string; help: bool
   return {
     fit,
     fn: v.fn ?? DEFAULT_FN,
-    study: v.study ? choiceFlag("study", v.study, ["epochs", "lr"] as const) : null,
-    backend: v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
+    study: v.study !== undefined ? choiceFlag("study", v.study, ["epochs", "lr"] as const) : null,
+    backend: v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
     out: v.out ?? (v.load ? join(dirname(v.load), `${basename(v.load, ".safetensors")}-plot`) : `runs/exp1-${stamp}`),
     load: v.load,
     help: v.help ?? false,

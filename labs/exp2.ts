@@ -107,20 +107,20 @@ function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; h
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   const config: Exp2Config = {
     schedule: formatSchedule(stages),
-    batchSize: v["batch-size"]
+    batchSize: v["batch-size"] !== undefined
       ? numberFlag("batch-size", v["batch-size"], { integer: true, min: 1, max: 4096 })
       : 128,
-    seed: v.seed ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 }) : 0,
+    seed: v.seed !== undefined ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 }) : 0,
     dataDir: resolveCifarDir(v["data-dir"]),
-    limitTrain: v["limit-train"]
+    limitTrain: v["limit-train"] !== undefined
       ? numberFlag("limit-train", v["limit-train"], { integer: true, min: 1, max: 50000 })
       : null,
-    limitTest: v["limit-test"]
+    limitTest: v["limit-test"] !== undefined
       ? numberFlag("limit-test", v["limit-test"], { integer: true, min: 1, max: 10000 })
       : null,
     momentum: 0.9,
     weightDecay: 1e-4,
-    backend: v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
+    backend: v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
     out: v.out ?? `runs/exp2-${stamp}`,
     resume: v.resume ?? null,
     init: v.init ?? null,

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   );
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
   // Validate names, shapes and values against the real model.
-  await selectBackend(v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "cpu");
+  await selectBackend(v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "cpu");
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
   const state = await model.stateDict();

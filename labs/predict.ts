@@ -33,14 +33,14 @@ async function main(): Promise<void> {
   if (v.help) return console.log(HELP);
   if (!v.weights) throw new UsageError(`--weights FILE is required (a .safetensors or .pth file)`);
   if (positionals.length === 0) throw new UsageError(`Give at least one PNG image to classify`);
-  const top = v.top ? numberFlag("top", v.top, { integer: true, min: 1, max: 10 }) : 3;
+  const top = v.top !== undefined ? numberFlag("top", v.top, { integer: true, min: 1, max: 10 }) : 3;
   // Read and check every input before starting the backend.
   const images = new Uint8Array(positionals.length * 3072);
   for (const [i, path] of positionals.entries()) {
     images.set(toCifarPlanar(decodePng(await readFileNamed(path, "image"), path), path), i * 3072);
   }
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
-  await selectBackend(v.backend ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
+  await selectBackend(v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
   const n = positionals.length;

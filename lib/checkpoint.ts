@@ -82,8 +82,8 @@ export function decodeCheckpoint(bytes: Uint8Array, source = "checkpoint"): Chec
         `expected "${CHECKPOINT_FORMAT}"): to start from weights only, use --init`,
     );
   }
-  const epoch = Number(metadata.epoch);
-  if (!Number.isInteger(epoch) || epoch < 0) {
+  const epoch = /^\d+$/.test(metadata.epoch ?? "") ? Number(metadata.epoch) : NaN;
+  if (!Number.isInteger(epoch)) {
     throw new CheckpointError(`${source}: metadata epoch is "${metadata.epoch}", expected an integer >= 0`);
   }
   const rng = parseJson(metadata.rng, "rng", source);

@@ -30,7 +30,7 @@ export function confusionMatrix(
   const m = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   for (let i = 0; i < labels.length; i++) {
     const [t, p] = [labels[i], predictions[i]];
-    if (!(t >= 0 && t < classes && p >= 0 && p < classes)) {
+    if (!(Number.isInteger(t) && Number.isInteger(p) && t >= 0 && t < classes && p >= 0 && p < classes)) {
       throw new RangeError(`Example ${i} has label ${t} and prediction ${p}: expected 0..${classes - 1}`);
     }
     m[t][p]++;

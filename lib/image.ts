@@ -105,27 +105,43 @@ export function toCifarPlanar(img: RasterImage, source = "image"): Uint8Array {
 /** Interleaved 8-bit RGB of any supported PNG sample layout. */
 function toRgb(img: RasterImage, source: string): Uint8Array {
   const n = img.width * img.height;
+  const ch = img.palette ? 1 : img.channels;
+  if (![1, 2, 3, 4].includes(ch)) throw new ImageError(`${source}: ${ch} channels are not supported`);
+  const samples = img.depth < 8 ? unpackBits(img, ch) : img.data;
+  if (samples.length < n * ch) {
+    throw new ImageError(`${source}: holds ${samples.length} samples, expected ${n * ch}`);
+  }
   const rgb = new Uint8Array(3 * n);
-  const scale = img.depth === 16 ? 1 / 257 : 1;
   if (img.palette) {
     for (let i = 0; i < n; i++) {
-      const entry = img.palette[img.data[i]];
-      if (!entry) throw new ImageError(`${source}: palette index ${img.data[i]} is out of range`);
+      const entry = img.palette[samples[i]];
+      if (!entry) throw new ImageError(`${source}: palette index ${samples[i]} is out of range`);
       rgb.set(entry.slice(0, 3), 3 * i);
     }
     return rgb;
   }
-  const ch = img.channels;
-  if (![1, 2, 3, 4].includes(ch)) throw new ImageError(`${source}: ${ch} channels are not supported`);
-  if (img.data.length < n * ch) {
-    throw new ImageError(`${source}: holds ${img.data.length} samples, expected ${n * ch}`);
-  }
+  // To 8 bits: 16-bit samples / 257; 1-, 2- and 4-bit grey * 255 / (2^depth - 1).
+  const scale = img.depth === 16 ? 1 / 257 : img.depth < 8 ? 255 / ((1 << img.depth) - 1) : 1;
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) {
       // Grey (+alpha) replicates its one colour sample; alpha is dropped.
-      const v = img.data[i * ch + (ch < 3 ? 0 : c)] * scale;
-      rgb[3 * i + c] = Math.round(v);
+      rgb[3 * i + c] = Math.round(samples[i * ch + (ch < 3 ? 0 : c)] * scale);
     }
   }
   return rgb;
+}
+
+/** Samples of a 1-, 2- or 4-bit image, whose rows are packed high bits first and byte-aligned. */
+function unpackBits(img: RasterImage, ch: number): Uint8Array {
+  const { width: w, height: h, depth } = img;
+  const rowBytes = Math.ceil(w * ch * depth / 8);
+  const mask = (1 << depth) - 1;
+  const out = new Uint8Array(w * h * ch);
+  for (let y = 0; y < h; y++) {
+    for (let i = 0; i < w * ch; i++) {
+      const bit = i * depth;
+      out[y * w * ch + i] = (img.data[y * rowBytes + (bit >> 3)] >> (8 - depth - (bit & 7))) & mask;
+    }
+  }
+  return out;
 }

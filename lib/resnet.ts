@@ -133,7 +133,12 @@ export class ResNet20 {
       cin = cout;
     }
     const bound = defaultBound(64);
-    this.#linearW = this.#add("linear.weight", "linear.weight", uniformInit(rng, [64, NUM_CLASSES], bound), true);
+    this.#linearW = this.#add(
+      "linear.weight",
+      "linear.weight",
+      uniformInit(rng, [64, NUM_CLASSES], bound),
+      true,
+    );
     this.#linearB = this.#add("linear.bias", "vector", uniformInit(rng, [NUM_CLASSES], bound), true);
   }
 
@@ -283,12 +288,20 @@ export class ResNet20 {
  * Option A: identity, or stride-2 subsampling (`x[:, ::2, ::2, :]`) plus zero
  * channels split evenly. The subsampling is a reshape and slice because tfjs
  * has no gradient for `stridedSlice`; H and W are even in ResNet20.
+ *
+ * Everything stays rank 4: `[N, H, W, C]` is viewed as
+ * `[N * H/2, 2, W/2, 2 * C]` (row pairs; column pairs side by side in the
+ * last axis) and the first row and first C channels kept. The slice's
+ * gradient is a pad of the same rank, and tfjs-backend-webgpu 4.22's PadV2
+ * shader only handles ranks 1-4: a rank-5/6 pad fails to compile and
+ * silently zeroes its output and the rest of that GPU submission, which
+ * wrecked training on WebGPU (see `tests/webgpu_test.ts`).
  */
 function shortcut(x: tf.Tensor4D, b: Block): tf.Tensor4D {
   if (!b.pad) return x;
   const [n, h, w, c] = x.shape;
-  const pairs = tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]);
-  const sub = tf.reshape(tf.slice(pairs, [0, 0, 0, 0, 0, 0], [n, h / 2, 1, w / 2, 1, c]), [n, h / 2, w / 2, c]);
+  const pairs = tf.reshape(x, [n * h / 2, 2, w / 2, 2 * c]);
+  const sub = tf.reshape(tf.slice(pairs, [0, 0, 0, 0], [n * h / 2, 1, w / 2, c]), [n, h / 2, w / 2, c]);
   const before = Math.floor(b.pad / 2);
   return tf.pad(sub as tf.Tensor4D, [[0, 0], [0, 0], [0, 0], [before, b.pad - before]]);
 }

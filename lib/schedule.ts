@@ -67,6 +67,7 @@ export function totalEpochs(stages: readonly Stage[]): number {
  * ```
  */
 export function lrAt(stages: readonly Stage[], epoch: number): number {
+  if (!Number.isInteger(epoch) || epoch < 1) throw new RangeError(`Epoch must be an integer >= 1, got ${epoch}`);
   let end = 0;
   for (const s of stages) {
     end += s.epochs;
@@ -80,7 +81,7 @@ export function formatSchedule(stages: readonly Stage[]): string {
   return stages.map((s) => `${s.lr}:${s.epochs}`).join(",");
 }
 
-/** Epochs where the learning rate changes, for chart markers: 1-based first epoch of each later stage. */
+/** The 1-based first epoch and learning rate of every stage (epoch 1 included), for chart markers. */
 export function stageStarts(stages: readonly Stage[]): { epoch: number; lr: number }[] {
   const out: { epoch: number; lr: number }[] = [];
   let start = 1;

@@ -50,19 +50,24 @@ export class Sgd {
     this.momentum = options.momentum ?? 0.9;
     this.weightDecay = options.weightDecay ?? 1e-4;
     for (const [name, p] of params) {
-      this.#buffers.set(name, tf.variable(tf.zerosLike(p), false));
+      const zeros = tf.zerosLike(p);
+      this.#buffers.set(name, tf.variable(zeros, false));
+      zeros.dispose();
     }
   }
 
   /** Applies one update from gradients keyed by variable name (tfjs `variableGrads` keys). */
   step(grads: tf.NamedTensorMap): void {
+    // Check first, so a missing gradient cannot leave a half-applied step.
+    for (const [name, p] of this.#params) {
+      if (!grads[p.name]) throw new Error(`No gradient for parameter "${name}"`);
+    }
     tf.tidy(() => {
       const lr = tf.scalar(this.lr);
       const wd = tf.scalar(this.weightDecay);
       const mom = tf.scalar(this.momentum);
       for (const [name, p] of this.#params) {
         const g = grads[p.name];
-        if (!g) throw new Error(`No gradient for parameter "${name}"`);
         const buf = this.#buffers.get(name)!;
         const d = tf.add(g, tf.mul(wd, p));
         buf.assign(tf.add(tf.mul(mom, buf), d));

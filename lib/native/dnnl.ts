@@ -48,6 +48,7 @@ export const DNNL = {
   argDiffWeights: 161,
   argDiffScale: 255,
   argDiffShift: 256,
+  useGlobalStats: 1,
   useScale: 8,
   useShift: 16,
   fuseNormRelu: 4,
