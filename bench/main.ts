@@ -23,7 +23,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { BACKENDS, type BackendChoice, selectBackend } from "../lib/backend.ts";
+import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { FIT_DEFAULTS, fitFunction } from "../lib/fit.ts";
 import { ResNet20 } from "../lib/resnet.ts";
@@ -95,7 +95,9 @@ async function pytorch(o: Options, script: string, args: string[]): Promise<Reco
   try {
     const out = await new Deno.Command(o.python, { args: [path, ...args], stderr: "piped" }).output();
     if (!out.success) {
-      console.error(`bench: ${path} failed: ${new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)}`);
+      console.error(
+        `bench: ${path} failed: ${new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)}`,
+      );
       return null;
     }
     const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
@@ -126,7 +128,9 @@ async function benchExp1(o: Options): Promise<void> {
     const rate = result.steps / result.seconds;
     rates.push([info.backend, rate]);
     console.log(
-      `exp1,${info.backend},"${info.device}",100,${result.steps},${result.seconds.toFixed(2)},${rate.toFixed(1)}`,
+      `exp1,${info.backend},"${info.device}",100,${result.steps},${result.seconds.toFixed(2)},${
+        rate.toFixed(1)
+      }`,
     );
   }
   const ref = await pytorch(o, "pytorch_fit.py", [
@@ -147,7 +151,9 @@ async function benchExp1(o: Options): Promise<void> {
     const refRate = Number(ref.steps_per_second);
     console.log(`exp1,${ref.framework},"cpu (1 thread)",100,,${ref.seconds},${refRate}`);
     for (const [b, r] of rates) {
-      console.error(`bench exp1: ${b} ${r.toFixed(0)} steps/s = ${(r / refRate).toFixed(2)}x PyTorch (${refRate})`);
+      console.error(
+        `bench exp1: ${b} ${r.toFixed(0)} steps/s = ${(r / refRate).toFixed(2)}x PyTorch (${refRate})`,
+      );
     }
   }
 }
@@ -205,7 +211,14 @@ async function benchExp2(o: Options): Promise<void> {
       model.dispose();
     }
   }
-  const common = ["--batch-size", String(o.batchSize), "--steps", String(o.steps), "--warmup", String(o.warmup)];
+  const common = [
+    "--batch-size",
+    String(o.batchSize),
+    "--steps",
+    String(o.steps),
+    "--warmup",
+    String(o.warmup),
+  ];
   const ref = o.torchDevice
     ? await pytorch(
       { ...o, reference: new URL(".", import.meta.url).pathname },
@@ -217,7 +230,9 @@ async function benchExp2(o: Options): Promise<void> {
     const refRate = Number(ref.images_per_second);
     console.log(`${ref.framework},"${ref.threads} threads",${ref.batch_size},${ref.step_ms},${refRate}`);
     for (const [b, r] of rates) {
-      console.error(`bench exp2: ${b} ${r.toFixed(1)} img/s = ${(r / refRate).toFixed(2)}x PyTorch (${refRate} img/s)`);
+      console.error(
+        `bench exp2: ${b} ${r.toFixed(1)} img/s = ${(r / refRate).toFixed(2)}x PyTorch (${refRate} img/s)`,
+      );
     }
   }
 }

@@ -51,7 +51,9 @@ async function main(): Promise<void> {
     ? numberFlag("limit-test", v["limit-test"], { integer: true, min: 1, max: 10000 })
     : undefined;
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
-  const backend = await selectBackend(v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
+  const backend = await selectBackend(
+    v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
+  );
   console.error(`eval: backend ${backend.backend} on ${backend.device}`);
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
@@ -63,13 +65,17 @@ async function main(): Promise<void> {
   tf.disposeVariables();
 
   console.error(
-    `eval: test accuracy ${(100 * result.acc).toFixed(2)}% (${Math.round(result.acc * test.count)}/${test.count}), ` +
+    `eval: test accuracy ${(100 * result.acc).toFixed(2)}% (${
+      Math.round(result.acc * test.count)
+    }/${test.count}), ` +
       `loss ${result.loss.toFixed(4)}`,
   );
   const { perClass, confusion } = confusionCsvs(test.labels, result.predictions, CLASS_NAMES);
   for (const line of perClass.trim().split("\n").slice(1)) {
     const [, name, correct, total, acc] = line.split(",");
-    console.error(`  ${name.padEnd(10)} ${(100 * Number(acc)).toFixed(1).padStart(5)}%  (${correct}/${total})`);
+    console.error(
+      `  ${name.padEnd(10)} ${(100 * Number(acc)).toFixed(1).padStart(5)}%  (${correct}/${total})`,
+    );
   }
   console.log(confusion.trimEnd());
   if (v.out) {

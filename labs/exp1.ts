@@ -18,7 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, dirname, join } from "node:path";
-import { BACKENDS, type BackendChoice, selectBackend } from "../lib/backend.ts";
+import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { checkFinite, compileExpr, DEFAULT_FN } from "../lib/expr.ts";
 import { FIT_DEFAULTS, type FitConfig, fitFunction, gridPoints, predict } from "../lib/fit.ts";
@@ -80,19 +80,25 @@ function resolveConfig(args: string[]): Exp1Config & { load?: string; help: bool
   });
   const d = FIT_DEFAULTS;
   const fit: FitConfig = {
-    epochs: v.epochs !== undefined ? numberFlag("epochs", v.epochs, { integer: true, min: 1, max: 1e7 }) : d.epochs,
+    epochs: v.epochs !== undefined
+      ? numberFlag("epochs", v.epochs, { integer: true, min: 1, max: 1e7 })
+      : d.epochs,
     lr: v.lr !== undefined ? numberFlag("lr", v.lr, { min: 0, exclusiveMin: true, max: 1e3 }) : d.lr,
-    samples: v.samples !== undefined ? numberFlag("samples", v.samples, { integer: true, min: 1, max: 1e7 }) : d.samples,
+    samples: v.samples !== undefined
+      ? numberFlag("samples", v.samples, { integer: true, min: 1, max: 1e7 })
+      : d.samples,
     batchSize: v["batch-size"] !== undefined
       ? numberFlag("batch-size", v["batch-size"], { integer: true, min: 1, max: 1e7 })
       : d.batchSize,
     hidden: v.hidden !== undefined ? parseHidden(v.hidden) : d.hidden,
-    optimizer: v.optimizer !== undefined ? choiceFlag("optimizer", v.optimizer, ["adam", "sgd"] as const) : d.optimizer,
-    xMin: v["x-min"] !== undefined
- ? numberFlag("x-min", v["x-min"]) : d.xMin,
-    xMax: v["x-max"] !== undefined
- ? numberFlag("x-max", v["x-max"]) : d.xMax,
-    seed: v.seed !== undefined ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 }) : d.seed,
+    optimizer: v.optimizer !== undefined
+      ? choiceFlag("optimizer", v.optimizer, ["adam", "sgd"] as const)
+      : d.optimizer,
+    xMin: v["x-min"] !== undefined ? numberFlag("x-min", v["x-min"]) : d.xMin,
+    xMax: v["x-max"] !== undefined ? numberFlag("x-max", v["x-max"]) : d.xMax,
+    seed: v.seed !== undefined
+      ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 })
+      : d.seed,
   };
   if (fit.xMin >= fit.xMax) {
     throw new UsageError(`--x-min must be below --x-max, got ${fit.xMin} and ${fit.xMax}`);
@@ -112,7 +118,8 @@ function resolveConfig(args: string[]): Exp1Config & { load?: string; help: bool
     fn: v.fn ?? DEFAULT_FN,
     study: v.study !== undefined ? choiceFlag("study", v.study, ["epochs", "lr"] as const) : null,
     backend: v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
-    out: v.out ?? (v.load ? join(dirname(v.load), `${basename(v.load, ".safetensors")}-plot`) : `runs/exp1-${stamp}`),
+    out: v.out ??
+      (v.load ? join(dirname(v.load), `${basename(v.load, ".safetensors")}-plot`) : `runs/exp1-${stamp}`),
     load: v.load,
     help: v.help ?? false,
   };
@@ -164,7 +171,10 @@ async function train(config: Exp1Config): Promise<void> {
       join(config.out, `${run.name}.csv`),
       toCsv(["epoch", "train_loss"], result.epochLoss.map((l, i) => ({ epoch: i + 1, train_loss: l }))),
     );
-    await writeFileAtomic(join(config.out, `${run.name}.safetensors`), await saveModel(model, run.config, config.fn));
+    await writeFileAtomic(
+      join(config.out, `${run.name}.safetensors`),
+      await saveModel(model, run.config, config.fn),
+    );
     losses.push({ name: run.name, x: epochs, y: result.epochLoss });
     fits.push({ name: run.name, x: grid, y: result.status === "ok" ? await predict(model, grid) : [] });
     model.dispose();
@@ -220,11 +230,19 @@ async function plot(file: string, config: Exp1Config): Promise<void> {
     model.loadStateDict(state, file);
     const grid = gridPoints(saved);
     const name = basename(file, ".safetensors");
-    await writeJsonAtomic(join(config.out, "run.json"), runInfo("exp1", { ...config, load: file, saved }, backend));
-    await writeCharts(config.out, [
-      { name: "true f(x)", x: grid, y: grid.map((x) => fn.evaluate(x)), dashed: true },
-      { name, x: grid, y: await predict(model, grid) },
-    ], [], saved.fn);
+    await writeJsonAtomic(
+      join(config.out, "run.json"),
+      runInfo("exp1", { ...config, load: file, saved }, backend),
+    );
+    await writeCharts(
+      config.out,
+      [
+        { name: "true f(x)", x: grid, y: grid.map((x) => fn.evaluate(x)), dashed: true },
+        { name, x: grid, y: await predict(model, grid) },
+      ],
+      [],
+      saved.fn,
+    );
     console.error(`exp1: redrew ${file} into ${config.out}/fit.svg`);
   } finally {
     model.dispose();

@@ -19,7 +19,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { BACKENDS, type BackendChoice, selectBackend } from "../lib/backend.ts";
+import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { type CifarProgress, loadCifar10, resolveCifarDir } from "../lib/cifar_files.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/checkpoint.ts";
@@ -43,7 +43,7 @@ import {
   totalEpochs,
 } from "../lib/schedule.ts";
 import { Sgd } from "../lib/sgd.ts";
-import { type EpochMetrics, evaluate, type EvalResult, METRICS_COLUMNS, trainEpoch } from "../lib/trainer.ts";
+import { type EpochMetrics, type EvalResult, evaluate, METRICS_COLUMNS, trainEpoch } from "../lib/trainer.ts";
 import { decodeWeights } from "../lib/weights.ts";
 
 const HELP = `Usage: deno task exp2 [flags]
@@ -78,7 +78,14 @@ interface Exp2Config {
 }
 
 /** Config keys that must match the checkpoint for an exact resume. */
-const RESUME_MUST_MATCH = ["batchSize", "seed", "limitTrain", "limitTest", "momentum", "weightDecay"] as const;
+const RESUME_MUST_MATCH = [
+  "batchSize",
+  "seed",
+  "limitTrain",
+  "limitTest",
+  "momentum",
+  "weightDecay",
+] as const;
 
 function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; help: boolean } {
   const { values: v } = parseFlags(args, {
@@ -294,7 +301,11 @@ async function main(): Promise<void> {
 }
 
 /** Writes `per_class.csv` and `confusion.csv` of test-set predictions into `out`. */
-async function writeConfusion(out: string, labels: ArrayLike<number>, predictions: Int32Array): Promise<void> {
+async function writeConfusion(
+  out: string,
+  labels: ArrayLike<number>,
+  predictions: Int32Array,
+): Promise<void> {
   const { perClass, confusion } = confusionCsvs(labels, predictions, CLASS_NAMES);
   await writeFileAtomic(join(out, "per_class.csv"), perClass);
   await writeFileAtomic(join(out, "confusion.csv"), confusion);

@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   model.dispose();
   for (const [i, path] of positionals.entries()) {
     const ranked = probs[i].map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, top);
-    console.log(`${path}: ${ranked.map(([p, c]) => `${CLASS_NAMES[c]} ${(100 * p).toFixed(1)}%`).join(", ")}`);
+    console.log(
+      `${path}: ${ranked.map(([p, c]) => `${CLASS_NAMES[c]} ${(100 * p).toFixed(1)}%`).join(", ")}`,
+    );
   }
 }
 

@@ -90,13 +90,17 @@ export function lineChart(spec: ChartSpec): string {
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${esc(spec.title)}</text>`,
+    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${
+      esc(spec.title)
+    }</text>`,
   );
   for (const t of xTicks) {
     const x = px(t);
     out.push(
       `<line x1="${f(x)}" y1="${plot.top}" x2="${f(x)}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
-      `<text x="${f(x)}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${fmt(t)}</text>`,
+      `<text x="${f(x)}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
+        fmt(t)
+      }</text>`,
     );
   }
   for (const t of yTicks) {
@@ -109,19 +113,33 @@ export function lineChart(spec: ChartSpec): string {
     );
   }
   out.push(
-    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${plot.bottom - plot.top}" fill="none" stroke="#333"/>`,
-    `<text x="${(plot.left + plot.right) / 2}" y="${height - 14}" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.xLabel)}</text>`,
-    `<text transform="translate(18 ${(plot.top + plot.bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.yLabel)}${spec.logY ? " (log scale)" : ""}</text>`,
+    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
+      plot.bottom - plot.top
+    }" fill="none" stroke="#333"/>`,
+    `<text x="${(plot.left + plot.right) / 2}" y="${
+      height - 14
+    }" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.xLabel)}</text>`,
+    `<text transform="translate(18 ${
+      (plot.top + plot.bottom) / 2
+    }) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.yLabel)}${
+      spec.logY ? " (log scale)" : ""
+    }</text>`,
   );
   for (const m of spec.markers ?? []) {
     if (m.x < x0 || m.x > x1) continue;
     const x = f(px(m.x));
     out.push(
       `<line x1="${x}" y1="${plot.top}" x2="${x}" y2="${plot.bottom}" stroke="#888" stroke-dasharray="2 3"/>`,
-      `<text x="${x}" y="${plot.top - 6}" text-anchor="middle" font-size="11" fill="#555" ${FONT}>${esc(m.label)}</text>`,
+      `<text x="${x}" y="${plot.top - 6}" text-anchor="middle" font-size="11" fill="#555" ${FONT}>${
+        esc(m.label)
+      }</text>`,
     );
   }
-  out.push(`<clipPath id="plot"><rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${plot.bottom - plot.top}"/></clipPath>`);
+  out.push(
+    `<clipPath id="plot"><rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
+      plot.bottom - plot.top
+    }"/></clipPath>`,
+  );
   spec.series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length];
     const path: string[] = [];
@@ -135,7 +153,11 @@ export function lineChart(spec: ChartSpec): string {
       pen = "L";
     }
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
-    out.push(`<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="${s.dashed ? 2.5 : 1.8}"${dash} clip-path="url(#plot)"/>`);
+    out.push(
+      `<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="${
+        s.dashed ? 2.5 : 1.8
+      }"${dash} clip-path="url(#plot)"/>`,
+    );
     if (s.dots) {
       for (let i = 0; i < s.x.length; i++) {
         if (usable(s.y[i]) && Number.isFinite(s.x[i])) {
@@ -145,7 +167,9 @@ export function lineChart(spec: ChartSpec): string {
     }
     const ly = plot.top + 10 + k * 20;
     out.push(
-      `<line x1="${plot.right + 14}" y1="${ly}" x2="${plot.right + 40}" y2="${ly}" stroke="${color}" stroke-width="2.5"${dash}/>`,
+      `<line x1="${plot.right + 14}" y1="${ly}" x2="${
+        plot.right + 40
+      }" y2="${ly}" stroke="${color}" stroke-width="2.5"${dash}/>`,
       `<text x="${plot.right + 46}" y="${ly + 4}" font-size="12" ${FONT}>${esc(s.name)}</text>`,
     );
   });

@@ -87,7 +87,9 @@ export function parseFlags<
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const name = args[i].startsWith("--") ? args[i].slice(2) : "";
-    if (Object.hasOwn(options, name) && options[name].type === "string" && /^-(?!-)/.test(args[i + 1] ?? "")) {
+    if (
+      Object.hasOwn(options, name) && options[name].type === "string" && /^-(?!-)/.test(args[i + 1] ?? "")
+    ) {
       joined.push(`${args[i]}=${args[++i]}`);
     } else joined.push(args[i]);
   }

@@ -136,8 +136,7 @@ type Node =
   | { kind: "power"; bases: Node[]; negate: boolean[] };
 
 const isDigit = (c: string) => c >= "0" && c <= "9";
-const isNameStart = (c: string) =>
-  (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_";
+const isNameStart = (c: string) => (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || c === "_";
 const isNameChar = (c: string) => isNameStart(c) || isDigit(c);
 
 function tokenize(source: string): Token[] {
@@ -209,8 +208,7 @@ function tokenize(source: string): Token[] {
   return tokens;
 }
 
-const describe = (t: Token) =>
-  t.kind === "end" ? "end of input" : JSON.stringify(t.text);
+const describe = (t: Token) => t.kind === "end" ? "end of input" : JSON.stringify(t.text);
 
 const OPERAND = `expected a number, x, pi, e, a function call or "("`;
 

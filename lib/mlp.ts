@@ -109,11 +109,16 @@ export class Mlp {
     const expected = new Set(this.#layers.flatMap((l) => [`${l.index}.weight`, `${l.index}.bias`]));
     const extra = [...state.keys()].filter((k) => !expected.has(k));
     if (extra.length) {
-      throw new Error(`${source}: unexpected tensor "${extra[0]}" for an MLP with hidden ${this.hidden.join(",")}`);
+      throw new Error(
+        `${source}: unexpected tensor "${extra[0]}" for an MLP with hidden ${this.hidden.join(",")}`,
+      );
     }
     const values = this.#layers.map((l) => {
       const [fanIn, fanOut] = l.weight.shape;
-      return [take(state, `${l.index}.weight`, [fanOut, fanIn], source), take(state, `${l.index}.bias`, [fanOut], source)];
+      return [
+        take(state, `${l.index}.weight`, [fanOut, fanIn], source),
+        take(state, `${l.index}.bias`, [fanOut], source),
+      ];
     });
     for (const [k, l] of this.#layers.entries()) {
       const [fanIn, fanOut] = l.weight.shape;
@@ -141,7 +146,9 @@ function take(state: StateDict, name: string, shape: number[], source: string): 
   }
   const data = t.data as Float32Array;
   if (!(data instanceof Float32Array) || data.length !== shape.reduce((a, b) => a * b, 1)) {
-    throw new Error(`${source}: tensor "${name}" holds ${data.length} values, expected ${shape.reduce((a, b) => a * b, 1)}`);
+    throw new Error(
+      `${source}: tensor "${name}" holds ${data.length} values, expected ${shape.reduce((a, b) => a * b, 1)}`,
+    );
   }
   const bad = data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new Error(`${source}: tensor "${name}" has a non-finite value at index ${bad}`);

@@ -67,7 +67,9 @@ export function totalEpochs(stages: readonly Stage[]): number {
  * ```
  */
 export function lrAt(stages: readonly Stage[], epoch: number): number {
-  if (!Number.isInteger(epoch) || epoch < 1) throw new RangeError(`Epoch must be an integer >= 1, got ${epoch}`);
+  if (!Number.isInteger(epoch) || epoch < 1) {
+    throw new RangeError(`Epoch must be an integer >= 1, got ${epoch}`);
+  }
   let end = 0;
   for (const s of stages) {
     end += s.epochs;

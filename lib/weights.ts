@@ -33,7 +33,8 @@ export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFil
   const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 3 && bytes[3] === 4;
   // A legacy (pre-1.6) torch.save stream starts with a pickled magic number;
   // decodePth explains that format is unsupported.
-  const legacy = bytes.length >= 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a && bytes[3] === 0x0a;
+  const legacy = bytes.length >= 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a &&
+    bytes[3] === 0x0a;
   if (zip || legacy) {
     const { state, key, extra } = decodePth(bytes, { source });
     const extras = Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(", ");

@@ -1,16 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  checkFinite,
-  compileExpr,
-  type CompileExprOptions,
-  DEFAULT_FN,
-  ExprError,
-} from "../lib/expr.ts";
+import { checkFinite, compileExpr, type CompileExprOptions, DEFAULT_FN, ExprError } from "../lib/expr.ts";
 
 const f = (source: string, x = 0) => compileExpr(source).evaluate(x);
 
-const FUNCTION_LIST =
-  "sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, exp, log, sqrt, abs";
+const FUNCTION_LIST = "sin, cos, tan, asin, acos, atan, sinh, cosh, tanh, exp, log, sqrt, abs";
 
 function assertExprError(
   source: string,
@@ -161,8 +154,7 @@ Deno.test("compileExpr() rejects unknown names without touching prototypes", () 
 });
 
 Deno.test("compileExpr() rejects characters outside the language", () => {
-  const expected =
-    "expected a number, x, a name, an operator (+ - * / ^) or a parenthesis";
+  const expected = "expected a number, x, a name, an operator (+ - * / ^) or a parenthesis";
   assertExprError(
     "x.constructor",
     `Unexpected character "." at column 2: ${expected}`,
@@ -206,8 +198,7 @@ Deno.test("compileExpr() rejects characters outside the language", () => {
 });
 
 Deno.test("compileExpr() rejects empty and overlong input", () => {
-  const empty =
-    `Expression is empty: expected a function of x such as "x^2 + 1"`;
+  const empty = `Expression is empty: expected a function of x such as "x^2 + 1"`;
   assertExprError("", empty);
   assertExprError("  \t ", empty);
   assertExprError(

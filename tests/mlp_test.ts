@@ -64,7 +64,7 @@ async function withMlp(hidden: number[], fn: (mlp: Mlp) => void | Promise<void>,
 
 Deno.test("new Mlp() lays out parameters as PyTorch's nn.Sequential state_dict", async () => {
   await withMlp([64, 64], async (mlp) => {
-    const state = (await mlp.stateDict());
+    const state = await mlp.stateDict();
     assert.deepEqual([...state.keys()], ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]);
     assert.deepEqual([...state.values()].map((t) => t.shape), [[64, 1], [64], [64, 64], [64], [1, 64], [1]]);
     for (const t of state.values()) {
@@ -79,7 +79,7 @@ Deno.test("new Mlp() lays out parameters as PyTorch's nn.Sequential state_dict",
 
 Deno.test("new Mlp() initialises uniformly in PyTorch's ±1/sqrt(fan_in)", async () => {
   await withMlp([64, 64], async (mlp) => {
-    const state = (await mlp.stateDict());
+    const state = await mlp.stateDict();
     const bounds: Record<string, number> = {
       "0.weight": 1,
       "0.bias": 1,
@@ -101,8 +101,8 @@ Deno.test("new Mlp() initialises uniformly in PyTorch's ±1/sqrt(fan_in)", async
 Deno.test("new Mlp() is fixed by its seed", async () => {
   await selectBackend("cpu");
   const [a, b, c] = [new Mlp([8], { seed: 1 }), new Mlp([8], { seed: 1 }), new Mlp([8], { seed: 2 })];
-  assert.deepEqual((await a.stateDict()), (await b.stateDict()));
-  assert.notDeepEqual((await a.stateDict()), (await c.stateDict()));
+  assert.deepEqual(await a.stateDict(), await b.stateDict());
+  assert.notDeepEqual(await a.stateDict(), await c.stateDict());
   assert.deepEqual(await new Mlp([8]).stateDict(), await new Mlp([8], { seed: 0 }).stateDict());
   tf.disposeVariables();
 });
@@ -133,13 +133,13 @@ Deno.test("Mlp.forward() maps [N, 1] to [N, 1] and leaves no tensor behind insid
     }
     assert.equal(tf.memory().numTensors, before);
     // stateDict() allocates nothing that lives on either.
-    (await mlp.stateDict());
+    await mlp.stateDict();
     assert.equal(tf.memory().numTensors, before);
   });
 });
 
 Deno.test("Mlp with no hidden layer is the affine map of its one Linear", async () => {
-  await withMlp([], async (mlp) => {
+  await withMlp([], (mlp) => {
     mlp.loadStateDict(new Map([["0.weight", f32([1, 1], [3])], ["0.bias", f32([1], [-1])]]));
     assert.deepEqual(predictions(mlp, [0, 1, -2]), [-1, 2, -7]);
   });
@@ -151,7 +151,7 @@ Deno.test("Mlp.loadStateDict() of set weights gives PyTorch's outputs exactly (h
     mlp.loadStateDict(handState());
     assert.equal(tf.memory().numTensors, before);
     assert.deepEqual(predictions(mlp, HAND_X), HAND_Y);
-    assert.deepEqual((await mlp.stateDict()), handState());
+    assert.deepEqual(await mlp.stateDict(), handState());
   });
 });
 
@@ -162,9 +162,9 @@ Deno.test("Mlp.stateDict() and loadStateDict() round-trip to identical predictio
   const before = tf.memory().numTensors;
   const xs = [-5, -1.25, 0, 0.3, 4.9];
   assert.notDeepEqual(predictions(a, xs), predictions(b, xs));
-  b.loadStateDict((await a.stateDict()));
+  b.loadStateDict(await a.stateDict());
   assert.deepEqual(predictions(b, xs), predictions(a, xs));
-  assert.deepEqual((await b.stateDict()), (await a.stateDict()));
+  assert.deepEqual(await b.stateDict(), await a.stateDict());
   assert.equal(tf.memory().numTensors, before);
   a.dispose();
   b.dispose();
@@ -173,14 +173,14 @@ Deno.test("Mlp.stateDict() and loadStateDict() round-trip to identical predictio
 Deno.test("Mlp.stateDict() returns copies that do not alias the model's weights", async () => {
   await withMlp([2, 3], async (mlp) => {
     mlp.loadStateDict(handState());
-    const state = (await mlp.stateDict());
+    const state = await mlp.stateDict();
     for (const t of state.values()) (t.data as Float32Array).fill(99);
     assert.deepEqual(predictions(mlp, HAND_X), HAND_Y);
   });
 });
 
 Deno.test("Mlp.loadStateDict() names a missing tensor", async () => {
-  await withMlp([2, 3], async (mlp) => {
+  await withMlp([2, 3], (mlp) => {
     const state = handState();
     state.delete("2.bias");
     assert.throws(() => mlp.loadStateDict(state, "m.safetensors"), {
@@ -191,7 +191,7 @@ Deno.test("Mlp.loadStateDict() names a missing tensor", async () => {
 });
 
 Deno.test("Mlp.loadStateDict() names an unexpected tensor", async () => {
-  await withMlp([2, 3], async (mlp) => {
+  await withMlp([2, 3], (mlp) => {
     const state = handState();
     state.set("6.weight", f32([1, 1], [1]));
     assert.throws(() => mlp.loadStateDict(state, "m.safetensors"), {
@@ -201,7 +201,7 @@ Deno.test("Mlp.loadStateDict() names an unexpected tensor", async () => {
 });
 
 Deno.test("Mlp.loadStateDict() names a tensor of the wrong shape or dtype", async () => {
-  await withMlp([2, 3], async (mlp) => {
+  await withMlp([2, 3], (mlp) => {
     const transposed = handState();
     transposed.set("2.weight", f32([2, 3], [1, -1, 0.5, 2, -3, 0.25]));
     assert.throws(() => mlp.loadStateDict(transposed, "m.safetensors"), {
@@ -216,7 +216,7 @@ Deno.test("Mlp.loadStateDict() names a tensor of the wrong shape or dtype", asyn
 });
 
 Deno.test("Mlp.loadStateDict() names a tensor whose data does not fill its shape", async () => {
-  await withMlp([2, 3], async (mlp) => {
+  await withMlp([2, 3], (mlp) => {
     const short = handState();
     short.set("2.weight", { dtype: "F32", shape: [3, 2], data: new Float32Array(5) });
     assert.throws(() => mlp.loadStateDict(short, "m.safetensors"), (e: unknown) => {
@@ -227,7 +227,7 @@ Deno.test("Mlp.loadStateDict() names a tensor whose data does not fill its shape
 });
 
 Deno.test("Mlp.loadStateDict() names a tensor with a non-finite value", async () => {
-  await withMlp([2, 3], async (mlp) => {
+  await withMlp([2, 3], (mlp) => {
     for (const bad of [NaN, Infinity, -Infinity]) {
       const state = handState();
       (state.get("2.bias")!.data as Float32Array)[1] = bad;
@@ -239,7 +239,7 @@ Deno.test("Mlp.loadStateDict() names a tensor with a non-finite value", async ()
 });
 
 Deno.test("Mlp.loadStateDict() changes nothing when it rejects a state dict", async () => {
-  await withMlp([2, 3], async (mlp) => {
+  await withMlp([2, 3], (mlp) => {
     mlp.loadStateDict(handState());
     const before = tf.memory().numTensors;
     const state = handState();

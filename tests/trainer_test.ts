@@ -45,7 +45,9 @@ Deno.test({
       losses.push(loss.dataSync()[0] / labels.length);
       tf.dispose([loss, correct]);
     }
-    for (let i = 0; i < 2; i++) assert.ok(Math.abs(losses[i] - step.losses[i]) < 1e-4, `loss ${i}: ${losses[i]}`);
+    for (let i = 0; i < 2; i++) {
+      assert.ok(Math.abs(losses[i] - step.losses[i]) < 1e-4, `loss ${i}: ${losses[i]}`);
+    }
     const expected = load("train_step/after2.safetensors");
     const got = await model.stateDict();
     let worst = ["", 0] as [string, number];
@@ -58,6 +60,73 @@ Deno.test({
     }
     assert.ok(worst[1] < 1e-4, `largest difference ${worst[1]} in ${worst[0]}`);
     sgd.dispose();
+    model.dispose();
+  },
+});
+
+/** `n` random CIFAR-shaped examples with labels 0..9. */
+function randomSplit(n: number, seed: number): CifarSplit {
+  const rng = new Rng(seed);
+  const images = Uint8Array.from({ length: n * 3072 }, () => rng.int(0, 255));
+  const labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+  return { images, labels, count: n };
+}
+
+Deno.test({
+  name: "trainEpoch() and evaluate() keep tf.memory().numTensors flat across steps and epochs",
+  ignore: !native.ok,
+  async fn() {
+    await startBackend();
+    const model = new ResNet20({ batchNormTrain: (await import("../lib/native_backend.ts")).batchNormTrain });
+    const sgd = new Sgd(model.trainable(), { lr: 0.05 });
+    const train = randomSplit(20, 1);
+    const rng = new Rng(0);
+    const counts: number[] = [];
+    for (let epoch = 0; epoch < 2; epoch++) {
+      const r = await trainEpoch(model, sgd, train, rng, {
+        batchSize: 8, // 3 steps, the last one short
+        progressEvery: 1,
+        onProgress: () => counts.push(tf.memory().numTensors),
+      });
+      assert.equal(r.count, 20);
+      assert.ok(Number.isFinite(r.loss) && r.acc >= 0 && r.acc <= 1);
+      counts.push(tf.memory().numTensors);
+      const e = await evaluate(model, train, { batchSize: 7, logits: true });
+      assert.equal(e.predictions.length, 20);
+      assert.equal(e.logits!.length, 200);
+      counts.push(tf.memory().numTensors);
+    }
+    assert.equal(counts.length, 10);
+    // The running sums are the only extra tensors inside an epoch (2 of them).
+    const atRest = counts.filter((_, i) => i % 5 >= 3);
+    assert.ok(atRest.every((c) => c === atRest[0]), `tensor counts drift: ${counts}`);
+    const during = counts.filter((_, i) => i % 5 < 3);
+    assert.ok(during.every((c) => c === during[0]), `tensor counts drift within epochs: ${counts}`);
+    sgd.dispose();
+    model.dispose();
+  },
+});
+
+Deno.test({
+  name: "evaluate() accuracy and loss agree with the predictions it returns",
+  ignore: !native.ok,
+  async fn() {
+    await startBackend();
+    const model = new ResNet20({ seed: 3 });
+    const split = randomSplit(12, 2);
+    const e = await evaluate(model, split, { batchSize: 5, logits: true });
+    const correct = e.predictions.filter((p, i) => p === split.labels[i]).length;
+    assert.equal(e.acc, correct / 12);
+    // Mean cross-entropy recomputed from the returned logits.
+    let loss = 0;
+    for (let i = 0; i < 12; i++) {
+      const z = Array.from(e.logits!.subarray(i * 10, i * 10 + 10));
+      const max = Math.max(...z);
+      const lse = max + Math.log(z.reduce((s, v) => s + Math.exp(v - max), 0));
+      loss += lse - z[split.labels[i]];
+      assert.equal(e.predictions[i], z.indexOf(max));
+    }
+    assert.ok(Math.abs(e.loss - loss / 12) < 1e-5, `${e.loss} vs ${loss / 12}`);
     model.dispose();
   },
 });
