@@ -138,7 +138,16 @@ async function train(config: Exp1Config): Promise<void> {
   const backend = await selectBackend(config.backend, { preferCpu: true });
   console.error(`exp1: backend ${backend.backend} on ${backend.device} (${backend.reason})`);
   const runs = studyRuns(config.study, config.fit);
-  await writeJsonAtomic(join(config.out, "run.json"), runInfo("exp1", config, backend));
+  await writeJsonAtomic(
+    join(config.out, "run.json"),
+    runInfo("exp1", {
+      fit: config.fit,
+      fn: config.fn,
+      study: config.study,
+      backend: config.backend,
+      out: config.out,
+    }, backend),
+  );
 
   const grid = gridPoints(config.fit);
   const truth = grid.map((x) => fn.evaluate(x));

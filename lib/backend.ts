@@ -47,6 +47,17 @@ export class BackendError extends Error {
   }
 }
 
+/** Programs per WebGPU queue submit; see {@linkcode selectBackend}. */
+export const WEBGPU_SUBMIT_BATCH = 1000;
+
+function envOr(name: string, fallback: string): string {
+  try {
+    return Deno.env.get(name) ?? fallback;
+  } catch {
+    return fallback; // no --allow-env
+  }
+}
+
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
 
 /**
@@ -139,14 +150,16 @@ export async function selectBackend(
 }
 
 async function startAuto(preferCpu: boolean): Promise<BackendInfo> {
-  if (preferCpu) return await startCpu("auto: small model, CPU beats GPU dispatch");
+  if (preferCpu) {
+    const cpu = await startNative(false);
+    return { ...cpu, reason: `auto: small model, a CPU backend beats GPU dispatch; ${cpu.reason}` };
+  }
   const gpu = await probeWebGpu();
   if (gpu && !gpu.software) return await startWebGpu(false, gpu);
   const why = gpu
     ? `auto: WebGPU adapter "${gpu.description}" is a software rasteriser`
     : "auto: no WebGPU adapter";
   const native = await startNative(false);
-  if (native.backend === "native") return { ...native, reason: `${why}; ${native.reason}` };
   return { ...native, reason: `${why}; ${native.reason}` };
 }
 
@@ -159,6 +172,11 @@ async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendIn
     );
   }
   await import("@tensorflow/tfjs-backend-webgpu");
+  // How many GPU programs tfjs records before a queue submit (tfjs default:
+  // 15). Deno's queue.submit is synchronous and costly, so fewer, larger
+  // submits help; WEBGPU_SUBMIT_BATCH overrides for experiments.
+  const batch = Number(envOr("WEBGPU_SUBMIT_BATCH", String(WEBGPU_SUBMIT_BATCH)));
+  if (Number.isInteger(batch) && batch > 0) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
   if (!(await tf.setBackend("webgpu"))) {
     throw new BackendError(`Backend "webgpu" failed to start on "${gpu.description}"`);
   }

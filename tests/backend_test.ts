@@ -39,10 +39,11 @@ Deno.test("describeCpu() names the model and thread count", () => {
   assert.match(describeCpu(), /^cpu: .+ \(\d+ threads\)$/);
 });
 
-Deno.test("selectBackend('auto', { preferCpu }) takes cpu for small models", async () => {
+Deno.test("selectBackend('auto', { preferCpu }) takes a CPU backend (native when found) for small models", async () => {
   const info = await selectBackend("auto", { preferCpu: true });
-  assert.equal(info.backend, "cpu");
-  assert.equal(info.reason, "auto: small model, CPU beats GPU dispatch");
+  const { nativeAvailable } = await import("../lib/native_backend.ts");
+  assert.equal(info.backend, nativeAvailable().ok ? "native" : "cpu");
+  assert.match(info.reason, /^auto: small model, a CPU backend beats GPU dispatch; /);
 });
 
 Deno.test("probeWebGpu() returns null or an adapter, flagging software rasterisers", gpuTest, async () => {

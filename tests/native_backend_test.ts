@@ -6,7 +6,9 @@ import {
   nativeLibraryDescription,
   registerNativeBackend,
 } from "../lib/native_backend.ts";
+import { batchNormTrainOps, ResNet20 } from "../lib/resnet.ts";
 import { Rng } from "../lib/rng.ts";
+import { decodeSafetensors } from "../lib/safetensors.ts";
 
 const available = nativeAvailable().ok;
 const ignore = !available;
@@ -135,6 +137,81 @@ Deno.test({
       assertClose(await on("native", ours), want, `batchNormTrain native ${shape}`);
       assertClose(await on("cpu", ours), want, `batchNormTrain cpu ${shape}`);
     }
+  },
+});
+
+Deno.test({
+  name: "batchNormTrain() on native rounds like float64 maths (PyTorch's CPU batch norm)",
+  ignore,
+  async fn() {
+    // Regression: oneDNN's forward (float32 statistics, (x - mean) * invStd
+    // * gamma + beta) was ~1e-6 off; in ResNet20 that moved a ReLU input
+    // across zero and changed conv1's gradient by 2e-3.
+    await registerNativeBackend();
+    await tf.setBackend("native");
+    // ResNet20's first shape at batch 16; channels off-centre like conv outputs.
+    const shape: [number, number, number, number] = [16, 32, 32, 16];
+    const c = 16, rows = 16 * 32 * 32, rng = new Rng(12);
+    const x = Float32Array.from({ length: rows * c }, (_, i) => (i % c) / 8 + rng.float());
+    const gamma = Float32Array.from({ length: c }, () => rng.float() + 0.5);
+    const beta = Float32Array.from({ length: c }, () => rng.float() - 0.5);
+    const [y, mean, variance] = tf.tidy(() => {
+      const r = batchNormTrain(tf.tensor4d(x, shape), tf.tensor1d(gamma), tf.tensor1d(beta), 1e-5);
+      return [r.y, r.mean, r.variance];
+    }).map((t) => {
+      const v = t.dataSync().slice() as Float32Array;
+      t.dispose();
+      return v;
+    });
+    for (let k = 0; k < c; k++) {
+      let s = 0, q = 0;
+      for (let i = k; i < x.length; i += c) s += x[i];
+      const mu = s / rows;
+      for (let i = k; i < x.length; i += c) q += (x[i] - mu) ** 2;
+      assert.equal(mean[k], Math.fround(mu));
+      assert.ok(Math.abs(variance[k] - q / rows) <= 2 ** -23 * (q / rows), `variance ${k}: ${variance[k]}`);
+      const scale = Math.fround(gamma[k] / Math.sqrt(variance[k] + 1e-5));
+      const shift = Math.fround(beta[k] - mean[k] * scale);
+      for (let i = k; i < x.length; i += c) assert.equal(y[i], Math.fround(x[i] * scale + shift), `y[${i}]`);
+    }
+  },
+});
+
+Deno.test({
+  name: "batchNormTrain() gives ResNet20 the gradients of tf.moments + tf.batchNorm on native",
+  ignore,
+  async fn() {
+    // The failure this guards against is one ReLU input on the other side
+    // of zero (see the test above): not every run of the old code hit it.
+    await registerNativeBackend();
+    await tf.setBackend("native");
+    const fix = new URL("./fixtures/weights/", import.meta.url);
+    const load = (name: string) =>
+      decodeSafetensors(Deno.readFileSync(new URL(name, fix)), { source: name }).state;
+    const weights = load("resnet20.safetensors");
+    const input = load("inputs16.safetensors").get("inputs")!;
+    const step = JSON.parse(Deno.readTextFileSync(new URL("../train_step/step.json", fix)));
+    const before = tf.memory().numTensors;
+    const grads = (batchNormTrain: typeof batchNormTrainOps) => {
+      const model = new ResNet20({ batchNormTrain });
+      model.loadStateDict(weights);
+      const vars = model.trainable();
+      const out = new Map<string, Float32Array>();
+      tf.tidy(() => {
+        const x = tf.transpose(tf.tensor(input.data as Float32Array, input.shape), [0, 2, 3, 1]);
+        const labels = tf.oneHot(tf.tensor1d(Int32Array.from(step.labels), "int32"), 10);
+        const { grads } = tf.variableGrads(
+          () => tf.losses.softmaxCrossEntropy(labels, model.forward(x as tf.Tensor4D, true)) as tf.Scalar,
+          [...vars.values()],
+        );
+        for (const [name, v] of vars) out.set(name, grads[v.name].dataSync().slice() as Float32Array);
+      });
+      model.dispose();
+      return out;
+    };
+    const want = grads(batchNormTrainOps), got = grads(batchNormTrain);
+    for (const [name, w] of want) assertClose([got.get(name)!], [w], name);
+    assert.equal(tf.memory().numTensors, before);
   },
 });
 
