@@ -93,7 +93,9 @@ const nativeMs = (first + second) / 2;
 const ips = (ms: number) => (BATCH / ms * 1000).toFixed(1);
 console.log("framework,batch_size,step_ms,images_per_second");
 console.log(`native (${device}),${BATCH},${nativeMs.toFixed(1)},${ips(nativeMs)}`);
-if (!flags["no-torch"]) console.log(`pytorch (${flags.threads} threads),${BATCH},${torchMs.toFixed(1)},${ips(torchMs)}`);
+if (!flags["no-torch"]) {
+  console.log(`pytorch (${flags.threads} threads),${BATCH},${torchMs.toFixed(1)},${ips(torchMs)}`);
+}
 console.error(
   `native runs: ${first.toFixed(1)} / ${second.toFixed(1)} ms per step` +
     (flags["no-torch"] ? "" : `; native / pytorch images/s: ${(torchMs / nativeMs).toFixed(2)}x`),

@@ -10,7 +10,9 @@
  *   loops used by {@linkcode batchNormTrain};
  * - `Add`, `Sub`, `Multiply`, `RealDiv`, `Relu`, `Step`, `Sum`, `Mean`,
  *   `Slice`, `PadV2`: float32 TypedArray loops (the `cpu` versions index
- *   element by element and dominated a ResNet20 step).
+ *   element by element and dominated a ResNet20 step);
+ * - Relu's gradient `dy * step(x)` as one pass (registering the backend
+ *   wraps tfjs's global Relu gradient; other backends keep the original).
  *
  * Nothing loads at import time: {@linkcode nativeAvailable} probes,
  * {@linkcode registerNativeBackend} registers.
@@ -22,7 +24,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { batchNormKernels } from "./native/batch_norm_kernels.ts";
 import { NativeConv } from "./native/conv.ts";
 import { convKernels } from "./native/conv_kernels.ts";
-import { elementwiseKernels } from "./native/elementwise_kernels.ts";
+import { elementwiseKernels, fusedReluGradient } from "./native/elementwise_kernels.ts";
 import { matMulKernel } from "./native/matmul_kernels.ts";
 import { loadNativeLibraries, type NativeLibraries, NativeUnavailableError } from "./native/ffi.ts";
 
@@ -108,7 +110,7 @@ export function registerNativeBackend(): Promise<string> {
     const overrides = [
       ...convKernels(NATIVE_BACKEND, new NativeConv(libs)),
       ...batchNormKernels(NATIVE_BACKEND, libs.dnnl),
-      ...elementwiseKernels(NATIVE_BACKEND, libs.dnnl),
+      ...elementwiseKernels(NATIVE_BACKEND),
       ...(libs.blas ? [matMulKernel(NATIVE_BACKEND, libs.blas, tf.getKernel(tf.BatchMatMul, "cpu")!)] : []),
     ];
     const replaced = new Set(overrides.map((k) => k.kernelName));
@@ -118,6 +120,13 @@ export function registerNativeBackend(): Promise<string> {
       }
     }
     for (const k of overrides) tf.registerKernel(k);
+    // Relu's gradient is registered per kernel, not per backend: wrap it
+    // (when tfjs's gradients are loaded) so that `native` fuses it.
+    const relu = tf.getGradient(tf.Relu);
+    if (relu) {
+      tf.unregisterGradient(tf.Relu);
+      tf.registerGradient(fusedReluGradient(NATIVE_BACKEND, relu));
+    }
   }
   return Promise.resolve(libs.description);
 }

@@ -6,6 +6,8 @@ import {
   nativeLibraryDescription,
   registerNativeBackend,
 } from "../lib/native_backend.ts";
+import { bnBackward, bnForward, DnnlBatchNorm } from "../lib/native/batch_norm_kernels.ts";
+import { loadNativeLibraries } from "../lib/native/ffi.ts";
 import { batchNormTrainOps, ResNet20 } from "../lib/resnet.ts";
 import { Rng } from "../lib/rng.ts";
 import { decodeSafetensors } from "../lib/safetensors.ts";
@@ -178,6 +180,22 @@ Deno.test({
 });
 
 Deno.test({
+  name: "DnnlBatchNorm.backward() matches bnBackward() on a ResNet20 shape",
+  ignore: !available || loadNativeLibraries().dnnl === null,
+  fn() {
+    // The kernel sends only inputs of 2^21+ elements to oneDNN: test it here.
+    const shape = [16, 32, 32, 16], n = 16 * 32 * 32 * 16, c = 16;
+    const x = random(n, 13).map((v, i) => v + (i % c) / 4), dy = random(n, 14);
+    const gamma = random(c, 15).map((v) => v + 1.5);
+    const { mean, variance } = bnForward(x, gamma, new Float32Array(c), 1e-5);
+    const stats: [Float32Array, Float32Array, Float32Array] = [gamma, mean, variance];
+    const want = bnBackward(dy, x, stats, 1e-5);
+    const got = new DnnlBatchNorm(loadNativeLibraries().dnnl!).backward(dy, x, shape, stats, 1e-5);
+    assertClose([got.dx, got.dgamma, got.dbeta], [want.dx, want.dgamma, want.dbeta], "DnnlBatchNorm");
+  },
+});
+
+Deno.test({
   name: "batchNormTrain() gives ResNet20 the gradients of tf.moments + tf.batchNorm on native",
   ignore,
   async fn() {
@@ -245,6 +263,26 @@ Deno.test({
       ];
     };
     assertClose(await on("native", run), await on("cpu", run), "elementwise");
+  },
+});
+
+Deno.test({
+  name: "registerNativeBackend() fuses Relu's gradient with tfjs's values at 0 and NaN",
+  ignore,
+  async fn() {
+    await registerNativeBackend();
+    const run = () => {
+      const x = tf.tensor1d([-1, 0, 2, NaN, -0, 3e-39]);
+      const w = tf.tensor1d([5, 6, 7, 8, 9, 10]);
+      return tf.grads((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), w)))([x]);
+    };
+    const want = await on("cpu", run), got = await on("native", run);
+    assert.deepEqual([...got[0]], [...want[0]]);
+    assert.deepEqual([...got[0]], [0, 0, 7, NaN, 0, 10]);
+    const profile = await tf.profile(() => {
+      tf.dispose(run());
+    });
+    assert.ok(profile.kernelNames.includes("NativeReluGrad"), profile.kernelNames.join());
   },
 });
 

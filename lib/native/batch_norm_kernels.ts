@@ -3,12 +3,14 @@
  * the tfjs kernels `NativeBatchNormTrain` / `NativeBatchNormTrainGrad` that
  * {@linkcode batchNormTrain} calls on the `native` backend. The forward is
  * always a fused TypedArray loop with PyTorch's rounding (2 passes, float64
- * statistics); the backward is oneDNN's multithreaded JIT batch norm when
- * loaded, else a fused loop (2 passes, float64 accumulators).
+ * statistics); the backward is oneDNN's multithreaded JIT batch norm on
+ * inputs of 2^21 elements or more when loaded, else a fused loop (2 passes,
+ * float64 accumulators).
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
+import { util } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 
@@ -119,19 +121,23 @@ export function bnBackward(
   eps: number,
 ): BnBackward {
   const c = gamma.length, m = x.length / c;
-  const invStd = new Float32Array(c);
+  const invStd = new Float64Array(c);
   for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(variance[k] + eps);
-  const sumDy = new Float64Array(c), sumDyXc = new Float64Array(c);
+  // Sums of dy and dy * x in float64; sum(dy (x - mean)) follows exactly
+  // enough from them, which saves a load and a subtraction per element.
+  const sumDy = new Float64Array(c), sumDyX = new Float64Array(c);
   for (let i = 0; i < x.length; i += c) {
     for (let k = 0; k < c; k++) {
       const g = dy[i + k];
       sumDy[k] += g;
-      sumDyXc[k] += g * (x[i + k] - mean[k]);
+      sumDyX[k] += g * x[i + k];
     }
   }
+  const sumDyXc = new Float64Array(c);
+  for (let k = 0; k < c; k++) sumDyXc[k] = sumDyX[k] - mean[k] * sumDy[k];
   const dgamma = new Float32Array(c), dbeta = new Float32Array(c);
-  // dx = a * dy + b * x + d, per channel.
-  const a = new Float32Array(c), b = new Float32Array(c), d = new Float32Array(c);
+  // dx = a * dy + b * x + d, per channel (float64 coefficients).
+  const a = new Float64Array(c), b = new Float64Array(c), d = new Float64Array(c);
   for (let k = 0; k < c; k++) {
     dbeta[k] = sumDy[k];
     dgamma[k] = sumDyXc[k] * invStd[k];
@@ -155,6 +161,14 @@ function valuesOf(backend: MathBackendCPU): Values {
 }
 
 const BN_FLAGS = DNNL.useScale | DNNL.useShift;
+
+/**
+ * Smallest input for oneDNN's backward. Debian's libdnnl2 is TBB-threaded
+ * and its NHWC batch norm (`bnorm_tbb_jit:avx2`) costs ~15 ms whatever the
+ * size: [128, 8, 8, 64] 15.6 ms vs 4.0 ms for bnBackward, [128, 16, 16, 32]
+ * 16 vs 12 ms, [128, 32, 32, 16] 18 vs 34 ms (2 cores, loaded box).
+ */
+const DNNL_BWD_MIN_ELEMENTS = 1 << 21;
 
 /**
  * oneDNN's batch-norm backward pass (full: through the statistics) on NHWC
@@ -290,7 +304,8 @@ export function batchNormKernels(
           v(mean),
           v(variance),
         ];
-        const r = bn && x.shape.length === 4
+        const r = bn && x.shape.length === 4 && dy.shape.length === 4 &&
+            util.sizeFromShape(x.shape) >= DNNL_BWD_MIN_ELEMENTS
           ? bn.backward(v(dy), v(x), x.shape, stats, eps)
           : bnBackward(v(dy), v(x), stats, eps);
         return [

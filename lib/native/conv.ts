@@ -2,7 +2,8 @@
  * 2-D convolution (NHWC activations, HWIO filters) forward, input gradient
  * and filter gradient on raw Float32Arrays, through oneDNN when present
  * (its JIT AVX2/AVX-512 direct convolution, activations kept NHWC, filters
- * reordered to oneDNN's blocked layout on every call: a few thousand floats)
+ * reordered to oneDNN's blocked layout on every call by a JS index map: a
+ * few thousand floats, where oneDNN's own reorder cost 5-15 ms a call)
  * or else im2col + a CBLAS `sgemm` in batch chunks.
  *
  * @module
@@ -36,12 +37,14 @@ const COL_FLOATS = 1 << 22;
 /** One oneDNN primitive plus its filter reorder and blocked filter buffer. */
 interface Step {
   prim: DnnlPrimitive;
-  /** Reorder between HWIO and the primitive's blocked filter layout. */
-  reorder: DnnlPrimitive | null;
+  /** Offset in `blocked` of each HWIO filter element (null: HWIO itself). */
+  reorder: Int32Array | null;
+  /** Zero-initialised once: padding stays zero across reorders. */
   blocked: Float32Array | null;
 }
 
 interface Plan {
+  g: ConvGeometry;
   fwdPd: Deno.PointerObject;
   fwd: Step;
   bwdData?: Step;
@@ -120,7 +123,8 @@ export class NativeConv {
       const step = plan.bwdWeights ??= this.#bwdWeightsStep(plan);
       if (step.reorder && step.blocked) {
         step.prim.run([x, dy, step.blocked]);
-        step.reorder.run([step.blocked, dw]);
+        const map = step.reorder, blocked = step.blocked;
+        for (let i = 0; i < map.length; i++) dw[i] = blocked[map[i]];
       } else {
         step.prim.run([x, dy, dw]);
       }
@@ -133,8 +137,9 @@ export class NativeConv {
   /** HWIO filter in the step's layout (the same array when no reorder). */
   #toBlocked(step: Step, w: Float32Array): Float32Array {
     if (!step.reorder || !step.blocked) return w;
-    step.reorder.run([w, step.blocked]);
-    return step.blocked;
+    const map = step.reorder, blocked = step.blocked;
+    for (let i = 0; i < map.length; i++) blocked[map[i]] = w[i];
+    return blocked;
   }
 
   /** The oneDNN plan for `g`, or null to use BLAS. */
@@ -191,9 +196,10 @@ export class NativeConv {
       ],
       DNNL.queryWeightsMd,
       wUser,
-      true,
+      g,
     );
     return {
+      g,
       fwdPd,
       fwd,
       srcMd,
@@ -233,7 +239,7 @@ export class NativeConv {
       ],
       DNNL.queryWeightsMd,
       p.wUser,
-      true,
+      p.g,
     );
   }
 
@@ -265,18 +271,18 @@ export class NativeConv {
       ],
       DNNL.queryDiffWeightsMd,
       p.wUser,
-      false,
+      p.g,
     );
   }
 
-  /** A primitive plus the filter reorder (`toBlocked`: HWIO -> chosen). */
+  /** A primitive plus the HWIO <-> chosen filter layout map. */
   #step(
     d: Dnnl,
     pd: Deno.PointerObject,
     args: [number, number][],
     wQuery: number,
     wUser: Uint8Array,
-    toBlocked: boolean,
+    g: ConvGeometry,
   ): Step {
     const prim = d.primitive(pd, args);
     if (d.sameMd(pd, wQuery, wUser)) {
@@ -284,7 +290,17 @@ export class NativeConv {
     }
     const chosen = d.queryMd(pd, wQuery)!;
     const blocked = new Float32Array(d.mdBytes(chosen) / 4);
-    const reorder = toBlocked ? d.reorder(wUser, chosen) : d.reorder(chosen, wUser);
+    const offset = d.offsetsOf(chosen);
+    const reorder = new Int32Array(g.kH * g.kW * g.inC * g.outC);
+    let i = 0;
+    for (let h = 0; h < g.kH; h++) {
+      for (let w = 0; w < g.kW; w++) {
+        for (let c = 0; c < g.inC; c++) {
+          // Logical dims are OIHW.
+          for (let o = 0; o < g.outC; o++) reorder[i++] = offset([o, c, h, w]);
+        }
+      }
+    }
     return { prim, reorder, blocked };
   }
 

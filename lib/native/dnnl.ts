@@ -377,6 +377,50 @@ export class Dnnl {
     return got !== null && this.symbols.dnnl_memory_desc_equal(md, got) === 1;
   }
 
+  /**
+   * Element offset in layout `md` (a plain or blocked `dnnl_memory_desc_t`
+   * in `dnnl_blocked` format) of every logical index, as a function of the
+   * index. Lets tiny tensors (filters) be reordered in JS: oneDNN's TBB
+   * reorder primitive costs 5-15 ms even on 2,304 floats on a busy box.
+   */
+  offsetsOf(md: Deno.PointerObject): (index: number[]) => number {
+    const v = new Deno.UnsafePointerView(md);
+    const ndims = v.getInt32(0);
+    // dnnl_memory_desc_t (2.x): dims @8, offset0 @304, format_kind @312,
+    // blocking {strides[12] @320, inner_nblks @416, inner_blks[12] @424,
+    // inner_idxs[12] @520}.
+    if (v.getInt32(312) !== 2 /* dnnl_blocked */) {
+      throw new Error(`Memory descriptor format kind "${v.getInt32(312)}" is not blocked`);
+    }
+    const offset0 = Number(v.getBigInt64(304));
+    const strides = Array.from({ length: ndims }, (_, d) => Number(v.getBigInt64(320 + 8 * d)));
+    const nblks = v.getInt32(416);
+    const blks = Array.from({ length: nblks }, (_, j) => Number(v.getBigInt64(424 + 8 * j)));
+    const idxs = Array.from({ length: nblks }, (_, j) => Number(v.getBigInt64(520 + 8 * j)));
+    // Per dimension: total block size; per inner block: the index divisor
+    // (blocks of the same dimension further in) and its element stride.
+    const block = new Array<number>(ndims).fill(1);
+    for (let j = 0; j < nblks; j++) block[idxs[j]] *= blks[j];
+    const divisor: number[] = [], innerStride: number[] = [];
+    for (let j = 0; j < nblks; j++) {
+      let div = 1, st = 1;
+      for (let k = j + 1; k < nblks; k++) {
+        st *= blks[k];
+        if (idxs[k] === idxs[j]) div *= blks[k];
+      }
+      divisor.push(div);
+      innerStride.push(st);
+    }
+    return (index) => {
+      let off = offset0;
+      for (let d = 0; d < ndims; d++) off += Math.floor(index[d] / block[d]) * strides[d];
+      for (let j = 0; j < nblks; j++) {
+        off += (Math.floor(index[idxs[j]] / divisor[j]) % blks[j]) * innerStride[j];
+      }
+      return off;
+    };
+  }
+
   /** Bytes needed by the layout `md` (a descriptor pointer). */
   mdBytes(md: Deno.PointerObject | null): number {
     return Number(this.symbols.dnnl_memory_desc_get_size(md));
