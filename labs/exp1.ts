@@ -26,6 +26,7 @@ import { Mlp } from "../lib/mlp.ts";
 import { type StudyName, studyRuns } from "../lib/study.ts";
 import { lineChart, type Series } from "../lib/chart.ts";
 import { type Row, toCsv } from "../lib/csv.ts";
+import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/metrics.ts";
 import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
 import { Progress } from "../lib/progress.ts";
 import { runInfo } from "../lib/run_info.ts";
@@ -47,8 +48,6 @@ const HELP = `Usage: deno task exp1 [flags]
   --out DIR          output folder (default runs/exp1-<time>)
   --load FILE --plot redraw the fit of a saved model without training
 `;
-
-const SUMMARY_COLUMNS = ["run", "epochs", "lr", "optimizer", "train_mse", "test_mse", "seconds", "status"];
 
 /** The resolved configuration of an exp1 invocation. */
 interface Exp1Config {
@@ -178,7 +177,7 @@ async function train(config: Exp1Config): Promise<void> {
     const epochs = result.epochLoss.map((_, i) => i + 1);
     await writeFileAtomic(
       join(config.out, `${run.name}.csv`),
-      toCsv(["epoch", "train_loss"], result.epochLoss.map((l, i) => ({ epoch: i + 1, train_loss: l }))),
+      toCsv(EPOCH_LOSS_COLUMNS, result.epochLoss.map((l, i) => ({ epoch: i + 1, train_loss: l }))),
     );
     await writeFileAtomic(
       join(config.out, `${run.name}.safetensors`),

@@ -27,7 +27,7 @@ import { CLASS_NAMES } from "../lib/cifar.ts";
 import { confusionCsvs } from "../lib/confusion.ts";
 import { lineChart } from "../lib/chart.ts";
 import { toCsv } from "../lib/csv.ts";
-import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
+import { exists, readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
 import { Progress } from "../lib/progress.ts";
 import { ResNet20 } from "../lib/resnet.ts";
 import { Rng } from "../lib/rng.ts";
@@ -133,16 +133,6 @@ function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; h
     init: v.init ?? null,
   };
   return { config, stages, help: v.help ?? false };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** The latest `checkpoints/epoch-NNN.safetensors` in `out`, or null. */

@@ -22,6 +22,7 @@ import {
   TEST_FILE,
   TRAIN_FILES,
 } from "./cifar.ts";
+import { exists, writeFileAtomic } from "./files.ts";
 
 /** Where the official binary tarball is downloaded from. */
 export const CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -259,31 +260,6 @@ function whereToPutFiles(dir: string): string {
     `or point the lab at a folder holding them with --data-dir or the CIFAR10_DIR environment variable`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-/** Writes bytes to `path` via a temporary file in the same folder and a rename, so no reader sees half a file. */
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const slash = path.lastIndexOf("/");
-  const tmp = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.${Deno.pid}.${
-    crypto.randomUUID().slice(0, 8)
-  }.tmp`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
-}
-
 /**
  * Downloads the official tarball, checks it with
  * {@linkcode extractCifarTarball} and writes the seven files into `dir`
@@ -354,7 +330,7 @@ export async function downloadCifar10(
   for (const [name, bytes] of files) {
     const path = `${dir}/${name}`;
     if (!options.overwrite && await exists(path)) continue;
-    await writeAtomic(path, bytes);
+    await writeFileAtomic(path, bytes);
     written.push(name);
     onProgress?.({
       stage: "write",

@@ -52,3 +52,21 @@ export async function readFileNamed(path: string, what = "file"): Promise<Uint8A
     throw e;
   }
 }
+
+/**
+ * Whether `path` exists (any kind of file).
+ *
+ * @example
+ * ```ts ignore
+ * if (await exists("runs/a/metrics.csv")) console.log("a run is there");
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { CLASS_NAMES } from "./cifar.ts";
 import { parseCsv } from "./csv.ts";
 import { parseSchedule, type Stage } from "./schedule.ts";
+import { PER_CLASS_COLUMNS } from "./confusion.ts";
+import { METRICS_COLUMNS, SUMMARY_COLUMNS } from "./metrics.ts";
 
 /** Raised for a missing, malformed or inconsistent run folder; the message names the file. */
 export class RunFolderError extends Error {
@@ -143,18 +145,6 @@ export interface Exp2Folder {
 export type RunFolder = Exp1Folder | Exp2Folder;
 
 const EXPECTED = `expected a run folder written by "deno task exp1" or "deno task exp2"`;
-const SUMMARY_COLUMNS = ["run", "epochs", "lr", "optimizer", "train_mse", "test_mse", "seconds", "status"];
-const METRICS_COLUMNS = [
-  "epoch",
-  "lr",
-  "train_loss",
-  "train_acc",
-  "test_loss",
-  "test_acc",
-  "epoch_seconds",
-  "images_per_second",
-];
-const PER_CLASS_COLUMNS = ["class", "name", "correct", "total", "accuracy"];
 
 /**
  * Reads and validates the run folder `dir`, detecting Lab 1 or Lab 2 from

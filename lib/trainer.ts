@@ -16,20 +16,7 @@ import type { ResNet20 } from "./resnet.ts";
 import type { Rng } from "./rng.ts";
 import type { Sgd } from "./sgd.ts";
 
-/** Columns of `metrics.csv`, one row per epoch. */
-export const METRICS_COLUMNS = [
-  "epoch",
-  "lr",
-  "train_loss",
-  "train_acc",
-  "test_loss",
-  "test_acc",
-  "epoch_seconds",
-  "images_per_second",
-] as const;
-
-/** One `metrics.csv` row. */
-export type EpochMetrics = Record<typeof METRICS_COLUMNS[number], number>;
+export { type EpochMetrics, METRICS_COLUMNS } from "./metrics.ts";
 
 /** Loss and accuracy over a pass. */
 export interface PassResult {
