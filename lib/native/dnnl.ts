@@ -34,7 +34,6 @@ export const DNNL = {
   backwardData: 160,
   backwardWeights: 192,
   convolutionDirect: 1,
-  eltwiseRelu: 31,
   argSrc: 1,
   argDst: 17,
   argWeights: 33,
@@ -143,14 +142,6 @@ const SYMBOLS = {
   },
   dnnl_batch_normalization_backward_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
-    result: "i32",
-  },
-  dnnl_eltwise_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_reorder_primitive_desc_create: {
-    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
   dnnl_primitive_desc_create: {
@@ -486,44 +477,5 @@ export class Dnnl {
     return this.mdBytes(
       this.symbols.dnnl_primitive_desc_query_md(pd, DNNL.queryExecArgMd, arg),
     );
-  }
-
-  /** A reorder primitive between two layouts (`from` -> `to`). */
-  reorder(
-    from: Uint8Array | Deno.PointerObject,
-    to: Uint8Array | Deno.PointerObject,
-  ): DnnlPrimitive {
-    const ptr = (m: Uint8Array | Deno.PointerObject) =>
-      m instanceof Uint8Array ? Deno.UnsafePointer.of(m) : m;
-    const fromP = ptr(from), toP = ptr(to);
-    const pd = this.#out(
-      "dnnl_reorder_primitive_desc_create",
-      (p) =>
-        this.symbols.dnnl_reorder_primitive_desc_create(
-          p,
-          fromP,
-          this.engine,
-          toP,
-          this.engine,
-          null,
-        ),
-    );
-    const prim = this.#out("dnnl_primitive_create", (p) => this.symbols.dnnl_primitive_create(p, pd));
-    const slots = [[DNNL.argSrc, fromP], [DNNL.argDst, toP]].map(
-      ([arg, md]) => ({
-        arg: arg as number,
-        memory: this.#out("dnnl_memory_create", (p) =>
-          this.symbols.dnnl_memory_create(
-            p,
-            md as Deno.PointerObject,
-            this.engine,
-            null,
-          )),
-      }),
-    );
-    // Keep the descriptors referenced: oneDNN copied them, but `of()` pointers
-    // must not outlive the arrays during the calls above.
-    void from, void to;
-    return new DnnlPrimitive(this, prim, this.impl(pd), slots);
   }
 }
