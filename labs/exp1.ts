@@ -215,7 +215,14 @@ async function writeCharts(out: string, fits: Series[], losses: Series[], fn: st
   if (losses.length) {
     await writeFileAtomic(
       join(out, "loss.svg"),
-      lineChart({ title: "Training loss", xLabel: "epoch", yLabel: "MSE", series: losses, logY: true }),
+      lineChart({
+        title: "Training loss",
+        xLabel: "epoch",
+        yLabel: "MSE",
+        series: losses,
+        logY: true,
+        integerX: true,
+      }),
     );
   }
 }

@@ -307,15 +307,18 @@ async function writeMetrics(out: string, metrics: EpochMetrics[], stages: Stage[
   await writeFileAtomic(
     join(out, "accuracy.svg"),
     lineChart({
-      title: "ResNet20 on CIFAR-10: accuracy per epoch",
+      title: `ResNet20 on CIFAR-10: accuracy per epoch (LR ${stages[0].lr} from epoch 1)`,
       xLabel: "epoch",
       yLabel: "accuracy",
       yRange: [0, 1],
+      xRange: [1, Math.max(totalEpochs(stages), 2)],
+      integerX: true,
       series: [
         { name: "test", x, y: metrics.map((m) => m.test_acc), dots: true },
         { name: "train", x, y: metrics.map((m) => m.train_acc), dots: true },
       ],
-      markers: stageStarts(stages).map((s) => ({ x: s.epoch, label: `LR ${s.lr}` })),
+      // Between the last epoch of a stage and the first of the next.
+      markers: stageStarts(stages).slice(1).map((s) => ({ x: s.epoch - 0.5, label: `LR ${s.lr}` })),
     }),
   );
 }

@@ -35,6 +35,10 @@ export interface ChartSpec {
   markers?: Marker[];
   /** Fixed y range, e.g. [0, 1] for accuracy. Default: the data's range. */
   yRange?: [number, number];
+  /** Fixed x range, e.g. every epoch of a schedule. Default: the data's range. */
+  xRange?: [number, number];
+  /** Only whole-number x ticks (epochs). @default {false} */
+  integerX?: boolean;
   /** @default {720} */
   width?: number;
   /** @default {420} */
@@ -78,9 +82,13 @@ export function lineChart(spec: ChartSpec): string {
   }
   if (!Number.isFinite(x0)) [x0, x1, y0, y1] = [0, 1, 0, 1];
   if (spec.yRange) [y0, y1] = spec.yRange.map(ty) as [number, number];
+  if (spec.xRange) [x0, x1] = spec.xRange;
   if (x1 === x0) x1 = x0 + 1;
   if (y1 === y0) [y0, y1] = [y0 - 1, y1 + 1];
-  const xTicks = niceTicks(x0, x1, 6);
+  const xTicks = spec.integerX
+    ? niceTicks(x0, x1, 6).filter(Number.isInteger).concat(x1 - x0 < 2 ? [Math.ceil(x0), Math.floor(x1)] : [])
+      .filter((t, i, all) => all.indexOf(t) === i && t >= x0 && t <= x1).sort((a, b) => a - b)
+    : niceTicks(x0, x1, 6);
   const yTicks = spec.logY ? logTicks(y0, y1) : niceTicks(y0, y1, 6);
   if (!spec.yRange && !spec.logY) [y0, y1] = [Math.min(y0, yTicks[0]), Math.max(y1, yTicks.at(-1)!)];
   const px = (v: number) => plot.left + (v - x0) / (x1 - x0) * (plot.right - plot.left);

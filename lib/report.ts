@@ -275,6 +275,7 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
         xLabel: "epoch",
         yLabel: "accuracy (%)",
         yRange: [0, 100],
+        integerX: true,
         series: [
           { name: "test", x, y: f.epochs.map((e) => 100 * e.testAcc), dots: true },
           { name: "train", x, y: f.epochs.map((e) => 100 * e.trainAcc), dots: true },
