@@ -249,3 +249,21 @@ Deno.test("niceTicks() and lineChart() return when the step is below the float s
   assert.notEqual(svg, "timeout", "lineChart() of y = [1e20, 1e20 + 16384] did not return within 3 s");
   parseSvg(svg as string);
 });
+
+Deno.test("lineChart() with integerX and xRange labels whole epochs over the whole range", () => {
+  const root = parseSvg(lineChart(spec({
+    series: [{ name: "test", x: [1, 2, 3], y: [0.4, 0.5, 0.6] }],
+    xRange: [1, 10],
+    integerX: true,
+  })));
+  // The x tick labels sit below the plot; take every label that is a number.
+  const ticks = texts(root).map(Number).filter((v) => Number.isFinite(v));
+  const xTicks = ticks.filter((v) => v >= 1 && Number.isInteger(v));
+  assert.ok(xTicks.includes(10), `no tick at the end of the range: ${ticks}`);
+  // y from 10 to 20, so every fractional label would be an x tick.
+  const short = parseSvg(
+    lineChart(spec({ series: [{ name: "a", x: [1, 2], y: [10, 20] }], integerX: true })),
+  );
+  const labels = texts(short);
+  assert.ok(!labels.includes("1.5") && !labels.includes("1.2"), `fractional epoch ticks: ${labels}`);
+});
