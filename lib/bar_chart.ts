@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { coord, escapeXml, FONT, svgHead } from "./svg.ts";
 import { niceTicks } from "./chart.ts";
 
 /** One bar. */
@@ -34,7 +35,6 @@ export interface BarChartSpec {
   width?: number;
 }
 
-const FONT = `font-family="Helvetica, Arial, sans-serif"`;
 const BAR_COLOR = "#0072B2"; // Okabe-Ito blue, as in lineChart's palette
 const ROW = 26; // pixels per bar, bar plus gap
 
@@ -77,15 +77,11 @@ export function barChart(spec: BarChartSpec): string {
     plot.left + (Math.min(Math.max(v, v0), v1) - v0) / (v1 - v0) * (plot.right - plot.left);
 
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${
-      esc(spec.title)
-    }</text>`,
+    ...svgHead(width, height, spec.title),
   ];
   for (const t of ticks) {
     if (t < v0 - 1e-9 || t > v1 + 1e-9) continue;
-    const x = f(px(t));
+    const x = coord(px(t));
     out.push(
       `<line x1="${x}" y1="${plot.top}" x2="${x}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
       `<text x="${x}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
@@ -96,19 +92,19 @@ export function barChart(spec: BarChartSpec): string {
   spec.bars.forEach((b, k) => {
     const mid = plot.top + 4 + k * ROW + ROW / 2;
     out.push(
-      `<text x="${plot.left - 8}" y="${f(mid + 4)}" text-anchor="end" font-size="12" ${FONT}>${
-        esc(b.label)
+      `<text x="${plot.left - 8}" y="${coord(mid + 4)}" text-anchor="end" font-size="12" ${FONT}>${
+        escapeXml(b.label)
       }</text>`,
     );
     if (!Number.isFinite(b.value)) return;
     const x0 = px(Math.max(v0, 0));
     const x1 = px(b.value);
     out.push(
-      `<rect x="${f(Math.min(x0, x1))}" y="${f(mid - ROW * 0.35)}" width="${f(Math.abs(x1 - x0))}" height="${
-        f(ROW * 0.7)
-      }" fill="${BAR_COLOR}"/>`,
-      `<text x="${f(Math.max(x0, x1) + 5)}" y="${f(mid + 4)}" font-size="12" ${FONT}>${
-        esc(format(b.value))
+      `<rect x="${coord(Math.min(x0, x1))}" y="${coord(mid - ROW * 0.35)}" width="${
+        coord(Math.abs(x1 - x0))
+      }" height="${coord(ROW * 0.7)}" fill="${BAR_COLOR}"/>`,
+      `<text x="${coord(Math.max(x0, x1) + 5)}" y="${coord(mid + 4)}" font-size="12" ${FONT}>${
+        escapeXml(format(b.value))
       }</text>`,
     );
   });
@@ -118,7 +114,7 @@ export function barChart(spec: BarChartSpec): string {
     }" fill="none" stroke="#333"/>`,
     `<text x="${(plot.left + plot.right) / 2}" y="${
       height - 14
-    }" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.valueLabel)}</text>`,
+    }" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.valueLabel)}</text>`,
     `</svg>`,
   );
   return out.join("\n") + "\n";
@@ -126,12 +122,4 @@ export function barChart(spec: BarChartSpec): string {
 
 function fmt(v: number): string {
   return String(Number(v.toPrecision(4)));
-}
-
-function f(v: number): string {
-  return v.toFixed(1);
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }

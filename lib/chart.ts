@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { coord, escapeXml, FONT, svgHead } from "./svg.ts";
 
 /** One curve. */
 export interface Series {
@@ -47,7 +48,6 @@ export interface ChartSpec {
 
 // Colour-blind-safe palette (Okabe-Ito), black first for the reference curve.
 const COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442"];
-const FONT = `font-family="Helvetica, Arial, sans-serif"`;
 
 /**
  * Renders `spec` as an SVG document.
@@ -96,17 +96,13 @@ export function lineChart(spec: ChartSpec): string {
 
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${
-      esc(spec.title)
-    }</text>`,
+    ...svgHead(width, height, spec.title),
   );
   for (const t of xTicks) {
     const x = px(t);
     out.push(
-      `<line x1="${f(x)}" y1="${plot.top}" x2="${f(x)}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
-      `<text x="${f(x)}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
+      `<line x1="${coord(x)}" y1="${plot.top}" x2="${coord(x)}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
+      `<text x="${coord(x)}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
         fmt(t)
       }</text>`,
     );
@@ -116,8 +112,10 @@ export function lineChart(spec: ChartSpec): string {
     const y = py(t);
     const label = spec.logY ? fmt(10 ** t) : fmt(t);
     out.push(
-      `<line x1="${plot.left}" y1="${f(y)}" x2="${plot.right}" y2="${f(y)}" stroke="#e5e5e5"/>`,
-      `<text x="${plot.left - 6}" y="${f(y + 4)}" text-anchor="end" font-size="12" ${FONT}>${label}</text>`,
+      `<line x1="${plot.left}" y1="${coord(y)}" x2="${plot.right}" y2="${coord(y)}" stroke="#e5e5e5"/>`,
+      `<text x="${plot.left - 6}" y="${
+        coord(y + 4)
+      }" text-anchor="end" font-size="12" ${FONT}>${label}</text>`,
     );
   }
   out.push(
@@ -126,20 +124,20 @@ export function lineChart(spec: ChartSpec): string {
     }" fill="none" stroke="#333"/>`,
     `<text x="${(plot.left + plot.right) / 2}" y="${
       height - 14
-    }" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.xLabel)}</text>`,
+    }" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.xLabel)}</text>`,
     `<text transform="translate(18 ${
       (plot.top + plot.bottom) / 2
-    }) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${esc(spec.yLabel)}${
+    }) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.yLabel)}${
       spec.logY ? " (log scale)" : ""
     }</text>`,
   );
   for (const m of spec.markers ?? []) {
     if (m.x < x0 || m.x > x1) continue;
-    const x = f(px(m.x));
+    const x = coord(px(m.x));
     out.push(
       `<line x1="${x}" y1="${plot.top}" x2="${x}" y2="${plot.bottom}" stroke="#888" stroke-dasharray="2 3"/>`,
       `<text x="${x}" y="${plot.top - 6}" text-anchor="middle" font-size="11" fill="#555" ${FONT}>${
-        esc(m.label)
+        escapeXml(m.label)
       }</text>`,
     );
   }
@@ -157,7 +155,7 @@ export function lineChart(spec: ChartSpec): string {
         pen = "M";
         continue;
       }
-      path.push(`${pen}${f(px(s.x[i]))},${f(py(ty(s.y[i])))}`);
+      path.push(`${pen}${coord(px(s.x[i]))},${coord(py(ty(s.y[i])))}`);
       pen = "L";
     }
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
@@ -169,7 +167,7 @@ export function lineChart(spec: ChartSpec): string {
     if (s.dots) {
       for (let i = 0; i < s.x.length; i++) {
         if (usable(s.y[i]) && Number.isFinite(s.x[i])) {
-          out.push(`<circle cx="${f(px(s.x[i]))}" cy="${f(py(ty(s.y[i])))}" r="3" fill="${color}"/>`);
+          out.push(`<circle cx="${coord(px(s.x[i]))}" cy="${coord(py(ty(s.y[i])))}" r="3" fill="${color}"/>`);
         }
       }
     }
@@ -178,7 +176,7 @@ export function lineChart(spec: ChartSpec): string {
       `<line x1="${plot.right + 14}" y1="${ly}" x2="${
         plot.right + 40
       }" y2="${ly}" stroke="${color}" stroke-width="2.5"${dash}/>`,
-      `<text x="${plot.right + 46}" y="${ly + 4}" font-size="12" ${FONT}>${esc(s.name)}</text>`,
+      `<text x="${plot.right + 46}" y="${ly + 4}" font-size="12" ${FONT}>${escapeXml(s.name)}</text>`,
     );
   });
   out.push(`</svg>`);
@@ -221,12 +219,4 @@ function fmt(v: number): string {
   const a = Math.abs(v);
   if (a >= 1e5 || a < 1e-3) return v.toExponential(0).replace("e+", "e");
   return String(Number(v.toPrecision(4)));
-}
-
-function f(v: number): string {
-  return v.toFixed(1);
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
