@@ -8,7 +8,7 @@
  *     --weights tests/fixtures/weights/resnet20.safetensors --limit-test 16
  */
 import assert from "node:assert/strict";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { encode } from "fast-png";
 import { encodeCheckpoint } from "../lib/checkpoint.ts";
 import { CLASS_NAMES, RECORD_BYTES } from "../lib/cifar.ts";
@@ -16,51 +16,12 @@ import { parseCsv } from "../lib/csv.ts";
 import { decodeSafetensors, encodeSafetensors } from "../lib/safetensors.ts";
 import type { StateDict } from "../lib/state_dict.ts";
 import { decodeWeights } from "../lib/weights.ts";
+import { assertOk, CIFAR_DIR, haveCifar, REPO, runLab as lab } from "./helpers.ts";
 
-const REPO = resolve(new URL("..", import.meta.url).pathname);
-const CIFAR_DIR = resolve(REPO, "../shared/data/cifar-10-batches-bin");
 const TEST_BATCH = join(CIFAR_DIR, "test_batch.bin");
 const WEIGHTS = join(REPO, "tests/fixtures/weights/resnet20.safetensors");
 const WEIGHTS_PTH = join(REPO, "tests/fixtures/weights/resnet20_net.pth");
-const haveData = (() => {
-  try {
-    return Deno.statSync(TEST_BATCH).isFile;
-  } catch {
-    return false;
-  }
-})();
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `labs/<lab>.ts` with `args` (no network: nothing here may download). */
-async function lab(name: string, args: string[]): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-ffi",
-      "--allow-sys",
-      `labs/${name}.ts`,
-      ...args,
-    ],
-    cwd: REPO,
-    env: { CIFAR10_DIR: CIFAR_DIR, NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertOk(r: Result, what: string) {
-  assert.equal(r.code, 0, `${what} failed:\n${r.stderr}`);
-}
+const haveData = haveCifar;
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -1,56 +1,14 @@
 // Integration: runs labs/exp1.ts as a subprocess (touches the disk: temp folders only).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-// Until deno.json maps "fast-xml-parser" (then import the bare name).
 import { XMLValidator } from "fast-xml-parser";
 import { parseCsv } from "../lib/csv.ts";
 import { decodeSafetensors } from "../lib/safetensors.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const SUMMARY_HEADER = "run,epochs,lr,optimizer,train_mse,test_mse,seconds,status";
-
-interface Exp1Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { names, runLab, withTempDir } from "./helpers.ts";
 
 /** `deno run ... labs/exp1.ts ...args` from the repository root. */
-async function exp1(...args: string[]): Promise<Exp1Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-ffi",
-      "--allow-sys",
-      "labs/exp1.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "exp1_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function names(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) out.push(e.name);
-  return out.sort();
-}
+const exp1 = (...args: string[]) => runLab("exp1", args);
+const SUMMARY_HEADER = "run,epochs,lr,optimizer,train_mse,test_mse,seconds,status";
 
 function assertSvg(text: string, file: string) {
   const valid = XMLValidator.validate(text);
@@ -62,7 +20,7 @@ function assertSvg(text: string, file: string) {
 const column = (csv: string, name: string) => parseCsv(csv, { required: [name] }).map((r) => r[name]);
 
 Deno.test("exp1 trains, writes its run folder, and --load --plot redraws the saved model", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "run");
     const r = await exp1("--epochs", "5", "--samples", "200", "--out", out);
     assert.equal(r.code, 0, r.stderr);
@@ -140,7 +98,7 @@ Deno.test("exp1 trains, writes its run folder, and --load --plot redraws the sav
 });
 
 Deno.test("exp1 --load of a damaged model fails naming the file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "run");
     const r = await exp1("--epochs", "1", "--samples", "20", "--hidden", "4", "--out", out);
     assert.equal(r.code, 0, r.stderr);
@@ -186,7 +144,7 @@ Deno.test("exp1 rejects bad flags with one line naming the flag, before writing 
   ];
   // Every case is checked before failing, so that one report lists them all.
   const problems: string[] = [];
-  await withTempDir(async (dir) => {
+  await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "out");
     for (const [args, flag] of cases) {
       const r = await exp1(...args, "--out", out);
@@ -204,7 +162,7 @@ Deno.test("exp1 rejects bad flags with one line naming the flag, before writing 
 });
 
 Deno.test("exp1 accepts negative numbers after a flag", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "neg");
     const r = await exp1(
       "--x-min",
@@ -231,7 +189,7 @@ Deno.test("exp1 accepts negative numbers after a flag", async () => {
 
 Deno.test("exp1 --study lr runs 1, 0.1, 0.01, 0.001 at the lab's fixed 1000 epochs", async () => {
   // 4 x 1000 one-batch epochs of a [4] MLP: a few seconds. --epochs is overridden by the study.
-  await withTempDir(async (dir) => {
+  await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "lr");
     const r = await exp1(
       "--study",

@@ -6,7 +6,7 @@
  * to two epochs and starts C from B's final weights.
  */
 import assert from "node:assert/strict";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/checkpoint.ts";
 import { CLASS_NAMES, RECORD_BYTES } from "../lib/cifar.ts";
 import { parseCsv } from "../lib/csv.ts";
@@ -14,46 +14,19 @@ import { nativeAvailable } from "../lib/native_backend.ts";
 import { encodeSafetensors } from "../lib/safetensors.ts";
 import type { StateDict } from "../lib/state_dict.ts";
 import { decodeWeights } from "../lib/weights.ts";
+import { assertOk, CIFAR_DIR, haveCifar, type LabResult as Result, runLab } from "./helpers.ts";
 
-const REPO = resolve(new URL("..", import.meta.url).pathname);
-const CIFAR_DIR = resolve(REPO, "../shared/data/cifar-10-batches-bin");
+/** Runs `labs/exp2.ts` with `args`; `net: false` leaves out `--allow-net`. */
+function exp2(args: string[], options: { net?: boolean } = {}): Promise<Result> {
+  return runLab("exp2", args, { net: options.net ?? true });
+}
+
 const native = nativeAvailable();
-const haveData = (() => {
-  try {
-    return Deno.statSync(join(CIFAR_DIR, "test_batch.bin")).isFile;
-  } catch {
-    return false;
-  }
-})();
-const ignore = !native.ok || !haveData;
+const ignore = !native.ok || !haveCifar;
 
 const HEADER = "epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,images_per_second";
 /** Small and quick: two steps of 32 per epoch, 32 test images. */
 const SMALL = ["--limit-train", "64", "--limit-test", "32", "--batch-size", "32", "--backend", "native"];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `labs/exp2.ts` with `args`; `net: false` leaves out `--allow-net`. */
-async function exp2(args: string[], options: { net?: boolean } = {}): Promise<Result> {
-  const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-  if (options.net ?? true) perms.push("--allow-net");
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...perms, "labs/exp2.ts", ...args],
-    cwd: REPO,
-    env: { CIFAR10_DIR: CIFAR_DIR, NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function assertOk(r: Result, what: string) {
-  assert.equal(r.code, 0, `${what} failed:\n${r.stderr}`);
-}
 
 /** Every file under `dir` with its bytes, by relative path. */
 async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {

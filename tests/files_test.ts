@@ -1,24 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "files_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function names(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) out.push(e.name);
-  return out.sort();
-}
+import { names, withTempDir } from "./helpers.ts";
 
 Deno.test("writeFileAtomic() writes text and bytes, creating folders, and leaves no temporary file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("files_test_", async (dir) => {
     const csv = join(dir, "runs", "a", "summary.csv");
     await writeFileAtomic(csv, "epoch,loss\n1,0.5\n");
     assert.equal(await Deno.readTextFile(csv), "epoch,loss\n1,0.5\n");
@@ -37,7 +23,7 @@ Deno.test("writeFileAtomic() writes text and bytes, creating folders, and leaves
 });
 
 Deno.test("writeFileAtomic() replaces an existing file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("files_test_", async (dir) => {
     const path = join(dir, "f.txt");
     await writeFileAtomic(path, "a much longer old content\n");
     await writeFileAtomic(path, "new\n");
@@ -47,7 +33,7 @@ Deno.test("writeFileAtomic() replaces an existing file", async () => {
 });
 
 Deno.test("writeFileAtomic() keeps the old file and removes its temporary file when writing fails", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("files_test_", async (dir) => {
     const path = join(dir, "f.txt");
     await writeFileAtomic(path, "old\n");
     // Bytes whose reading fails half-way, after the temporary file exists.
@@ -64,7 +50,7 @@ Deno.test("writeFileAtomic() keeps the old file and removes its temporary file w
 });
 
 Deno.test("writeFileAtomic() fails on a folder, leaves it alone and removes its temporary file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("files_test_", async (dir) => {
     const target = join(dir, "out");
     await Deno.mkdir(target);
     await Deno.writeTextFile(join(target, "keep.txt"), "kept\n");
@@ -82,7 +68,7 @@ Deno.test("writeFileAtomic() fails on a folder, leaves it alone and removes its 
 });
 
 Deno.test("writeJsonAtomic() writes pretty JSON with a final newline", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("files_test_", async (dir) => {
     const path = join(dir, "run.json");
     await writeJsonAtomic(path, { lab: "exp1", hidden: [64, 64] });
     const text = await Deno.readTextFile(path);
@@ -91,7 +77,7 @@ Deno.test("writeJsonAtomic() writes pretty JSON with a final newline", async () 
 });
 
 Deno.test("readFileNamed() reads a file and names a missing one", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("files_test_", async (dir) => {
     const path = join(dir, "m.safetensors");
     await Deno.writeFile(path, Uint8Array.of(1, 2, 3));
     assert.deepEqual(await readFileNamed(path), Uint8Array.of(1, 2, 3));
