@@ -23,8 +23,15 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend.ts";
+import {
+  type BackendChoice,
+  type BackendInfo,
+  BACKENDS,
+  probeWebGpu,
+  selectBackend,
+} from "../lib/backend.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
+import { compileExpr, DEFAULT_FN } from "../lib/expr.ts";
 import { FIT_DEFAULTS, fitFunction } from "../lib/fit.ts";
 import { ResNet20 } from "../lib/resnet.ts";
 import { Sgd } from "../lib/sgd.ts";
@@ -109,19 +116,25 @@ async function pytorch(o: Options, script: string, args: string[]): Promise<Reco
   }
 }
 
+/** Starts backend `b`, or says why it is skipped and returns null. */
+async function tryBackend(lab: string, b: BackendChoice): Promise<BackendInfo | null> {
+  try {
+    return await selectBackend(b);
+  } catch (e) {
+    console.error(`bench ${lab}: ${b} skipped: ${(e as Error).message}`);
+    return null;
+  }
+}
+
 async function benchExp1(o: Options): Promise<void> {
   const backends = o.backends ?? ["native", "wasm", "cpu"];
   console.log("lab,backend,device,batch_size,steps,seconds,steps_per_second");
-  const f = (x: number) => x * x + 2 * Math.sin(x) + Math.cos(x - 1) - 5;
+  const fn = compileExpr(DEFAULT_FN);
+  const f = (x: number) => fn.evaluate(x);
   const rates: [string, number][] = [];
   for (const b of backends) {
-    let info;
-    try {
-      info = await selectBackend(b);
-    } catch (e) {
-      console.error(`bench exp1: ${b} skipped: ${(e as Error).message}`);
-      continue;
-    }
+    const info = await tryBackend("exp1", b);
+    if (!info) continue;
     (await fitFunction(f, { ...FIT_DEFAULTS, epochs: 1 })).model.dispose(); // warm-up
     const { model, result } = await fitFunction(f, { ...FIT_DEFAULTS, epochs: o.epochs });
     model.dispose();
@@ -162,7 +175,6 @@ async function benchExp2(o: Options): Promise<void> {
   let backends = o.backends;
   if (!backends) {
     backends = ["native"];
-    const { probeWebGpu } = await import("../lib/backend.ts");
     const gpu = await probeWebGpu();
     if (gpu && !gpu.software) backends.unshift("webgpu");
     console.error(
@@ -173,17 +185,9 @@ async function benchExp2(o: Options): Promise<void> {
   console.log("backend,device,batch_size,step_ms,images_per_second");
   const rates: [string, number][] = [];
   for (const b of backends) {
-    let info;
-    try {
-      info = await selectBackend(b);
-    } catch (e) {
-      console.error(`bench exp2: ${b} skipped: ${(e as Error).message}`);
-      continue;
-    }
-    const batchNormTrain = info.backend === "native"
-      ? (await import("../lib/native_backend.ts")).batchNormTrain
-      : undefined;
-    const model = new ResNet20({ seed: 0, batchNormTrain });
+    const info = await tryBackend("exp2", b);
+    if (!info) continue;
+    const model = new ResNet20({ seed: 0 });
     const sgd = new Sgd(model.trainable(), { lr: 0.1 });
     const n = o.batchSize;
     const x = Float32Array.from({ length: n * 32 * 32 * 3 }, () => Math.random() * 2 - 1);

@@ -195,10 +195,7 @@ async function main(): Promise<void> {
     `exp2: ${data.train.count} training and ${data.test.count} test images from ${config.dataDir}`,
   );
 
-  const batchNormTrain = backend.backend === "native"
-    ? (await import("../lib/native_backend.ts")).batchNormTrain
-    : undefined;
-  const model = new ResNet20({ seed: config.seed, batchNormTrain });
+  const model = new ResNet20({ seed: config.seed });
   const sgd = new Sgd(model.trainable(), {
     lr: stages[0].lr,
     momentum: config.momentum,

@@ -15,6 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { NUM_CLASSES } from "./cifar.ts";
+import { batchNormTrain } from "./native/batch_norm_train.ts";
 import { Rng } from "./rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { checkStateDict, type StateDict, type TensorSpec } from "./state_dict.ts";
@@ -79,7 +80,12 @@ export const batchNormTrainOps: BatchNormTrainFn = (x, gamma, beta, eps) => {
 export interface ResNet20Options {
   /** Seed for PyTorch-style default initialisation. @default {0} */
   seed?: number;
-  /** Training-mode batch norm implementation. @default {batchNormTrainOps} */
+  /**
+   * Training-mode batch norm. The default is one fused op with a closed-form
+   * gradient ({@linkcode batchNormTrain}): fused kernels on the `native`
+   * backend, plain tfjs ops elsewhere.
+   * @default {batchNormTrain}
+   */
   batchNormTrain?: BatchNormTrainFn;
 }
 
@@ -114,7 +120,7 @@ export class ResNet20 {
   /** Builds the model; variables live until {@linkcode ResNet20.dispose}. */
   constructor(options: ResNet20Options = {}) {
     const rng = new Rng(options.seed ?? 0);
-    this.#bnTrain = options.batchNormTrain ?? batchNormTrainOps;
+    this.#bnTrain = options.batchNormTrain ?? batchNormTrain;
     this.#conv1 = this.#conv("conv1.weight", rng, 3, 16);
     this.#bn1 = this.#bn("bn1", 16);
     let cin = 16;

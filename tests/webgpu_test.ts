@@ -5,6 +5,10 @@
  * sizes are kept small, but above tfjs's 1000-element CPU hand-off so the
  * GPU kernels really run).
  *
+ * `deno task test` runs this file in a process of its own: with Mesa's
+ * Vulkan and oneDNN's threads in one test process, a run that used WebGPU
+ * before the native-backend tests crashed with a segmentation fault.
+ *
  * Regression: tfjs-backend-webgpu 4.22's PadV2 shader only handles ranks
  * 1-4. The rank-6 slice in the old option-A shortcut had a rank-6 pad as its
  * gradient; that shader failed to compile, which zeroed its output and the
