@@ -6,11 +6,16 @@
  *
  * - `Conv2D`, `Conv2DBackpropInput`, `Conv2DBackpropFilter`: oneDNN's JIT
  *   direct convolution on NHWC data (else im2col + BLAS sgemm);
- * - `NativeBatchNormTrain` / `NativeBatchNormTrainGrad`: fused batch-norm
- *   loops used by {@linkcode batchNormTrain};
+ * - `NativeBatchNormTrain` / `NativeBatchNormTrainGrad` (used by
+ *   {@linkcode batchNormTrain}, ReLU optionally fused in) and
+ *   `FusedBatchNorm` (inference): oneDNN's batch norm, else fused loops;
  * - `Add`, `Sub`, `Multiply`, `RealDiv`, `Relu`, `Step`, `Sum`, `Mean`,
  *   `Slice`, `PadV2`: float32 TypedArray loops (the `cpu` versions index
- *   element by element and dominated a ResNet20 step);
+ *   element by element and dominated a ResNet20 step), with large `Add` and
+ *   `Relu` on oneDNN;
+ * - `NativeAddRelu`, `NativeShortcutA` and its gradient: a residual
+ *   block's tail (lib/native/residual.ts);
+ * - `NativeSgdMomentum`: one SGD update a parameter (lib/native/sgd_kernels.ts);
  * - Relu's gradient `dy * step(x)` as one pass (registering the backend
  *   wraps tfjs's global Relu gradient; other backends keep the original).
  *
@@ -22,10 +27,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { batchNormKernels } from "./native/batch_norm_kernels.ts";
+import { BufferPool } from "./native/buffer_pool.ts";
 import { NativeConv } from "./native/conv.ts";
 import { convKernels } from "./native/conv_kernels.ts";
+import { DnnlElementwise } from "./native/dnnl_elementwise.ts";
 import { elementwiseKernels, fusedReluGradient } from "./native/elementwise_kernels.ts";
 import { matMulKernel } from "./native/matmul_kernels.ts";
+import { residualKernels } from "./native/residual.ts";
+import { sgdKernel } from "./native/sgd_kernels.ts";
 import { loadNativeLibraries, type NativeLibraries, NativeUnavailableError } from "./native/ffi.ts";
 
 export { batchNormTrain } from "./native/batch_norm_train.ts";
@@ -78,11 +87,57 @@ export function nativeLibraryDescription(): string {
   return libs.description;
 }
 
+/** Most bytes of free output buffers the backend keeps for reuse. */
+const POOL_BYTES = 512 * 2 ** 20;
+
+/** The output buffers the native kernels recycle (one per process). */
+const pool = new BufferPool(POOL_BYTES);
+
 /**
  * tfjs's CPU backend, renamed so that kernels can be registered for it
- * without touching `cpu`.
+ * without touching `cpu`, which gives the native kernels' output buffers
+ * back to {@linkcode BufferPool} when tfjs frees them. Arrays it hands out
+ * (`read`, `readSync`) are never recycled.
  */
-export class NativeBackend extends MathBackendCPU {}
+export class NativeBackend extends MathBackendCPU {
+  override disposeData(dataId: object, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const disposed = super.disposeData(dataId, force);
+    if (disposed) pool.release(values);
+    return disposed;
+  }
+
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    pool.pin(this.data.get(dataId)?.values);
+    return super.readSync(dataId);
+  }
+
+  override read(dataId: object): Promise<tf.backend_util.BackendValues> {
+    pool.pin(this.data.get(dataId)?.values);
+    return super.read(dataId);
+  }
+}
+
+/**
+ * `kernel` (a `cpu` kernel) with its inputs' buffers pinned: some `cpu`
+ * kernels return views of their inputs (a simple `Slice`), which must not
+ * see the buffer recycled. `Reshape` shares the tensor itself instead, which
+ * tfjs reference-counts.
+ */
+function pinningInputs(kernel: tf.KernelConfig): tf.KernelConfig {
+  if (kernel.kernelName === tf.Reshape) return kernel;
+  const run = kernel.kernelFunc;
+  return {
+    ...kernel,
+    kernelFunc: (args) => {
+      const backend = args.backend as MathBackendCPU;
+      for (const t of Object.values(args.inputs)) {
+        if (t) pool.pin(backend.data.get(t.dataId)?.values);
+      }
+      return run(args);
+    },
+  };
+}
 
 /**
  * Registers the `native` backend (idempotent) and returns the library
@@ -107,16 +162,25 @@ export function registerNativeBackend(): Promise<string> {
   if (tf.findBackendFactory(NATIVE_BACKEND) === null) {
     // Priority 0: below `cpu`, so tfjs never picks it unless asked to.
     tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0);
+    const alloc = (n: number) => pool.take(n);
+    const ew = libs.dnnl ? new DnnlElementwise(libs.dnnl, alloc) : null;
     const overrides = [
-      ...convKernels(NATIVE_BACKEND, new NativeConv(libs)),
-      ...batchNormKernels(NATIVE_BACKEND, libs.dnnl),
-      ...elementwiseKernels(NATIVE_BACKEND),
+      ...convKernels(NATIVE_BACKEND, new NativeConv(libs, alloc)),
+      ...batchNormKernels(
+        NATIVE_BACKEND,
+        libs.dnnl,
+        pinningInputs(tf.getKernel(tf.FusedBatchNorm, "cpu")!).kernelFunc,
+        alloc,
+      ),
+      ...elementwiseKernels(NATIVE_BACKEND, ew),
+      ...residualKernels(NATIVE_BACKEND, ew),
+      sgdKernel(NATIVE_BACKEND),
       ...(libs.blas ? [matMulKernel(NATIVE_BACKEND, libs.blas, tf.getKernel(tf.BatchMatMul, "cpu")!)] : []),
     ];
     const replaced = new Set(overrides.map((k) => k.kernelName));
     for (const k of tf.getKernelsForBackend("cpu")) {
       if (!replaced.has(k.kernelName)) {
-        tf.registerKernel({ ...k, backendName: NATIVE_BACKEND });
+        tf.registerKernel(pinningInputs({ ...k, backendName: NATIVE_BACKEND }));
       }
     }
     for (const k of overrides) tf.registerKernel(k);

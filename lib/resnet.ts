@@ -16,6 +16,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { NUM_CLASSES } from "./cifar.ts";
 import { batchNormTrain } from "./native/batch_norm_train.ts";
+import { addRelu, shortcutA } from "./native/residual.ts";
 import { Rng } from "./rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { checkStateDict, type StateDict, type TensorSpec } from "./state_dict.ts";
@@ -60,20 +61,22 @@ interface Block {
 
 /**
  * Training-mode batch norm over `[N, H, W]` per channel. Returns the
- * normalised output with the batch mean and biased variance.
+ * normalised output (clamped at zero when `relu` is set) with the batch
+ * mean and biased variance.
  */
 export type BatchNormTrainFn = (
   x: tf.Tensor4D,
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
   eps: number,
+  relu?: boolean,
 ) => { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D };
 
 /** Plain tfjs ops; tfjs differentiates through them. */
-export const batchNormTrainOps: BatchNormTrainFn = (x, gamma, beta, eps) => {
+export const batchNormTrainOps: BatchNormTrainFn = (x, gamma, beta, eps, relu = false) => {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const y = tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta, gamma, eps);
-  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  return { y: relu ? tf.relu(y) : y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
 };
 
 /** Options for {@linkcode ResNet20}. */
@@ -164,11 +167,11 @@ export class ResNet20 {
    * it once per optimisation step); in eval mode it uses the running ones.
    */
   forward(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    let h = tf.relu(this.#bnApply(this.#conv2d(x, this.#conv1, 1), this.#bn1, training));
+    let h = this.#bnApply(this.#conv2d(x, this.#conv1, 1), this.#bn1, training, true);
     for (const b of this.#blocks) {
-      const y = tf.relu(this.#bnApply(this.#conv2d(h, b.conv1, b.stride), b.bn1, training));
-      const z = this.#bnApply(this.#conv2d(y, b.conv2, 1), b.bn2, training);
-      h = tf.relu(tf.add(z, shortcut(h, b)));
+      const y = this.#bnApply(this.#conv2d(h, b.conv1, b.stride), b.bn1, training, true);
+      const z = this.#bnApply(this.#conv2d(y, b.conv2, 1), b.bn2, training, false);
+      h = addRelu(z, b.pad ? shortcutA(h, z.shape[3]) : h);
     }
     const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
     return tf.add(tf.matMul(pooled, this.#linearW), this.#linearB);
@@ -238,9 +241,10 @@ export class ResNet20 {
     return tf.conv2d(x, w as tf.Tensor4D, stride, [[0, 0], [1, 1], [1, 1], [0, 0]]);
   }
 
-  #bnApply(x: tf.Tensor4D, bn: BatchNorm, training: boolean): tf.Tensor4D {
+  /** Batch norm, then ReLU when `relu` is set. */
+  #bnApply(x: tf.Tensor4D, bn: BatchNorm, training: boolean, relu: boolean): tf.Tensor4D {
     if (!training) {
-      return tf.batchNorm4d(
+      const y = tf.batchNorm4d(
         x,
         bn.runningMean as tf.Tensor1D,
         bn.runningVar as tf.Tensor1D,
@@ -248,12 +252,14 @@ export class ResNet20 {
         bn.gamma as tf.Tensor1D,
         BN_EPS,
       );
+      return relu ? tf.relu(y) : y;
     }
     const { y, mean, variance } = this.#bnTrain(
       x,
       bn.gamma as tf.Tensor1D,
       bn.beta as tf.Tensor1D,
       BN_EPS,
+      relu,
     );
     const n = x.size / x.shape[3];
     tf.tidy(() => {
@@ -303,15 +309,6 @@ export class ResNet20 {
  * silently zeroes its output and the rest of that GPU submission, which
  * wrecked training on WebGPU (see `tests/webgpu_test.ts`).
  */
-function shortcut(x: tf.Tensor4D, b: Block): tf.Tensor4D {
-  if (!b.pad) return x;
-  const [n, h, w, c] = x.shape;
-  const pairs = tf.reshape(x, [n * h / 2, 2, w / 2, 2 * c]);
-  const sub = tf.reshape(tf.slice(pairs, [0, 0, 0, 0], [n * h / 2, 1, w / 2, c]), [n, h / 2, w / 2, c]);
-  const before = Math.floor(b.pad / 2);
-  return tf.pad(sub as tf.Tensor4D, [[0, 0], [0, 0], [0, 0], [before, b.pad - before]]);
-}
-
 function toTorchShape(kind: ParamKind, shape: number[]): number[] {
   if (kind === "conv") return [shape[3], shape[2], shape[0], shape[1]];
   if (kind === "linear.weight") return [shape[1], shape[0]];

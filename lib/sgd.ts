@@ -14,6 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { SGD_KERNEL } from "./native/sgd_kernels.ts";
 import type { StateDict } from "./state_dict.ts";
 
 /** Hyper-parameters; `lr` may change between steps. */
@@ -61,6 +62,23 @@ export class Sgd {
     // Check first, so a missing gradient cannot leave a half-applied step.
     for (const [name, p] of this.#params) {
       if (!grads[p.name]) throw new Error(`No gradient for parameter "${name}"`);
+    }
+    if (tf.getKernel(SGD_KERNEL, tf.getBackend())) {
+      // One fused kernel a parameter (the `native` backend).
+      const attrs = { lr: this.lr, momentum: this.momentum, weightDecay: this.weightDecay };
+      tf.tidy(() => {
+        for (const [name, p] of this.#params) {
+          const buffer = this.#buffers.get(name)!;
+          const [np, nb] = tf.engine().runKernel(
+            SGD_KERNEL,
+            { param: p, grad: grads[p.name], buffer },
+            attrs,
+          ) as tf.Tensor[];
+          buffer.assign(nb);
+          p.assign(np);
+        }
+      });
+      return;
     }
     tf.tidy(() => {
       const lr = tf.scalar(this.lr);

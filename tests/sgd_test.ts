@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../lib/backend.ts";
+import { nativeAvailable } from "../lib/native_backend.ts";
 import { Sgd } from "../lib/sgd.ts";
 import type { HostTensor, StateDict } from "../lib/state_dict.ts";
 
@@ -29,27 +30,32 @@ function torchStep(p: number[], buf: number[], g: number[], lr: number, m: numbe
 const values = (t: tf.Tensor) => Array.from(t.dataSync());
 const floats = (state: StateDict, name: string) => Array.from(state.get(name)!.data as Float32Array);
 
-Deno.test("Sgd.step() follows PyTorch's SGD formulas exactly, with an LR change between steps", async () => {
-  await selectBackend("cpu");
-  const p0 = [1, -2, 0.5, 3];
-  const w = param(p0, [2, 2]);
-  const sgd = new Sgd(new Map([["w", w]]), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
-  const g1 = [0.25, -0.5, 1, 2];
-  const g2 = [-1, 0.125, 0.3, -0.7];
-  let want = torchStep(p0, [0, 0, 0, 0], g1, 0.1, 0.9, 1e-4);
-  // First step: buf = d, so p = p - lr * (g + wd * p).
-  assert.deepEqual(want.buf, p0.map((p, i) => f(g1[i] + f(f(1e-4) * p))));
-  tf.tidy(() => sgd.step({ [w.name]: tf.tensor(g1, [2, 2]) }));
-  assert.deepEqual(values(w), want.p);
-  assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), want.buf);
-  sgd.lr = 0.01;
-  want = torchStep(want.p, want.buf, g2, 0.01, 0.9, 1e-4);
-  tf.tidy(() => sgd.step({ [w.name]: tf.tensor(g2, [2, 2]) }));
-  assert.deepEqual(values(w), want.p);
-  assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), want.buf);
-  sgd.dispose();
-  w.dispose();
-});
+// `native` runs the update as one fused kernel (lib/native/sgd_kernels.ts).
+const BACKENDS = nativeAvailable().ok ? ["cpu", "native"] as const : ["cpu"] as const;
+
+for (const backend of BACKENDS) {
+  Deno.test(`Sgd.step() follows PyTorch's SGD formulas exactly, with an LR change between steps (${backend})`, async () => {
+    await selectBackend(backend);
+    const p0 = [1, -2, 0.5, 3];
+    const w = param(p0, [2, 2]);
+    const sgd = new Sgd(new Map([["w", w]]), { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+    const g1 = [0.25, -0.5, 1, 2];
+    const g2 = [-1, 0.125, 0.3, -0.7];
+    let want = torchStep(p0, [0, 0, 0, 0], g1, 0.1, 0.9, 1e-4);
+    // First step: buf = d, so p = p - lr * (g + wd * p).
+    assert.deepEqual(want.buf, p0.map((p, i) => f(g1[i] + f(f(1e-4) * p))));
+    tf.tidy(() => sgd.step({ [w.name]: tf.tensor(g1, [2, 2]) }));
+    assert.deepEqual(values(w), want.p);
+    assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), want.buf);
+    sgd.lr = 0.01;
+    want = torchStep(want.p, want.buf, g2, 0.01, 0.9, 1e-4);
+    tf.tidy(() => sgd.step({ [w.name]: tf.tensor(g2, [2, 2]) }));
+    assert.deepEqual(values(w), want.p);
+    assert.deepEqual(floats(await sgd.state(), "optimizer.momentum.w"), want.buf);
+    sgd.dispose();
+    w.dispose();
+  });
+}
 
 Deno.test("new Sgd() and dispose() leave tf.memory().numTensors as it was", async () => {
   await selectBackend("cpu");
@@ -161,16 +167,18 @@ Deno.test("Sgd.step() names a parameter without a gradient", async () => {
   a.dispose();
 });
 
-Deno.test("Sgd.step() keeps tf.memory().numTensors flat across steps", async () => {
-  await selectBackend("cpu");
-  const w = param([1, 2, 3, 4]);
-  const sgd = new Sgd(new Map([["w", w]]), { lr: 0.1 });
-  const grad = tf.tensor([0.1, 0.2, 0.3, 0.4]);
-  sgd.step({ [w.name]: grad });
-  const after1 = tf.memory().numTensors;
-  for (let i = 0; i < 5; i++) sgd.step({ [w.name]: grad });
-  await sgd.state();
-  assert.equal(tf.memory().numTensors, after1);
-  tf.dispose([grad, w]);
-  sgd.dispose();
-});
+for (const backend of BACKENDS) {
+  Deno.test(`Sgd.step() keeps tf.memory().numTensors flat across steps (${backend})`, async () => {
+    await selectBackend(backend);
+    const w = param([1, 2, 3, 4]);
+    const sgd = new Sgd(new Map([["w", w]]), { lr: 0.1 });
+    const grad = tf.tensor([0.1, 0.2, 0.3, 0.4]);
+    sgd.step({ [w.name]: grad });
+    const after1 = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) sgd.step({ [w.name]: grad });
+    await sgd.state();
+    assert.equal(tf.memory().numTensors, after1);
+    tf.dispose([grad, w]);
+    sgd.dispose();
+  });
+}

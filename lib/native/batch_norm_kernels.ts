@@ -1,11 +1,10 @@
 /**
  * Training-mode batch norm over `[N, H, W]` per channel of NHWC data, and
  * the tfjs kernels `NativeBatchNormTrain` / `NativeBatchNormTrainGrad` that
- * {@linkcode batchNormTrain} calls on the `native` backend. The forward is
- * always a fused TypedArray loop with PyTorch's rounding (2 passes, float64
- * statistics); the backward is oneDNN's multithreaded JIT batch norm on
- * inputs of 2^21 elements or more when loaded, else a fused loop (2 passes,
- * float64 accumulators).
+ * {@linkcode batchNormTrain} calls on the `native` backend, optionally with
+ * the following ReLU fused in: oneDNN's multithreaded JIT batch norm when
+ * it is loaded, else fused TypedArray loops (2 passes each way, float64
+ * accumulators, PyTorch's rounding).
  *
  * @module
  */
@@ -25,11 +24,14 @@ export interface BnForward {
   mean: Float32Array;
   /** Biased (divided by N*H*W). */
   variance: Float32Array;
+  /** With `relu`: 1 where the output is positive, else 0, a byte each. */
+  mask?: Uint8Array;
 }
 
 /**
  * Normalises `x` (channels innermost, `c` of them) with its batch
- * statistics, then scales by `gamma` and shifts by `beta`.
+ * statistics, then scales by `gamma` and shifts by `beta`; with `relu`,
+ * clamps at zero in the same pass and returns the mask the backward needs.
  *
  * @example
  * ```ts
@@ -43,6 +45,7 @@ export function bnForward(
   gamma: Float32Array,
   beta: Float32Array,
   eps: number,
+  relu = false,
 ): BnForward {
   const { mean, variance } = bnStatistics(x, gamma.length);
   const c = gamma.length;
@@ -55,7 +58,14 @@ export function bnForward(
   for (let i = 0; i < x.length; i += c) {
     for (let k = 0; k < c; k++) y[i + k] = x[i + k] * scale[k] + shift[k];
   }
-  return { y, mean, variance };
+  if (!relu) return { y, mean, variance };
+  const mask = new Uint8Array(x.length);
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i];
+    mask[i] = +(v > 0);
+    y[i] = v > 0 ? v : 0;
+  }
+  return { y, mean, variance, mask };
 }
 
 /**
@@ -104,7 +114,8 @@ export interface BnBackward {
 
 /**
  * Gradients of {@linkcode bnForward} (statistics depending on `x`
- * included): `dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat))`.
+ * included): `dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat))`;
+ * `mask` (from a `relu` forward) zeroes `dy` where the output was clamped.
  *
  * @example
  * ```ts
@@ -119,7 +130,9 @@ export function bnBackward(
   x: Float32Array,
   [gamma, mean, variance]: [Float32Array, Float32Array, Float32Array],
   eps: number,
+  mask?: Uint8Array,
 ): BnBackward {
+  if (mask) dy = dy.map((g, i) => mask[i] ? g : 0);
   const c = gamma.length, m = x.length / c;
   const invStd = new Float64Array(c);
   for (let k = 0; k < c; k++) invStd[k] = 1 / Math.sqrt(variance[k] + eps);
@@ -154,6 +167,37 @@ export function bnBackward(
   return { dx, dgamma, dbeta };
 }
 
+/**
+ * Inference-mode batch norm with given per-channel statistics (channels
+ * innermost): `y = x * scale + shift`, `scale = gamma / sqrt(variance + eps)`,
+ * `shift = beta - mean * scale`.
+ *
+ * @example
+ * ```ts
+ * import { bnInference } from "./batch_norm_kernels.ts";
+ * const one = new Float32Array([1]), zero = new Float32Array([0]);
+ * const y = bnInference(new Float32Array([1, 3]), [one, zero, new Float32Array([2]), one], 0);
+ * console.log([...y]); // [-1, 1]
+ * ```
+ */
+export function bnInference(
+  x: Float32Array,
+  [gamma, beta, mean, variance]: [Float32Array, Float32Array, Float32Array, Float32Array],
+  eps: number,
+): Float32Array {
+  const c = mean.length;
+  const scale = new Float32Array(c), shift = new Float32Array(c);
+  for (let k = 0; k < c; k++) {
+    scale[k] = gamma[k] / Math.sqrt(variance[k] + eps);
+    shift[k] = beta[k] - mean[k] * scale[k];
+  }
+  const y = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i += c) {
+    for (let k = 0; k < c; k++) y[i + k] = x[i + k] * scale[k] + shift[k];
+  }
+  return y;
+}
+
 type Values = (t: tf.TensorInfo) => Float32Array;
 
 function valuesOf(backend: MathBackendCPU): Values {
@@ -162,70 +206,67 @@ function valuesOf(backend: MathBackendCPU): Values {
 
 const BN_FLAGS = DNNL.useScale | DNNL.useShift;
 
-/**
- * Smallest input for oneDNN's backward. Debian's libdnnl2 is TBB-threaded
- * and its NHWC batch norm (`bnorm_tbb_jit:avx2`) costs ~15 ms whatever the
- * size: [128, 8, 8, 64] 15.6 ms vs 4.0 ms for bnBackward, [128, 16, 16, 32]
- * 16 vs 12 ms, [128, 32, 32, 16] 18 vs 34 ms (2 cores, loaded box).
- */
-const DNNL_BWD_MIN_ELEMENTS = 1 << 21;
+interface DnnlBnPlan {
+  forward: DnnlPrimitive;
+  backward: DnnlPrimitive;
+  /** Bytes of the ReLU workspace (0 without `relu`). */
+  workspace: number;
+}
 
 /**
- * oneDNN's batch-norm backward pass (full: through the statistics) on NHWC
- * data; one primitive per shape and epsilon. There is no oneDNN forward:
- * {@linkcode bnForward} matches PyTorch's rounding (float64 statistics,
- * `y = x * scale + shift`), which oneDNN's float32 statistics and
- * `(x - mean) * invStd * gamma + beta` do not: one ReLU input near zero
- * flipping sign changed a ResNet20 weight update by ~3%. The backward's
- * ~1e-7 relative error feeds no threshold.
+ * oneDNN's training-mode batch norm on NHWC data, forward and backward
+ * (through the statistics), optionally with the following ReLU fused in
+ * (`dnnl_fuse_norm_relu`: the forward writes a bit mask, the backward reads
+ * it). Multithreaded JIT code: on the 2-core box a [128, 32, 32, 16]
+ * forward takes ~4 ms against ~15 ms for {@linkcode bnForward}. Statistics
+ * are float32 sums (oneDNN's), where PyTorch's CPU batch norm accumulates
+ * in float64: outputs differ from it by ~1e-6 relative. One primitive pair
+ * per shape, epsilon and `relu`.
  *
  * @example
  * ```ts ignore
  * const bn = new DnnlBatchNorm(dnnl);
- * const { dx } = bn.backward(dy, x, [128, 32, 32, 16], [gamma, mean, variance], 1e-5);
+ * const f = bn.forward(x, [128, 32, 32, 16], gamma, beta, 1e-5, true);
+ * const { dx } = bn.backward(dy, x, [128, 32, 32, 16], [gamma, f.mean, f.variance], 1e-5, f.mask);
  * ```
  */
 export class DnnlBatchNorm {
   #dnnl: Dnnl;
-  #plans = new Map<string, DnnlPrimitive>();
+  #alloc: (n: number) => Float32Array;
+  #plans = new Map<string, DnnlBnPlan>();
+  #inference = new Map<string, DnnlPrimitive>();
 
-  /** Uses `dnnl`'s engine and stream. */
-  constructor(dnnl: Dnnl) {
+  /**
+   * Uses `dnnl`'s engine and stream; `y` and `dx` come from `alloc`, which
+   * may return old contents (every element is written).
+   */
+  constructor(dnnl: Dnnl, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
     this.#dnnl = dnnl;
+    this.#alloc = alloc;
   }
 
-  #plan(shape: number[], eps: number): DnnlPrimitive {
-    const key = `${shape.join(",")}:${eps}`;
+  #plan(shape: readonly number[], eps: number, relu: boolean): DnnlBnPlan {
+    const key = `${shape.join(",")}:${eps}:${relu}`;
     let plan = this.#plans.get(key);
     if (!plan) {
       const d = this.#dnnl;
       const [n, h, w, c] = shape;
       const md = d.memoryDesc([n, c, h, w], DNNL.tagNhwc);
-      // The backward descriptor needs its forward as a hint.
+      const flags = BN_FLAGS | (relu ? DNNL.fuseNormRelu : 0);
       const fwdPd = d.primitiveDesc(d.opDesc(
         "dnnl_batch_normalization_forward_desc_init",
-        (b) =>
-          d.symbols.dnnl_batch_normalization_forward_desc_init(
-            b,
-            DNNL.forwardTraining,
-            md,
-            eps,
-            BN_FLAGS,
-          ),
+        (b) => d.symbols.dnnl_batch_normalization_forward_desc_init(b, DNNL.forwardTraining, md, eps, flags),
       ));
-      const desc = d.opDesc(
-        "dnnl_batch_normalization_backward_desc_init",
-        (b) =>
-          d.symbols.dnnl_batch_normalization_backward_desc_init(
-            b,
-            DNNL.backward,
-            md,
-            md,
-            eps,
-            BN_FLAGS,
-          ),
-      );
-      plan = d.primitiveForArgs(d.primitiveDesc(desc, fwdPd), [
+      const workspace = relu ? d.argBytes(fwdPd, DNNL.argWorkspace) : 0;
+      const fwdArgs: number[] = [
+        DNNL.argSrc,
+        DNNL.argScale,
+        DNNL.argShift,
+        DNNL.argDst,
+        DNNL.argMean,
+        DNNL.argVariance,
+      ];
+      const bwdArgs: number[] = [
         DNNL.argSrc,
         DNNL.argDiffDst,
         DNNL.argMean,
@@ -235,33 +276,145 @@ export class DnnlBatchNorm {
         DNNL.argDiffSrc,
         DNNL.argDiffScale,
         DNNL.argDiffShift,
-      ]);
+      ];
+      if (relu) {
+        fwdArgs.push(DNNL.argWorkspace);
+        bwdArgs.push(DNNL.argWorkspace);
+      }
+      const desc = d.opDesc(
+        "dnnl_batch_normalization_backward_desc_init",
+        (b) =>
+          d.symbols.dnnl_batch_normalization_backward_desc_init(
+            b,
+            DNNL.backward,
+            md,
+            md,
+            eps,
+            flags,
+          ),
+      );
+      plan = {
+        forward: d.primitiveForArgs(fwdPd, fwdArgs),
+        backward: d.primitiveForArgs(d.primitiveDesc(desc, fwdPd), bwdArgs),
+        workspace,
+      };
       this.#plans.set(key, plan);
     }
     return plan;
   }
 
-  /** Same as {@linkcode bnBackward}; `shape` is NHWC. */
+  /**
+   * Inference-mode batch norm with given statistics (the running ones):
+   * `y = (x - mean) / sqrt(variance + eps) * gamma + beta`.
+   */
+  inference(
+    x: Float32Array,
+    shape: readonly number[],
+    [gamma, beta, mean, variance]: [Float32Array, Float32Array, Float32Array, Float32Array],
+    eps: number,
+  ): Float32Array {
+    const key = `inference:${shape.join(",")}:${eps}`;
+    let prim = this.#inference.get(key);
+    if (!prim) {
+      const d = this.#dnnl;
+      const [n, h, w, c] = shape;
+      const md = d.memoryDesc([n, c, h, w], DNNL.tagNhwc);
+      const pd = d.primitiveDesc(d.opDesc(
+        "dnnl_batch_normalization_forward_desc_init",
+        (b) =>
+          d.symbols.dnnl_batch_normalization_forward_desc_init(
+            b,
+            DNNL.forwardInference,
+            md,
+            eps,
+            BN_FLAGS | DNNL.useGlobalStats,
+          ),
+      ));
+      prim = d.primitiveForArgs(pd, [
+        DNNL.argSrc,
+        DNNL.argScale,
+        DNNL.argShift,
+        DNNL.argMean,
+        DNNL.argVariance,
+        DNNL.argDst,
+      ]);
+      this.#inference.set(key, prim);
+    }
+    const y = this.#alloc(x.length);
+    prim.run([x, gamma, beta, mean, variance, y]);
+    return y;
+  }
+
+  /** Bytes of the ReLU mask {@linkcode forward} returns for `shape`. */
+  maskBytes(shape: readonly number[], eps: number): number {
+    return this.#plan(shape, eps, true).workspace;
+  }
+
+  /** Same as {@linkcode bnForward}; `shape` is NHWC, `mask` is oneDNN's. */
+  forward(
+    x: Float32Array,
+    shape: readonly number[],
+    gamma: Float32Array,
+    beta: Float32Array,
+    eps: number,
+    relu = false,
+  ): BnForward {
+    const plan = this.#plan(shape, eps, relu);
+    const c = gamma.length;
+    const y = this.#alloc(x.length);
+    const mean = new Float32Array(c), variance = new Float32Array(c);
+    if (!relu) {
+      plan.forward.run([x, gamma, beta, y, mean, variance]);
+      return { y, mean, variance };
+    }
+    const mask = new Uint8Array(plan.workspace);
+    plan.forward.run([x, gamma, beta, y, mean, variance, mask]);
+    return { y, mean, variance, mask };
+  }
+
+  /** Same as {@linkcode bnBackward}; `shape` is NHWC, `mask` from {@linkcode forward}. */
   backward(
     dy: Float32Array,
     x: Float32Array,
-    shape: number[],
+    shape: readonly number[],
     [gamma, mean, variance]: [Float32Array, Float32Array, Float32Array],
     eps: number,
+    mask?: Uint8Array,
   ): BnBackward {
+    const plan = this.#plan(shape, eps, mask !== undefined);
     const c = gamma.length;
-    const dx = new Float32Array(x.length);
+    const dx = this.#alloc(x.length);
     const dgamma = new Float32Array(c), dbeta = new Float32Array(c);
     // The shift is not read by the backward pass but must be bound.
     const shift = new Float32Array(c);
-    this.#plan(shape, eps).run([x, dy, mean, variance, gamma, shift, dx, dgamma, dbeta]);
+    const data = [x, dy, mean, variance, gamma, shift, dx, dgamma, dbeta];
+    plan.backward.run(mask ? [...data, mask] : data);
     return { dx, dgamma, dbeta };
   }
 }
 
+/** An opaque byte mask carried between the kernels as an int32 tensor. */
+function maskTensor(cpu: MathBackendCPU, mask: Uint8Array): tf.TensorInfo {
+  const words = new Int32Array(Math.ceil(mask.length / 4));
+  new Uint8Array(words.buffer).set(mask);
+  return cpu.makeTensorInfo([words.length], "int32", words);
+}
+
+function maskBytes(cpu: MathBackendCPU, t: tf.TensorInfo, bytes: number): Uint8Array {
+  const words = cpu.data.get(t.dataId).values as Int32Array;
+  if (words.byteLength < bytes) {
+    throw new Error(`${BN_TRAIN_GRAD_KERNEL}: mask of ${words.byteLength} bytes, expected ${bytes}`);
+  }
+  return new Uint8Array(words.buffer, words.byteOffset, bytes);
+}
+
 /**
- * The two batch-norm kernel configs for backend `backendName`, on oneDNN
- * when `dnnl` is given, else on the TypedArray loops.
+ * The batch-norm kernel configs for backend `backendName`, on oneDNN
+ * when `dnnl` is given, else on the TypedArray loops: `FusedBatchNorm`
+ * (inference; other layouts go to `fusedBatchNorm`, the `cpu` kernel) and
+ * the two training kernels. With attr `relu`, the
+ * forward clamps at zero and returns a fourth output, an opaque mask that
+ * the gradient kernel takes as input `mask`.
  *
  * @example
  * ```ts ignore
@@ -271,22 +424,58 @@ export class DnnlBatchNorm {
 export function batchNormKernels(
   backendName: string,
   dnnl: Dnnl | null,
+  fusedBatchNorm: tf.KernelFunc,
+  alloc?: (n: number) => Float32Array,
 ): tf.KernelConfig[] {
-  const bn = dnnl ? new DnnlBatchNorm(dnnl) : null;
+  const bn = dnnl ? new DnnlBatchNorm(dnnl, alloc) : null;
   return [
+    {
+      // tf.batchNorm (inference with running statistics): `cpu`'s kernel
+      // indexes element by element, ~15 ms for [128, 32, 32, 16].
+      kernelName: "FusedBatchNorm",
+      backendName,
+      kernelFunc: (args) => {
+        const cpu = args.backend as MathBackendCPU, v = valuesOf(cpu);
+        const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+        const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+        const c = x!.shape.at(-1) ?? 0;
+        const perChannel = (t: tf.TensorInfo | undefined) =>
+          t === undefined || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === c);
+        if (
+          x!.dtype !== "float32" || x!.shape.length === 0 ||
+          ![mean, variance, offset, scale].every(perChannel) || !mean || !variance
+        ) {
+          return fusedBatchNorm(args);
+        }
+        const stats: [Float32Array, Float32Array, Float32Array, Float32Array] = [
+          scale ? v(scale) : new Float32Array(c).fill(1),
+          offset ? v(offset) : new Float32Array(c),
+          v(mean),
+          v(variance),
+        ];
+        const y = bn && x!.shape.length === 4
+          ? bn.inference(v(x!), x!.shape, stats, eps)
+          : bnInference(v(x!), stats, eps);
+        return cpu.makeTensorInfo(x!.shape, "float32", y);
+      },
+    },
     {
       kernelName: BN_TRAIN_KERNEL,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const cpu = backend as MathBackendCPU, v = valuesOf(cpu);
         const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
-        const eps = (attrs as { epsilon: number }).epsilon;
-        const r = bnForward(v(x), v(gamma), v(beta), eps);
-        return [
+        const { epsilon: eps, relu = false } = attrs as { epsilon: number; relu?: boolean };
+        const r = bn && x.shape.length === 4
+          ? bn.forward(v(x), x.shape, v(gamma), v(beta), eps, relu)
+          : bnForward(v(x), v(gamma), v(beta), eps, relu);
+        const outs = [
           cpu.makeTensorInfo(x.shape, "float32", r.y),
           cpu.makeTensorInfo(gamma.shape, "float32", r.mean),
           cpu.makeTensorInfo(gamma.shape, "float32", r.variance),
         ];
+        if (r.mask) outs.push(maskTensor(cpu, r.mask));
+        return outs;
       },
     },
     {
@@ -294,20 +483,23 @@ export function batchNormKernels(
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const cpu = backend as MathBackendCPU, v = valuesOf(cpu);
-        const { dy, x, gamma, mean, variance } = inputs as Record<
+        const { dy, x, gamma, mean, variance, mask } = inputs as Record<
           string,
-          tf.TensorInfo
-        >;
+          tf.TensorInfo | undefined
+        > as Record<string, tf.TensorInfo> & { mask?: tf.TensorInfo };
         const eps = (attrs as { epsilon: number }).epsilon;
         const stats: [Float32Array, Float32Array, Float32Array] = [
           v(gamma),
           v(mean),
           v(variance),
         ];
-        const r = bn && x.shape.length === 4 && dy.shape.length === 4 &&
-            util.sizeFromShape(x.shape) >= DNNL_BWD_MIN_ELEMENTS
-          ? bn.backward(v(dy), v(x), x.shape, stats, eps)
-          : bnBackward(v(dy), v(x), stats, eps);
+        const onDnnl = bn !== null && x.shape.length === 4;
+        // oneDNN's mask is a bit a value, the loops' a byte a value.
+        const m = mask &&
+          maskBytes(cpu, mask, onDnnl ? bn.maskBytes(x.shape, eps) : util.sizeFromShape(x.shape));
+        const r = onDnnl
+          ? bn.backward(v(dy), v(x), x.shape, stats, eps, m)
+          : bnBackward(v(dy), v(x), stats, eps, m);
         return [
           cpu.makeTensorInfo(x.shape, "float32", r.dx),
           cpu.makeTensorInfo(gamma.shape, "float32", r.dgamma),

@@ -25,7 +25,9 @@ const AXES = [0, 1, 2];
 /**
  * PyTorch's training-mode `BatchNorm2d` on NHWC `x` `[N, H, W, C]`: batch
  * statistics over `[N, H, W]`, biased variance in the normalisation,
- * `y = (x - mean) / sqrt(var + eps) * gamma + beta`. Gradients flow to `x`,
+ * `y = (x - mean) / sqrt(var + eps) * gamma + beta`, then `max(y, 0)` when
+ * `relu` is set (one fused op: no separate ReLU pass forward or backward on
+ * `native`). Gradients flow to `x`,
  * `gamma` and `beta` (through the statistics too); `mean` and `variance` are
  * returned for the running averages (the caller makes the variance unbiased
  * with `n / (n - 1)`, `n = N*H*W`).
@@ -47,6 +49,7 @@ export function batchNormTrain(
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
   eps = 1e-5,
+  relu = false,
 ): BatchNormTrainResult {
   const native = tf.getKernel(BN_TRAIN_KERNEL, tf.getBackend()) !== undefined;
   // The statistics leave the custom-gradient scope as kept tensors and are
@@ -57,27 +60,26 @@ export function batchNormTrain(
     ((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [xIn, gIn, bIn] = args as tf.Tensor[];
       const save = args[3] as tf.GradSaveFunc;
-      const [y, mean, variance] = native
+      // mask: the native kernels' opaque ReLU mask, or the output itself.
+      const [y, mean, variance, mask] = native
         ? tf.engine().runKernel(
           BN_TRAIN_KERNEL,
           { x: xIn, gamma: gIn, beta: bIn },
-          { epsilon: eps },
+          { epsilon: eps, relu },
         ) as tf.Tensor[]
-        : forwardOps(xIn, gIn, bIn, eps);
-      save([xIn, gIn, mean, variance]);
+        : forwardOps(xIn, gIn, bIn, eps, relu);
+      save(relu ? [xIn, gIn, mean, variance, mask ?? y] : [xIn, gIn, mean, variance]);
       stats = [tf.keep(mean.clone()), tf.keep(variance.clone())] as tf.Tensor1D[];
       return {
         value: y,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [xs, gs, ms, vs] = saved;
+          const [xs, gs, ms, vs, masked] = saved;
           if (native) {
-            return tf.engine().runKernel(
-              BN_TRAIN_GRAD_KERNEL,
-              { dy, x: xs, gamma: gs, mean: ms, variance: vs },
-              { epsilon: eps },
-            ) as tf.Tensor[];
+            const inputs: tf.NamedTensorMap = { dy, x: xs, gamma: gs, mean: ms, variance: vs };
+            if (masked) inputs.mask = masked;
+            return tf.engine().runKernel(BN_TRAIN_GRAD_KERNEL, inputs, { epsilon: eps }) as tf.Tensor[];
           }
-          return backwardOps(dy, xs, [gs, ms, vs], eps);
+          return backwardOps(dy, xs, [gs, ms, vs], eps, masked);
         },
       };
     }) as Parameters<typeof tf.customGrad>[0],
@@ -96,13 +98,14 @@ function forwardOps(
   gamma: tf.Tensor,
   beta: tf.Tensor,
   eps: number,
+  relu: boolean,
 ): tf.Tensor[] {
   return tf.tidy(() => {
     const mean = tf.mean(x, AXES);
     const variance = tf.mean(tf.square(tf.sub(x, mean)), AXES);
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, eps)));
     const y = tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(mean, scale)));
-    return [y, mean, variance];
+    return [relu ? tf.relu(y) : y, mean, variance];
   });
 }
 
@@ -111,8 +114,10 @@ function backwardOps(
   x: tf.Tensor,
   [gamma, mean, variance]: tf.Tensor[],
   eps: number,
+  reluOut?: tf.Tensor,
 ): tf.Tensor[] {
   return tf.tidy(() => {
+    if (reluOut) dy = tf.mul(dy, tf.step(reluOut));
     const m = x.size / x.shape[3]!;
     const invStd = tf.rsqrt(tf.add(variance, eps));
     const xhat = tf.mul(tf.sub(x, mean), invStd);

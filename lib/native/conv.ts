@@ -71,24 +71,35 @@ interface Plan {
 export class NativeConv {
   #dnnl: Dnnl | null;
   #blas: Blas | null;
+  #alloc: (n: number) => Float32Array;
   #plans = new Map<string, Plan | null>();
 
-  /** Uses oneDNN when `libs.dnnl` is set, else `libs.blas`. */
-  constructor(libs: Pick<NativeLibraries, "dnnl" | "blas">) {
+  /**
+   * Uses oneDNN when `libs.dnnl` is set, else `libs.blas`. oneDNN's outputs
+   * come from `alloc`, which may return old contents (every element is
+   * written).
+   */
+  constructor(
+    libs: Pick<NativeLibraries, "dnnl" | "blas">,
+    alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
+  ) {
     this.#dnnl = libs.dnnl;
     this.#blas = libs.blas;
+    this.#alloc = alloc;
   }
 
   /** `y[N, outH, outW, outC]` from `x[N, inH, inW, inC]`, `w[kH, kW, inC, outC]`. */
   forward(x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
-    const y = new Float32Array(g.batch * g.outH * g.outW * g.outC);
+    const size = g.batch * g.outH * g.outW * g.outC;
     const plan = this.#plan(g);
     if (plan) {
+      const y = this.#alloc(size);
       const step = plan.fwd;
       const wb = this.#toBlocked(step, w);
       step.prim.run([x, wb, y]);
       return y;
     }
+    const y = new Float32Array(size);
     this.#gemmForward(x, w, y, g);
     return y;
   }
@@ -99,14 +110,17 @@ export class NativeConv {
     w: Float32Array,
     g: ConvGeometry,
   ): Float32Array {
-    const dx = new Float32Array(g.batch * g.inH * g.inW * g.inC);
+    const size = g.batch * g.inH * g.inW * g.inC;
     const plan = this.#plan(g);
     if (plan) {
+      const dx = this.#alloc(size);
       const step = plan.bwdData ??= this.#bwdDataStep(plan);
       const wb = this.#toBlocked(step, w);
       step.prim.run([dy, wb, dx]);
       return dx;
     }
+    // col2im adds into dx: it must start zeroed.
+    const dx = new Float32Array(size);
     this.#gemmBackpropInput(dy, w, dx, g);
     return dx;
   }

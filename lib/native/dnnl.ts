@@ -34,7 +34,11 @@ export const DNNL = {
   backwardData: 160,
   backwardWeights: 192,
   convolutionDirect: 1,
+  eltwiseRelu: 0x1f,
+  eltwiseReluUseDst: 0x100,
+  binaryAdd: 0x1fff0,
   argSrc: 1,
+  argSrc1: 2,
   argDst: 17,
   argWeights: 33,
   argMean: 49,
@@ -144,6 +148,22 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
     result: "i32",
   },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: { parameters: ["pointer", "f32", "i32", "f32", "f32"], result: "i32" },
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -342,16 +362,29 @@ export class Dnnl {
     return desc;
   }
 
-  /** Creates a primitive descriptor (with an optional forward hint). */
+  /**
+   * Creates a primitive descriptor, with an optional forward hint and an
+   * optional ReLU applied to the result (an eltwise post-op).
+   */
   primitiveDesc(
     opDesc: Uint8Array,
     hint: Deno.PointerObject | null = null,
+    { relu = false }: { relu?: boolean } = {},
   ): Deno.PointerObject {
+    let attr: Deno.PointerObject | null = null;
+    if (relu) {
+      const ops = this.#out("dnnl_post_ops_create", (p) => this.symbols.dnnl_post_ops_create(p));
+      const st = this.symbols.dnnl_post_ops_append_eltwise(ops, 1, DNNL.eltwiseRelu, 0, 0);
+      if (st !== 0) throw new DnnlError("dnnl_post_ops_append_eltwise", st);
+      attr = this.#out("dnnl_primitive_attr_create", (p) => this.symbols.dnnl_primitive_attr_create(p));
+      const st2 = this.symbols.dnnl_primitive_attr_set_post_ops(attr, ops);
+      if (st2 !== 0) throw new DnnlError("dnnl_primitive_attr_set_post_ops", st2);
+    }
     return this.#out("dnnl_primitive_desc_create", (p) =>
       this.symbols.dnnl_primitive_desc_create(
         p,
         opDesc,
-        null,
+        attr,
         this.engine,
         hint,
       ));

@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { DNNL_ELEMENTWISE_MIN, type DnnlElementwise } from "./dnnl_elementwise.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
 
@@ -166,6 +167,7 @@ function binaryKernel(
   name: string,
   op: BinOp,
   backendName: string,
+  ew: DnnlElementwise | null = null,
 ): tf.KernelConfig {
   const fallback = cpuKernel(name);
   return {
@@ -176,6 +178,12 @@ function binaryKernel(
       const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
       const av = f32(backend, a), bv = f32(backend, b);
       if (!av || !bv) return fallback(args);
+      if (
+        ew && op === "add" && av.length >= DNNL_ELEMENTWISE_MIN &&
+        tf.util.arraysEqual(a.shape, b.shape)
+      ) {
+        return backend.makeTensorInfo(a.shape, "float32", ew.add(av, bv));
+      }
       const r = binary(op, av, a.shape, bv, b.shape);
       return backend.makeTensorInfo(r.shape, "float32", r.out);
     },
@@ -185,7 +193,7 @@ function binaryKernel(
 function unaryKernel(
   name: string,
   backendName: string,
-  fn: (x: Float32Array, out: Float32Array, attrs: tf.NamedAttrMap) => void,
+  fn: (x: Float32Array, attrs: tf.NamedAttrMap) => Float32Array,
 ): tf.KernelConfig {
   const fallback = cpuKernel(name);
   return {
@@ -196,9 +204,7 @@ function unaryKernel(
       const { x } = args.inputs as { x: tf.TensorInfo };
       const xv = f32(backend, x);
       if (!xv) return fallback(args);
-      const out = new Float32Array(xv.length);
-      fn(xv, out, args.attrs ?? {});
-      return backend.makeTensorInfo(x.shape, "float32", out);
+      return backend.makeTensorInfo(x.shape, "float32", fn(xv, args.attrs ?? {}));
     },
   };
 }
@@ -215,6 +221,20 @@ function reduceSum(
   const os = strides(outShape).map((s, i) => (axes.includes(i) ? 0 : s));
   const acc = new Float64Array(outShape.reduce((p, d) => p * d, 1));
   const rank = shape.length;
+  const sorted = [...axes].sort((a, b) => a - b);
+  if (sorted.length > 0 && sorted.every((a, i) => a === sorted[0] + i)) {
+    // One block of adjacent axes: x is [outer, mid, inner], sum over mid.
+    const size = (from: number, to: number) => shape.slice(from, to).reduce((p, d) => p * d, 1);
+    const first = sorted[0], last = sorted[sorted.length - 1];
+    const outer = size(0, first), mid = size(first, last + 1), inner = size(last + 1, rank);
+    for (let o = 0; o < outer; o++) {
+      for (let m = 0; m < mid; m++) {
+        const from = (o * mid + m) * inner, to = o * inner;
+        for (let i = 0; i < inner; i++) acc[to + i] += x[from + i];
+      }
+    }
+    return acc;
+  }
   if (rank === 0) {
     acc[0] = x[0];
     return acc;
@@ -262,6 +282,15 @@ function reduceKernel(
   };
 }
 
+/** Copies `n` values; a plain loop for short rows (a subarray costs more). */
+function copyRow(src: Float32Array, from: number, dst: Float32Array, to: number, n: number): void {
+  if (n >= 256) {
+    dst.set(src.subarray(from, from + n), to);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
+}
+
 function sliceKernel(backendName: string): tf.KernelConfig {
   const fallback = cpuKernel(tf.Slice);
   return {
@@ -283,9 +312,7 @@ function sliceKernel(backendName: string): tf.KernelConfig {
       if (out.length > 0) {
         const base = begin.reduce((p, b, i) => p + b * xs[i], 0);
         const inner = size[rank - 1];
-        forEachRow(size, xs, xs, (xo, _b, oo) => {
-          out.set(xv.subarray(base + xo, base + xo + inner), oo);
-        });
+        forEachRow(size, xs, xs, (xo, _b, oo) => copyRow(xv, base + xo, out, oo, inner));
       }
       return backend.makeTensorInfo(size, "float32", out);
     },
@@ -309,26 +336,26 @@ function padKernel(backendName: string): tf.KernelConfig {
       const os = strides(shape), rank = shape.length;
       const base = a.paddings.reduce((p, [lo], i) => p + lo * os[i], 0);
       const inner = x.shape[rank - 1];
-      forEachRow(x.shape, os, os, (oo, _b, xo) => {
-        out.set(xv.subarray(xo, xo + inner), base + oo);
-      });
+      forEachRow(x.shape, os, os, (oo, _b, xo) => copyRow(xv, xo, out, base + oo, inner));
       return backend.makeTensorInfo(shape, "float32", out);
     },
   };
 }
 
 /** Branch-free `max(x, 0)` (NaN stays NaN): random signs defeat prediction. */
-function jsRelu(x: Float32Array, o: Float32Array): void {
+function jsRelu(x: Float32Array): Float32Array {
+  const o = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
     o[i] = (v + Math.abs(v)) * 0.5;
   }
+  return o;
 }
 
 /** Kernel: inputs `{dy, x}` -> `dy` where `x > 0`, else 0 (NaN `x`: NaN). */
 export const RELU_GRAD_KERNEL = "NativeReluGrad";
 
-function reluGradKernel(backendName: string): tf.KernelConfig {
+function reluGradKernel(backendName: string, ew: DnnlElementwise | null): tf.KernelConfig {
   return {
     kernelName: RELU_GRAD_KERNEL,
     backendName,
@@ -337,6 +364,11 @@ function reluGradKernel(backendName: string): tf.KernelConfig {
       const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
       const values = (t: tf.TensorInfo) => backend.data.get(t.dataId).values as ArrayLike<number>;
       const g = values(dy), xv = values(x);
+      if (
+        ew && xv.length >= DNNL_ELEMENTWISE_MIN && g instanceof Float32Array && xv instanceof Float32Array
+      ) {
+        return backend.makeTensorInfo(x.shape, "float32", ew.reluGrad(g, xv));
+      }
       const out = new Float32Array(xv.length);
       for (let i = 0; i < xv.length; i++) {
         const v = xv[i];
@@ -385,34 +417,40 @@ export function fusedReluGradient(
 /**
  * The fast kernels for `backendName`: `Add`, `Sub`, `Multiply`, `RealDiv`,
  * `Relu`, `Step`, `Sum`, `Mean`, `Slice`,
- * `PadV2`, and {@linkcode RELU_GRAD_KERNEL}.
+ * `PadV2`, and {@linkcode RELU_GRAD_KERNEL}. With `ew`, same-shape `Add`,
+ * `Relu` and the ReLU gradient of {@linkcode DNNL_ELEMENTWISE_MIN} values
+ * or more run on oneDNN (multithreaded; NaN inputs give 0 there, not NaN).
  *
  * @example
  * ```ts ignore
  * for (const k of elementwiseKernels("native")) tf.registerKernel(k);
  * ```
  */
-export function elementwiseKernels(backendName: string): tf.KernelConfig[] {
+export function elementwiseKernels(
+  backendName: string,
+  ew: DnnlElementwise | null = null,
+): tf.KernelConfig[] {
+  const relu = (x: Float32Array) => ew && x.length >= DNNL_ELEMENTWISE_MIN ? ew.relu(x) : jsRelu(x);
   return [
-    binaryKernel(tf.Add, "add", backendName),
+    binaryKernel(tf.Add, "add", backendName, ew),
     binaryKernel(tf.Sub, "sub", backendName),
     binaryKernel(tf.Multiply, "mul", backendName),
     binaryKernel(tf.RealDiv, "div", backendName),
-    // Not oneDNN's eltwise: Debian's TBB-threaded build took 9 ms a call
-    // against 3.5 ms for this loop in a ResNet20 step (2 cores, busy box).
-    unaryKernel(tf.Relu, backendName, jsRelu),
-    unaryKernel(tf.Step, backendName, (x, o, attrs) => {
+    unaryKernel(tf.Relu, backendName, relu),
+    unaryKernel(tf.Step, backendName, (x, attrs) => {
       // `+(v > 0)` compiles to a flag set, not a branch; NaN is rare.
       const alpha = (attrs as unknown as tf.StepAttrs).alpha ?? 0;
+      const o = new Float32Array(x.length);
       for (let i = 0; i < x.length; i++) {
         const v = x[i];
         o[i] = v !== v ? v : alpha === 0 ? +(v > 0) : v > 0 ? 1 : alpha;
       }
+      return o;
     }),
     reduceKernel(tf.Sum, backendName, false),
     reduceKernel(tf.Mean, backendName, true),
     sliceKernel(backendName),
     padKernel(backendName),
-    reluGradKernel(backendName),
+    reluGradKernel(backendName, ew),
   ];
 }
