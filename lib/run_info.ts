@@ -17,7 +17,15 @@ export interface RunInfo {
   device: string;
   backendReason: string;
   versions: Record<string, string>;
+  /**
+   * Environment variables that change speed, not results, when set
+   * (`GLIBC_TUNABLES`, which the tasks set; `OMP_NUM_THREADS`).
+   */
+  environment: Record<string, string>;
 }
+
+/** Variables recorded in {@linkcode RunInfo.environment}. */
+const RECORDED_ENV = ["GLIBC_TUNABLES", "OMP_NUM_THREADS"];
 
 /**
  * Describes a run started now.
@@ -44,5 +52,20 @@ export function runInfo(lab: string, config: unknown, backend: BackendInfo): Run
       tfjs: tf.version_core,
       os: `${Deno.build.os}-${Deno.build.arch}`,
     },
+    environment: Object.fromEntries(
+      RECORDED_ENV.flatMap((name) => {
+        const value = readEnv(name);
+        return value === undefined ? [] : [[name, value]];
+      }),
+    ),
   };
+}
+
+/** `Deno.env.get(name)`, or undefined without `--allow-env`. */
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }

@@ -48,16 +48,7 @@ export function bnForward(
   relu = false,
 ): BnForward {
   const { mean, variance } = bnStatistics(x, gamma.length);
-  const c = gamma.length;
-  const scale = new Float32Array(c), shift = new Float32Array(c);
-  for (let k = 0; k < c; k++) {
-    scale[k] = gamma[k] / Math.sqrt(variance[k] + eps);
-    shift[k] = beta[k] - mean[k] * scale[k];
-  }
-  const y = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i += c) {
-    for (let k = 0; k < c; k++) y[i + k] = x[i + k] * scale[k] + shift[k];
-  }
+  const y = bnInference(x, [gamma, beta, mean, variance], eps);
   if (!relu) return { y, mean, variance };
   const mask = new Uint8Array(x.length);
   for (let i = 0; i < y.length; i++) {
