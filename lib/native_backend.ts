@@ -27,7 +27,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { batchNormKernels } from "./native/batch_norm_kernels.ts";
-import { BufferPool } from "./native/buffer_pool.ts";
+import { BufferPool, POOL_MIN_VALUES } from "./native/buffer_pool.ts";
 import { NativeConv } from "./native/conv.ts";
 import { convKernels } from "./native/conv_kernels.ts";
 import { DnnlElementwise } from "./native/dnnl_elementwise.ts";
@@ -131,8 +131,12 @@ function pinningInputs(kernel: tf.KernelConfig): tf.KernelConfig {
     ...kernel,
     kernelFunc: (args) => {
       const backend = args.backend as MathBackendCPU;
-      for (const t of Object.values(args.inputs)) {
-        if (t) pool.pin(backend.data.get(t.dataId)?.values);
+      for (const name in args.inputs) {
+        const t = args.inputs[name];
+        // Only buffers this large are ever recycled.
+        if (t && t.dtype === "float32" && tf.util.sizeFromShape(t.shape) >= POOL_MIN_VALUES) {
+          pool.pin(backend.data.get(t.dataId)?.values);
+        }
       }
       return run(args);
     },
