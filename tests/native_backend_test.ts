@@ -217,9 +217,9 @@ Deno.test({
   async fn() {
     // oneDNN's float32 statistics round differently from tfjs's ops, and
     // in this batch one ReLU input sits close enough to zero to land on the
-    // other side: the gradients of every layer below it move by up to ~4e-3
-    // (relative L2; where it happens depends on oneDNN's summation order,
-    // i.e. on the thread count). So the check is on the whole gradient of
+    // other side: the gradients of every layer below it move by up to ~7e-3
+    // (relative L2, 1-4 threads; where it happens depends on oneDNN's
+    // summation order, i.e. on the thread count). So the check is on the whole gradient of
     // each parameter (relative L2 distance < 2e-2), where a wrong formula or
     // mask shows up as 1e-1 or more.
     await registerNativeBackend();

@@ -49,11 +49,11 @@ Deno.test({
   async fn() {
     // oneDNN's batch norm rounds differently from PyTorch's float64 one; in
     // this batch a few ReLU inputs sit within rounding of zero and land on
-    // the other side, which moves the first update by up to ~4e-3 (relative
-    // L2 per tensor). The loss drops from 2.79 to 1.73 in that step, so the
-    // second step amplifies it (~5e-2). Wrong gradients, momentum or
-    // statistics are off by 1e-1 or more, and the losses and BN buffers
-    // still match to 1e-4.
+    // the other side, which moves the first update by up to ~7e-3 (relative
+    // L2 per tensor, 1-4 threads). The loss drops from 2.79 to 1.73 in that step, so the
+    // second step amplifies it (~5e-2; BN running means ~1.5e-4 off with 1
+    // or 3 threads). Wrong gradients, momentum or statistics are off by 1e-1
+    // or more. The losses match to 1e-4, the first step's BN buffers too.
     await startBackend();
     const step = JSON.parse(Deno.readTextFileSync(new URL("train_step/step.json", FIX)));
     const model = new ResNet20({ batchNormTrain: (await import("../lib/native_backend.ts")).batchNormTrain });
@@ -63,27 +63,31 @@ Deno.test({
     const x = inputsNhwc();
     const labels = Int32Array.from(step.labels);
     const trainable = [...model.trainable().keys()];
-    for (const [i, file, tolerance] of [[0, "after1", 1e-2], [1, "after2", 1.5e-1]] as const) {
+    // [fixture, update tolerance (relative L2), buffer tolerance (absolute)]
+    const steps = [["after1", 2e-2, 1e-4], ["after2", 1.5e-1, 1e-3]] as const;
+    for (const [i, [file, updateTolerance, bufferTolerance]] of steps.entries()) {
       const [loss, correct] = trainStep(model, sgd, x, labels);
       const mean = (await loss.data())[0] / labels.length;
       tf.dispose([loss, correct]);
       assert.ok(Math.abs(mean - step.losses[i]) < 1e-4, `loss ${i}: ${mean} vs PyTorch ${step.losses[i]}`);
       const want = load(`train_step/${file}.safetensors`), got = await model.stateDict();
-      for (const name of trainable) {
-        const distance = updateDistance(got.get(name)!.data, want.get(name)!.data, start.get(name)!.data);
-        assert.ok(
-          distance < tolerance,
-          `step ${i + 1}, ${name}: update off PyTorch's by ${distance} (relative L2)`,
-        );
-      }
-    }
-    const expected = load("train_step/after2.safetensors");
-    for (const [name, t] of await model.stateDict()) {
-      if (trainable.includes(name)) continue;
-      const e = expected.get(name)!;
-      for (let i = 0; i < t.data.length; i++) {
-        const diff = Math.abs(Number(t.data[i]) - Number(e.data[i]));
-        assert.ok(diff < 1e-4, `${name}[${i}]: ${t.data[i]} vs PyTorch ${e.data[i]}`);
+      for (const [name, t] of got) {
+        const w = want.get(name)!;
+        if (trainable.includes(name)) {
+          const distance = updateDistance(t.data, w.data, start.get(name)!.data);
+          assert.ok(
+            distance < updateTolerance,
+            `step ${i + 1}, ${name}: update off PyTorch's by ${distance} (relative L2)`,
+          );
+          continue;
+        }
+        for (let k = 0; k < t.data.length; k++) {
+          const diff = Math.abs(Number(t.data[k]) - Number(w.data[k]));
+          assert.ok(
+            diff < bufferTolerance,
+            `step ${i + 1}, ${name}[${k}]: ${t.data[k]} vs PyTorch ${w.data[k]}`,
+          );
+        }
       }
     }
     sgd.dispose();
