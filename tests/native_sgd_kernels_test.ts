@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import { sgdUpdate } from "../lib/native/sgd_kernels.ts";
+import { Rng } from "../lib/rng.ts";
+
+const f = Math.fround;
+
+Deno.test("sgdUpdate() rounds like PyTorch's float32 SGD after every operation and leaves its inputs alone", () => {
+  const rng = new Rng(3);
+  const n = 1001;
+  const make = (scale: number) => Float32Array.from({ length: n }, () => (rng.float() * 2 - 1) * scale);
+  const param = make(1), grad = make(0.1), buffer = make(0.05);
+  const copies = [param, grad, buffer].map((a) => a.slice());
+  const hp = { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 };
+  const [p, b] = sgdUpdate(param, grad, buffer, hp);
+  for (let i = 0; i < n; i++) {
+    const d = f(grad[i] + f(f(1e-4) * param[i]));
+    const nb = f(f(f(0.9) * buffer[i]) + d);
+    assert.equal(b[i], nb, `buffer[${i}]`);
+    assert.equal(p[i], f(param[i] - f(f(0.1) * nb)), `param[${i}]`);
+  }
+  assert.deepEqual([param, grad, buffer], copies);
+  // With momentum 0 and no decay it is plain gradient descent.
+  const [plain] = sgdUpdate(param, grad, new Float32Array(n), { lr: 0.5, momentum: 0, weightDecay: 0 });
+  assert.deepEqual(plain, param.map((v, i) => f(v - f(0.5 * grad[i]))));
+});
