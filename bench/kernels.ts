@@ -1,7 +1,12 @@
 /**
  * Per-kernel timings of the `native` backend against tfjs's `cpu` backend on
- * ResNet20 training shapes (NHWC, float32): the three convolution kernels
- * per layer shape, training batch norm forward + backward, Relu and Add.
+ * ResNet20 training shapes (NHWC, float32), for the ops a training step runs
+ * (lib/resnet.ts): the three convolution kernels per layer shape, training
+ * batch norm forward + backward (with the ReLU fused in after a block's first
+ * convolution, without after its second), `addRelu` and the option-A
+ * `shortcutA`, forward + backward (outputs' gradient given, as in a step).
+ * The count column is how many of each one
+ * step runs; the last line sums native time x count.
  *
  * Times are the median of `--reps` runs after one warm-up, output read back
  * included. The `cpu` backend runs at batch `--cpu-batch` (its
@@ -13,6 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "node:util";
+import { addRelu, shortcutA } from "../lib/native/residual.ts";
 import { batchNormTrain, registerNativeBackend } from "../lib/native_backend.ts";
 
 const { values: flags } = parseArgs({
@@ -85,40 +91,53 @@ for (const [h, w, cin, cout, s, count] of CONVS) {
     make: (n) => {
       const x = tf.keep(tf.randomNormal([n, h, w, cin])) as tf.Tensor4D;
       const dy = tf.keep(tf.randomNormal([n, oh, ow, cout])) as tf.Tensor4D;
-      const grad = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, s, PAD), dy)));
-      const f = tf.keep(tf.randomNormal([3, 3, cin, cout]));
-      // Includes the forward conv and the elementwise product: subtract Conv2D.
-      return () => grad(f);
+      const attrs = { strides: [s, s], pad: PAD, dataFormat: "NHWC", filterShape: [3, 3, cin, cout] };
+      return () =>
+        tf.engine().runKernel(
+          tf.Conv2DBackpropFilter,
+          { x, dy },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
     },
   });
 }
-for (const [h, c, count] of [[32, 16, 7], [16, 32, 6], [8, 64, 6]] as const) {
+/** [H, C, batch norms with ReLU, without, residual additions] per stage. */
+const STAGES = [[32, 16, 4, 3, 3], [16, 32, 3, 3, 3], [8, 64, 3, 3, 3]] as const;
+for (const [h, c, withRelu, plain, adds] of STAGES) {
+  for (const [relu, count] of [[true, withRelu], [false, plain]] as const) {
+    cases.push({
+      name: `batchNormTrain${relu ? "+ReLU" : ""} fwd+bwd ${h}x${h}x${c}`,
+      count,
+      make: (n) => {
+        const x = tf.keep(tf.randomNormal([n, h, h, c])) as tf.Tensor4D;
+        const g = tf.keep(tf.ones([c])) as tf.Tensor1D, b = tf.keep(tf.zeros([c])) as tf.Tensor1D;
+        const dy = tf.keep(tf.randomNormal([n, h, h, c]));
+        const grads = tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          batchNormTrain(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5, relu).y
+        );
+        return () => grads([x, g, b], dy);
+      },
+    });
+  }
   cases.push({
-    name: `batchNormTrain fwd+bwd ${h}x${h}x${c}`,
-    count: count * 2,
+    name: `addRelu fwd+bwd ${h}x${h}x${c}`,
+    count: adds,
+    make: (n) => {
+      const [a, b, dy] = [0, 1, 2].map(() => tf.keep(tf.randomNormal([n, h, h, c])));
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => addRelu(a, b));
+      return () => grads([a, b], dy);
+    },
+  });
+}
+for (const [h, c] of [[32, 16], [16, 32]] as const) {
+  cases.push({
+    name: `shortcutA fwd+bwd ${h}x${h}x${c}->${2 * c}`,
+    count: 1,
     make: (n) => {
       const x = tf.keep(tf.randomNormal([n, h, h, c])) as tf.Tensor4D;
-      const g = tf.keep(tf.ones([c])) as tf.Tensor1D, b = tf.keep(tf.zeros([c])) as tf.Tensor1D;
-      const grads = tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-        tf.sum(batchNormTrain(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).y)
-      );
-      return () => grads([x, g, b]);
-    },
-  });
-  cases.push({
-    name: `Relu ${h}x${h}x${c}`,
-    count: count * 2,
-    make: (n) => {
-      const x = tf.keep(tf.randomNormal([n, h, h, c]));
-      return () => tf.relu(x);
-    },
-  });
-  cases.push({
-    name: `Add ${h}x${h}x${c}`,
-    count: count * 2,
-    make: (n) => {
-      const x = tf.keep(tf.randomNormal([n, h, h, c]));
-      return () => tf.add(x, x);
+      const dy = tf.keep(tf.randomNormal([n, h / 2, h / 2, 2 * c]));
+      const grad = tf.grad((x: tf.Tensor) => shortcutA(x as tf.Tensor4D, 2 * c));
+      return () => grad(x, dy);
     },
   });
 }

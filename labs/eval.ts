@@ -18,7 +18,7 @@ import { BACKENDS, selectBackend } from "../lib/backend.ts";
 import { CLASS_NAMES, NUM_CLASSES } from "../lib/cifar.ts";
 import { loadCifar10, resolveCifarDir } from "../lib/cifar_files.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { confusionCsvs } from "../lib/confusion.ts";
+import { confusionMatrix, matrixCsvs, perClassRows } from "../lib/confusion.ts";
 import { type Row, toCsv } from "../lib/csv.ts";
 import { readFileNamed, writeFileAtomic } from "../lib/files.ts";
 import { ResNet20 } from "../lib/resnet.ts";
@@ -70,11 +70,13 @@ async function main(): Promise<void> {
     }/${test.count}), ` +
       `loss ${result.loss.toFixed(4)}`,
   );
-  const { perClass, confusion } = confusionCsvs(test.labels, result.predictions, CLASS_NAMES);
-  for (const line of perClass.trim().split("\n").slice(1)) {
-    const [, name, correct, total, acc] = line.split(",");
+  const matrix = confusionMatrix(test.labels, result.predictions, CLASS_NAMES.length);
+  const { perClass, confusion } = matrixCsvs(matrix, CLASS_NAMES);
+  for (const { name, correct, total, accuracy } of perClassRows(matrix, CLASS_NAMES)) {
     console.error(
-      `  ${name.padEnd(10)} ${(100 * Number(acc)).toFixed(1).padStart(5)}%  (${correct}/${total})`,
+      `  ${String(name).padEnd(10)} ${
+        (100 * Number(accuracy)).toFixed(1).padStart(5)
+      }%  (${correct}/${total})`,
     );
   }
   console.log(confusion.trimEnd());

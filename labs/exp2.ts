@@ -43,7 +43,8 @@ import {
   totalEpochs,
 } from "../lib/schedule.ts";
 import { Sgd } from "../lib/sgd.ts";
-import { type EpochMetrics, type EvalResult, evaluate, METRICS_COLUMNS, trainEpoch } from "../lib/trainer.ts";
+import { type EpochMetrics, METRICS_COLUMNS } from "../lib/metrics.ts";
+import { type EvalResult, evaluate, trainEpoch } from "../lib/trainer.ts";
 import { decodeWeights } from "../lib/weights.ts";
 
 const HELP = `Usage: deno task exp2 [flags]

@@ -7,13 +7,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { normalise } from "../lib/augment.ts";
 import { BACKENDS, selectBackend } from "../lib/backend.ts";
-import { CLASS_NAMES } from "../lib/cifar.ts";
+import { CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES } from "../lib/cifar.ts";
 import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { readFileNamed } from "../lib/files.ts";
 import { decodePng, toCifarPlanar } from "../lib/image.ts";
 import { ResNet20 } from "../lib/resnet.ts";
+import { evaluate } from "../lib/trainer.ts";
 import { decodeWeights } from "../lib/weights.ts";
 
 const HELP = `Usage: deno task predict --weights FILE IMAGE.png [IMAGE.png...]
@@ -35,23 +35,21 @@ async function main(): Promise<void> {
   if (positionals.length === 0) throw new UsageError(`Give at least one PNG image to classify`);
   const top = v.top !== undefined ? numberFlag("top", v.top, { integer: true, min: 1, max: 10 }) : 3;
   // Read and check every input before starting the backend.
-  const images = new Uint8Array(positionals.length * 3072);
+  const n = positionals.length;
+  const images = new Uint8Array(n * IMAGE_BYTES);
   for (const [i, path] of positionals.entries()) {
-    images.set(toCifarPlanar(decodePng(await readFileNamed(path, "image"), path), path), i * 3072);
+    images.set(toCifarPlanar(decodePng(await readFileNamed(path, "image"), path), path), i * IMAGE_BYTES);
   }
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
   await selectBackend(v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto");
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
-  const n = positionals.length;
-  const split = { images, labels: new Uint8Array(n), count: n };
-  const probsT = tf.tidy(() => {
-    const x = tf.tensor4d(normalise(split, Int32Array.from({ length: n }, (_, i) => i)), [n, 32, 32, 3]);
-    return tf.softmax(model.forward(x, false));
-  });
+  // evaluate() runs the eval-mode forward in batches; the labels are unused.
+  const { logits } = await evaluate(model, { images, labels: new Uint8Array(n), count: n }, { logits: true });
+  model.dispose();
+  const probsT = tf.tidy(() => tf.softmax(tf.tensor2d(logits!, [n, NUM_CLASSES])));
   const probs = await probsT.array() as number[][];
   probsT.dispose();
-  model.dispose();
   for (const [i, path] of positionals.entries()) {
     const ranked = probs[i].map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, top);
     console.log(

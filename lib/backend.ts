@@ -13,6 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
+import { readEnv } from "./cli.ts";
 
 /** Backend names accepted by `--backend`. */
 export const BACKENDS = ["auto", "webgpu", "native", "wasm", "cpu"] as const;
@@ -49,14 +50,6 @@ export class BackendError extends Error {
 
 /** Programs per WebGPU queue submit; see {@linkcode selectBackend}. */
 export const WEBGPU_SUBMIT_BATCH = 1000;
-
-function envOr(name: string, fallback: string): string {
-  try {
-    return Deno.env.get(name) ?? fallback;
-  } catch {
-    return fallback; // no --allow-env
-  }
-}
 
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
 
@@ -175,7 +168,7 @@ async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendIn
   // How many GPU programs tfjs records before a queue submit (tfjs default:
   // 15). Deno's queue.submit is synchronous and costly, so fewer, larger
   // submits help; WEBGPU_SUBMIT_BATCH overrides for experiments.
-  const batch = Number(envOr("WEBGPU_SUBMIT_BATCH", String(WEBGPU_SUBMIT_BATCH)));
+  const batch = Number(readEnv("WEBGPU_SUBMIT_BATCH") ?? WEBGPU_SUBMIT_BATCH);
   if (Number.isInteger(batch) && batch > 0) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
   if (!(await tf.setBackend("webgpu"))) {
     throw new BackendError(`Backend "webgpu" failed to start on "${gpu.description}"`);

@@ -101,6 +101,21 @@ export function parseFlags<
 }
 
 /**
+ * `Deno.env.get(name)` when `--allow-env` grants it, else undefined (never
+ * prompts).
+ *
+ * @example
+ * ```ts
+ * import { readEnv } from "./cli.ts";
+ * console.log(readEnv("NOT_SET_ANYWHERE")); // undefined
+ * ```
+ */
+export function readEnv(name: string): string | undefined {
+  const granted = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
+  return granted ? Deno.env.get(name) : undefined;
+}
+
+/**
  * Runs a lab's `main`, printing any error as one line and exiting non-zero
  * (2 for usage errors, 1 otherwise). Set `DEBUG=1` for the stack trace.
  */
@@ -109,8 +124,7 @@ export async function runMain(main: () => Promise<void>): Promise<void> {
     await main();
   } catch (e) {
     const err = e as Error;
-    const debug = Deno.permissions.querySync({ name: "env", variable: "DEBUG" }).state === "granted" &&
-      Deno.env.get("DEBUG");
+    const debug = readEnv("DEBUG");
     console.error(`error: ${debug ? err.stack : err.message}`);
     Deno.exit(err instanceof UsageError ? 2 : 1);
   }

@@ -80,7 +80,23 @@ export function confusionCsvs(
   predictions: ArrayLike<number>,
   names: readonly string[],
 ): { perClass: string; confusion: string } {
-  const m = confusionMatrix(labels, predictions, names.length);
+  return matrixCsvs(confusionMatrix(labels, predictions, names.length), names);
+}
+
+/**
+ * {@linkcode confusionCsvs} of a matrix already computed.
+ *
+ * @example
+ * ```ts
+ * import { matrixCsvs } from "./confusion.ts";
+ * const { confusion } = matrixCsvs([[1, 0], [1, 1]], ["cat", "dog"]);
+ * console.assert(confusion.split("\n")[1] === "cat,1,0");
+ * ```
+ */
+export function matrixCsvs(
+  m: ConfusionMatrix,
+  names: readonly string[],
+): { perClass: string; confusion: string } {
   return {
     perClass: toCsv(PER_CLASS_COLUMNS, perClassRows(m, names)),
     confusion: toCsv(["label", ...names], confusionRows(m, names)),

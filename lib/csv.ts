@@ -54,18 +54,27 @@ export interface ParseCsvOptions {
   numeric?: readonly string[];
 }
 
+/** A parsed CSV: its header, its rows, and the file line of each row. */
+export interface CsvTable {
+  header: string[];
+  rows: Record<string, string>[];
+  /** 1-based line in the text where `rows[i]` is (the header is line 1). */
+  lines: number[];
+}
+
 /**
- * Rows of a CSV with a header line, as objects of strings; checks required
- * and numeric columns.
+ * A CSV with a header line, as objects of strings, with each row's line in
+ * the text (blank lines are skipped, so it need not be index + 2); checks
+ * required and numeric columns.
  *
  * @example
  * ```ts
- * import { parseCsv } from "./csv.ts";
- * const rows = parseCsv("epoch,loss\n1,0.5\n", { numeric: ["loss"] });
- * console.assert(rows[0].loss === "0.5");
+ * import { parseCsvTable } from "./csv.ts";
+ * const t = parseCsvTable("epoch,loss\n\n1,0.5\n");
+ * console.assert(t.header.join() === "epoch,loss" && t.lines[0] === 3);
  * ```
  */
-export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<string, string>[] {
+export function parseCsvTable(text: string, options: ParseCsvOptions = {}): CsvTable {
   const source = options.source ?? "CSV";
   let records: { record: Record<string, string>; info: { lines: number } }[];
   let header: string[] = [];
@@ -80,6 +89,7 @@ export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<st
     throw new CsvError(`${source}: ${(e as Error).message}`);
   }
   const rows = records.map((r) => r.record);
+  const lines = records.map((r) => r.info.lines);
   for (const c of options.required ?? []) {
     if (!header.includes(c)) {
       throw new CsvError(`${source}: missing column "${c}" (header is "${header.join(",")}")`);
@@ -88,11 +98,25 @@ export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<st
   rows.forEach((row, i) => {
     for (const c of options.numeric ?? []) {
       if (!Number.isFinite(Number(row[c])) || row[c] === "") {
-        throw new CsvError(
-          `${source}, line ${records[i].info.lines}: column "${c}" is "${row[c]}", expected a number`,
-        );
+        throw new CsvError(`${source}, line ${lines[i]}: column "${c}" is "${row[c]}", expected a number`);
       }
     }
   });
-  return rows;
+  return { header, rows, lines };
+}
+
+/**
+ * Rows of a CSV with a header line, as objects of strings; checks required
+ * and numeric columns ({@linkcode parseCsvTable} without the header and
+ * line numbers).
+ *
+ * @example
+ * ```ts
+ * import { parseCsv } from "./csv.ts";
+ * const rows = parseCsv("epoch,loss\n1,0.5\n", { numeric: ["loss"] });
+ * console.assert(rows[0].loss === "0.5");
+ * ```
+ */
+export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<string, string>[] {
+  return parseCsvTable(text, options).rows;
 }

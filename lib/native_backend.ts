@@ -27,7 +27,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { batchNormKernels } from "./native/batch_norm_kernels.ts";
-import { BufferPool, POOL_MIN_VALUES } from "./native/buffer_pool.ts";
+import { BufferPool } from "./native/buffer_pool.ts";
 import { NativeConv } from "./native/conv.ts";
 import { convKernels } from "./native/conv_kernels.ts";
 import { DnnlElementwise } from "./native/dnnl_elementwise.ts";
@@ -133,10 +133,7 @@ function pinningInputs(kernel: tf.KernelConfig): tf.KernelConfig {
       const backend = args.backend as MathBackendCPU;
       for (const name in args.inputs) {
         const t = args.inputs[name];
-        // Only buffers this large are ever recycled.
-        if (t && t.dtype === "float32" && tf.util.sizeFromShape(t.shape) >= POOL_MIN_VALUES) {
-          pool.pin(backend.data.get(t.dataId)?.values);
-        }
+        if (t) pool.pin(backend.data.get(t.dataId)?.values);
       }
       return run(args);
     },
@@ -170,12 +167,7 @@ export function registerNativeBackend(): Promise<string> {
     const ew = libs.dnnl ? new DnnlElementwise(libs.dnnl, alloc) : null;
     const overrides = [
       ...convKernels(NATIVE_BACKEND, new NativeConv(libs, alloc)),
-      ...batchNormKernels(
-        NATIVE_BACKEND,
-        libs.dnnl,
-        pinningInputs(tf.getKernel(tf.FusedBatchNorm, "cpu")!).kernelFunc,
-        alloc,
-      ),
+      ...batchNormKernels(NATIVE_BACKEND, libs.dnnl, alloc),
       ...elementwiseKernels(NATIVE_BACKEND, ew),
       ...residualKernels(NATIVE_BACKEND, ew),
       sgdKernel(NATIVE_BACKEND),

@@ -13,7 +13,7 @@ import { barChart } from "./bar_chart.ts";
 import { lineChart, type Series } from "./chart.ts";
 import { CLASS_NAMES } from "./cifar.ts";
 import type { Exp1Folder, Exp2Folder, RunFolder, RunJson } from "./run_folder.ts";
-import { formatSchedule, stageStarts } from "./schedule.ts";
+import { formatSchedule, stageStarts, totalEpochs } from "./schedule.ts";
 
 /** A chart file of the report. */
 export interface ReportChart {
@@ -215,7 +215,7 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
   const last = f.epochs.at(-1)!;
   const best = f.epochs.reduce((a, b) => (b.testAcc > a.testAcc ? b : a));
   const info = f.info;
-  const planned = f.stages.reduce((n, s) => n + s.epochs, 0);
+  const planned = totalEpochs(f.stages);
   const md: string[] = [`### ${code(f.dir, false)}`, ""];
   md.push(
     `**Final test accuracy: ${pct(last.testAcc)}** after epoch ${last.epoch} of ${planned}` +
@@ -233,9 +233,9 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
   if (typeof c.batchSize === "number") facts.push(`batch size ${c.batchSize}`);
   if (typeof c.momentum === "number") facts.push(`SGD momentum ${c.momentum}`);
   if (typeof c.weightDecay === "number") facts.push(`weight decay ${c.weightDecay}`);
+  const starts = stageStarts(f.stages);
   const stages = f.stages.map((s, i) => {
-    const start = f.stages.slice(0, i).reduce((n, t) => n + t.epochs, 1);
-    const end = start + s.epochs - 1;
+    const start = starts[i].epoch, end = start + s.epochs - 1;
     return `LR ${s.lr} for epoch${start === end ? ` ${start}` : `s ${start}-${end}`}`;
   });
   md.push(

@@ -9,10 +9,10 @@
  */
 import { join } from "node:path";
 import { CLASS_NAMES } from "./cifar.ts";
-import { parseCsv } from "./csv.ts";
+import { parseCsv, parseCsvTable } from "./csv.ts";
 import { parseSchedule, type Stage } from "./schedule.ts";
 import { PER_CLASS_COLUMNS } from "./confusion.ts";
-import { METRICS_COLUMNS, SUMMARY_COLUMNS } from "./metrics.ts";
+import { EPOCH_LOSS_COLUMNS, METRICS_COLUMNS, SUMMARY_COLUMNS } from "./metrics.ts";
 
 /** Raised for a missing, malformed or inconsistent run folder; the message names the file. */
 export class RunFolderError extends Error {
@@ -239,7 +239,7 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
   const what = "an exp1 run folder holds run.json, summary.csv, fit.csv and one <run>.csv per run";
 
   const summaryPath = join(dir, "summary.csv");
-  const summary = parseCsv(await requireText(summaryPath, what), {
+  const { rows: summary, lines: summaryLines } = parseCsvTable(await requireText(summaryPath, what), {
     source: summaryPath,
     required: SUMMARY_COLUMNS,
     numeric: ["epochs", "lr", "seconds"],
@@ -248,7 +248,7 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
   const names = new Set<string>();
   const runs: Exp1Run[] = [];
   for (const [i, row] of summary.entries()) {
-    const at = `${summaryPath}, line ${i + 2}`;
+    const at = `${summaryPath}, line ${summaryLines[i]}`;
     // The name becomes a file name: no paths, no surprises.
     if (!/^[\w.+-]+$/.test(row.run) || row.run.startsWith(".")) {
       throw new RunFolderError(
@@ -272,17 +272,15 @@ async function readExp1(dir: string, info: RunJson): Promise<Exp1Folder> {
     const testMse = mse(row.test_mse, `${at}: column "test_mse"`, divergedEpoch);
 
     const lossPath = join(dir, `${row.run}.csv`);
-    const lossRows = parseCsv(
+    const { rows: lossRows, lines: lossLines } = parseCsvTable(
       await requireText(lossPath, `the per-epoch loss of run "${row.run}" in summary.csv`),
-      {
-        source: lossPath,
-        required: ["epoch", "train_loss"],
-        numeric: ["epoch", "train_loss"],
-      },
+      { source: lossPath, required: EPOCH_LOSS_COLUMNS, numeric: EPOCH_LOSS_COLUMNS },
     );
     lossRows.forEach((r, k) => {
       if (Number(r.epoch) !== k + 1) {
-        throw new RunFolderError(`${lossPath}, line ${k + 2}: epoch is "${r.epoch}", expected ${k + 1}`);
+        throw new RunFolderError(
+          `${lossPath}, line ${lossLines[k]}: epoch is "${r.epoch}", expected ${k + 1}`,
+        );
       }
     });
     const expectedRows = divergedEpoch === null ? epochs : divergedEpoch - 1;
@@ -355,13 +353,13 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
   }
 
   const metricsPath = join(dir, "metrics.csv");
-  const rows = parseCsv(
+  const { rows, lines } = parseCsvTable(
     await requireText(metricsPath, "an exp2 run folder holds run.json and metrics.csv, one row per epoch"),
     { source: metricsPath, required: METRICS_COLUMNS, numeric: METRICS_COLUMNS },
   );
   if (rows.length === 0) throw new RunFolderError(`${metricsPath}: no epochs (only a header line)`);
   const epochs = rows.map((r, k): Exp2Epoch => {
-    const at = `${metricsPath}, line ${k + 2}`;
+    const at = `${metricsPath}, line ${lines[k]}`;
     if (Number(r.epoch) !== k + 1) {
       throw new RunFolderError(`${at}: epoch is "${r.epoch}", expected ${k + 1}`);
     }
@@ -405,7 +403,7 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
 }
 
 function parsePerClass(text: string, path: string): ClassAccuracy[] {
-  const rows = parseCsv(text, {
+  const { rows, lines } = parseCsvTable(text, {
     source: path,
     required: PER_CLASS_COLUMNS,
     numeric: ["class", "correct", "total", "accuracy"],
@@ -416,7 +414,7 @@ function parsePerClass(text: string, path: string): ClassAccuracy[] {
     );
   }
   return rows.map((r, k) => {
-    const at = `${path}, line ${k + 2}`;
+    const at = `${path}, line ${lines[k]}`;
     const [index, correct, total, accuracy] = [r.class, r.correct, r.total, r.accuracy].map(Number);
     if (index !== k) throw new RunFolderError(`${at}: class is "${r.class}", expected ${k}`);
     if (r.name !== CLASS_NAMES[k]) {
@@ -442,8 +440,11 @@ function parsePerClass(text: string, path: string): ClassAccuracy[] {
 
 function parseConfusion(text: string, path: string): number[][] {
   const columns = ["label", ...CLASS_NAMES];
-  const rows = parseCsv(text, { source: path, required: columns, numeric: [...CLASS_NAMES] });
-  const header = text.split(/\r?\n/, 1)[0].split(",").map((s) => s.trim());
+  const { header, rows, lines } = parseCsvTable(text, {
+    source: path,
+    required: columns,
+    numeric: [...CLASS_NAMES],
+  });
   if (header.join(",") !== columns.join(",")) {
     throw new RunFolderError(
       `${path}, line 1: header is "${header.join(",")}", expected "${columns.join(",")}"`,
@@ -455,7 +456,7 @@ function parseConfusion(text: string, path: string): number[][] {
     );
   }
   return rows.map((r, k) => {
-    const at = `${path}, line ${k + 2}`;
+    const at = `${path}, line ${lines[k]}`;
     if (r.label !== CLASS_NAMES[k]) {
       throw new RunFolderError(`${at}: label is "${r.label}", expected "${CLASS_NAMES[k]}"`);
     }

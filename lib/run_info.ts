@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendInfo } from "./backend.ts";
+import { readEnv } from "./cli.ts";
 
 /** The `run.json` written into every run folder. */
 export interface RunInfo {
@@ -18,14 +19,15 @@ export interface RunInfo {
   backendReason: string;
   versions: Record<string, string>;
   /**
-   * Environment variables that change speed, not results, when set
-   * (`GLIBC_TUNABLES`, which the tasks set; `OMP_NUM_THREADS`).
+   * Environment variables that change how a run executes (speed, not
+   * results) when set: `GLIBC_TUNABLES` (set by the tasks), `OMP_NUM_THREADS`
+   * (oneDNN's threads), `WEBGPU_SUBMIT_BATCH`.
    */
   environment: Record<string, string>;
 }
 
 /** Variables recorded in {@linkcode RunInfo.environment}. */
-const RECORDED_ENV = ["GLIBC_TUNABLES", "OMP_NUM_THREADS"];
+const RECORDED_ENV = ["GLIBC_TUNABLES", "OMP_NUM_THREADS", "WEBGPU_SUBMIT_BATCH"];
 
 /**
  * Describes a run started now.
@@ -59,13 +61,4 @@ export function runInfo(lab: string, config: unknown, backend: BackendInfo): Run
       }),
     ),
   };
-}
-
-/** `Deno.env.get(name)`, or undefined without `--allow-env`. */
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }

@@ -11,12 +11,10 @@ import * as tf from "@tensorflow/tfjs-core";
 // tfjs-core alone registers no gradients; the union package does on import.
 import "@tensorflow/tfjs";
 import { labelsOf, makeBatch, normalise } from "./augment.ts";
-import { type CifarSplit, NUM_CLASSES } from "./cifar.ts";
+import { type CifarSplit, IMAGE_BYTES, NUM_CLASSES } from "./cifar.ts";
 import type { ResNet20 } from "./resnet.ts";
 import type { Rng } from "./rng.ts";
 import type { Sgd } from "./sgd.ts";
-
-export { type EpochMetrics, METRICS_COLUMNS } from "./metrics.ts";
 
 /** Loss and accuracy over a pass. */
 export interface PassResult {
@@ -69,9 +67,12 @@ export async function trainEpoch(
   let lossSum: tf.Tensor = tf.scalar(0);
   let correctSum: tf.Tensor = tf.scalar(0);
   let step = 0;
+  // One input buffer for the epoch: each step's tensor is disposed before
+  // the next batch overwrites it.
+  const batch = new Float32Array(batchSize * IMAGE_BYTES);
   for (let s = 0; s < order.length; s += batchSize) {
     const idx = order.subarray(s, Math.min(s + batchSize, order.length));
-    const x = makeBatch(train, idx, { augment: true, rng });
+    const x = makeBatch(train, idx, { augment: true, rng, out: batch }).subarray(0, idx.length * IMAGE_BYTES);
     const y = labelsOf(train, idx);
     const [loss, correct] = trainStep(model, sgd, x, y, vars);
     const [l, c] = [tf.add(lossSum, loss), tf.add(correctSum, correct)];
@@ -161,12 +162,18 @@ export async function evaluate(
   const logits = options.logits ? new Float32Array(split.count * NUM_CLASSES) : undefined;
   let lossSum = 0;
   let correct = 0;
+  const batch = new Float32Array(batchSize * IMAGE_BYTES);
   for (let s = 0; s < split.count; s += batchSize) {
     const n = Math.min(batchSize, split.count - s);
     const idx = Int32Array.from({ length: n }, (_, i) => s + i);
     const labels = labelsOf(split, idx);
     const [loss, pred, out] = tf.tidy(() => {
-      const x = tf.tensor4d(normalise(split, idx), [n, 32, 32, 3]);
+      const x = tf.tensor4d(normalise(split, idx, { out: batch }).subarray(0, n * IMAGE_BYTES), [
+        n,
+        32,
+        32,
+        3,
+      ]);
       const y = tf.tensor1d(labels, "int32");
       const z = model.forward(x, false);
       const loss = tf.losses.softmaxCrossEntropy(

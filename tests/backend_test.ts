@@ -8,6 +8,7 @@ import {
   probeWebGpu,
   selectBackend,
 } from "../lib/backend.ts";
+import { nativeAvailable } from "../lib/native_backend.ts";
 
 // CPU rasterisers that Mesa, Chrome and Dawn expose as WebGPU adapters.
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe/i;
@@ -41,7 +42,6 @@ Deno.test("describeCpu() names the model and thread count", () => {
 
 Deno.test("selectBackend('auto', { preferCpu }) takes a CPU backend (native when found) for small models", async () => {
   const info = await selectBackend("auto", { preferCpu: true });
-  const { nativeAvailable } = await import("../lib/native_backend.ts");
   assert.equal(info.backend, nativeAvailable().ok ? "native" : "cpu");
   assert.match(info.reason, /^auto: small model, a CPU backend beats GPU dispatch; /);
 });
@@ -86,15 +86,7 @@ Deno.test("selectBackend('wasm') starts tfjs's WebAssembly backend", async () =>
 });
 
 Deno.test("selectBackend('native') starts native kernels or says why it cannot", async () => {
-  let native: typeof import("../lib/native_backend.ts");
-  try {
-    native = await import("../lib/native_backend.ts");
-  } catch (e) {
-    // lib/native_backend.ts is written in parallel; say so rather than fail here.
-    console.warn(`skipped: lib/native_backend.ts does not import: ${(e as Error).message}`);
-    return;
-  }
-  const found = native.nativeAvailable();
+  const found = nativeAvailable();
   if (!found.ok) {
     await assert.rejects(selectBackend("native"), {
       name: "BackendError",

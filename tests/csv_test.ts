@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CsvError, parseCsv, type Row, toCsv } from "../lib/csv.ts";
+import { CsvError, parseCsv, parseCsvTable, type Row, toCsv } from "../lib/csv.ts";
 
 Deno.test("toCsv() writes a header and one line per row in column order", () => {
   assert.equal(toCsv(["a", "b"], [{ a: 1, b: "x" }]), "a,b\n1,x\n");
@@ -107,4 +107,16 @@ Deno.test("parseCsv() reports malformed CSV as CsvError naming the source and li
     assert.match(e.message, /^open\.csv: /);
     return true;
   });
+});
+
+Deno.test("parseCsvTable() gives the header and each row's line in the text, blank lines skipped", () => {
+  const t = parseCsvTable("epoch, loss\n1,0.5\n\n\n2,0.25\n3,0.125");
+  assert.deepEqual(t.header, ["epoch", "loss"]);
+  assert.deepEqual(t.rows.map((r) => r.loss), ["0.5", "0.25", "0.125"]);
+  assert.deepEqual(t.lines, [2, 5, 6]);
+  assert.throws(
+    () => parseCsvTable("epoch,loss\n1,0.5\n\n2,x\n", { source: "m.csv", numeric: ["loss"] }),
+    (e: Error) =>
+      e instanceof CsvError && e.message === `m.csv, line 4: column "loss" is "x", expected a number`,
+  );
 });

@@ -13,6 +13,7 @@ import { encode } from "fast-png";
 import { encodeCheckpoint } from "../lib/checkpoint.ts";
 import { CLASS_NAMES, RECORD_BYTES } from "../lib/cifar.ts";
 import { parseCsv } from "../lib/csv.ts";
+import { exists } from "../lib/files.ts";
 import { decodeSafetensors, encodeSafetensors } from "../lib/safetensors.ts";
 import type { StateDict } from "../lib/state_dict.ts";
 import { decodeWeights } from "../lib/weights.ts";
@@ -22,15 +23,6 @@ const TEST_BATCH = join(CIFAR_DIR, "test_batch.bin");
 const WEIGHTS = join(REPO, "tests/fixtures/weights/resnet20.safetensors");
 const WEIGHTS_PTH = join(REPO, "tests/fixtures/weights/resnet20_net.pth");
 const haveData = haveCifar;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The first `n` records of the real test batch. */
 async function firstTestRecords(n: number): Promise<Uint8Array> {

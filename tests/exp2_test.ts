@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/checkpoint.ts";
 import { CLASS_NAMES, RECORD_BYTES } from "../lib/cifar.ts";
 import { parseCsv } from "../lib/csv.ts";
+import { exists } from "../lib/files.ts";
 import { nativeAvailable } from "../lib/native_backend.ts";
 import { encodeSafetensors } from "../lib/safetensors.ts";
 import type { StateDict } from "../lib/state_dict.ts";
@@ -40,15 +41,6 @@ async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
   }
   await walk("");
   return files;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function writeTree(to: string, files: Map<string, Uint8Array>) {

@@ -1,12 +1,16 @@
 /**
- * What the integration tests share (touches the disk: temp folders only):
- * the repository and data paths, running a lab as a subprocess with the
- * permissions its task grants, and temporary folders that are always removed.
+ * What the tests share (touches the disk: temp folders only): the repository
+ * and data paths, running a lab as a subprocess with the permissions its task
+ * grants, temporary folders that are always removed, and the numeric
+ * references: seeded uniform data, running ops on one backend, and
+ * PyTorch's SGD step in float32.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng } from "../lib/rng.ts";
 
 /** The repository root. */
 export const REPO: string = resolve(new URL("..", import.meta.url).pathname);
@@ -73,4 +77,61 @@ export async function names(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) out.push(e.name);
   return out.sort();
+}
+
+/**
+ * `n` floats uniform in [-1, 1), drawn from `new Rng(seed)`: the same values
+ * for the same `n` and `seed`.
+ *
+ * @example
+ * ```ts ignore
+ * const x = tf.tensor4d(uniform(2 * 3 * 3 * 4, 1), [2, 3, 3, 4]);
+ * ```
+ */
+export function uniform(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.float() * 2 - 1);
+}
+
+/**
+ * Runs `fn` in `tf.tidy` on `backend` (which must be registered) and returns
+ * copies of its outputs' values, disposing the outputs.
+ *
+ * @example
+ * ```ts ignore
+ * const [want, got] = [await on("cpu", run), await on("native", run)];
+ * ```
+ */
+export async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  return tf.tidy(fn).map((t) => {
+    const v = t.dataSync().slice() as Float32Array;
+    t.dispose();
+    return v;
+  });
+}
+
+const f = Math.fround;
+
+/**
+ * One step of PyTorch's `torch.optim.SGD` (dampening 0, no Nesterov) in
+ * float32, as tfjs's cpu backend rounds after every op:
+ *   d = g + wd * p;  buf = m * buf + d;  p = p - lr * buf
+ *
+ * @example
+ * ```ts ignore
+ * const { p, buf } = torchStep([1, -2], [0, 0], [0.25, -0.5], 0.1, 0.9, 1e-4);
+ * ```
+ */
+export function torchStep(
+  p: number[],
+  buf: number[],
+  g: number[],
+  lr: number,
+  m: number,
+  wd: number,
+): { p: number[]; buf: number[] } {
+  const d = p.map((pi, i) => f(f(g[i]) + f(f(wd) * pi)));
+  const b = buf.map((bi, i) => f(f(f(m) * bi) + d[i]));
+  return { p: p.map((pi, i) => f(pi - f(f(lr) * b[i]))), buf: b };
 }

@@ -11,6 +11,7 @@ import { loadNativeLibraries } from "../lib/native/ffi.ts";
 import { batchNormTrainOps, ResNet20 } from "../lib/resnet.ts";
 import { Rng } from "../lib/rng.ts";
 import { decodeSafetensors } from "../lib/safetensors.ts";
+import { on, uniform } from "./helpers.ts";
 
 const available = nativeAvailable().ok;
 const ignore = !available;
@@ -18,24 +19,6 @@ if (ignore) {
   console.warn(
     `native tests skipped: ${nativeAvailable().detail} (install libdnnl2 or libopenblas0-pthread)`,
   );
-}
-
-function random(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => rng.float() * 2 - 1);
-}
-
-/** Runs `fn` on `backend` and returns its outputs as arrays. */
-async function on(
-  backend: string,
-  fn: () => tf.Tensor[],
-): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  return tf.tidy(fn).map((t) => {
-    const v = t.dataSync() as Float32Array;
-    t.dispose();
-    return v;
-  });
 }
 
 function assertClose(got: Float32Array[], want: Float32Array[], what: string) {
@@ -95,9 +78,9 @@ Deno.test({
     await registerNativeBackend();
     for (const [xShape, outC, stride, pad] of CASES) {
       const [, , , inC] = xShape;
-      const xv = random(xShape.reduce((a, b) => a * b), 1);
-      const wv = random(9 * inC * outC, 2);
-      const dyScale = random(4096, 3);
+      const xv = uniform(xShape.reduce((a, b) => a * b), 1);
+      const wv = uniform(9 * inC * outC, 2);
+      const dyScale = uniform(4096, 3);
       const run = () => {
         const x = tf.tensor4d(xv, xShape as [number, number, number, number]);
         const w = tf.tensor4d(wv, [3, 3, inC, outC]);
@@ -126,7 +109,7 @@ Deno.test({
     for (const shape of shapes) {
       for (const relu of [false, true]) {
         const n = shape.reduce((a, b) => a * b), c = shape[3];
-        const xv = random(n, 4), gv = random(c, 5), bv = random(c, 6), dv = random(n, 7);
+        const xv = uniform(n, 4), gv = uniform(c, 5), bv = uniform(c, 6), dv = uniform(n, 7);
         const inputs = () =>
           [tf.tensor4d(xv, shape), tf.tensor1d(gv), tf.tensor1d(bv), tf.tensor4d(dv, shape)] as const;
         const reference = () => {
@@ -187,8 +170,8 @@ Deno.test({
   ignore: !available || loadNativeLibraries().dnnl === null,
   fn() {
     const shape = [16, 32, 32, 16], n = 16 * 32 * 32 * 16, c = 16;
-    const x = random(n, 13).map((v, i) => v + (i % c) / 4), dy = random(n, 14);
-    const gamma = random(c, 15).map((v) => v + 1.5), beta = random(c, 16);
+    const x = uniform(n, 13).map((v, i) => v + (i % c) / 4), dy = uniform(n, 14);
+    const gamma = uniform(c, 15).map((v) => v + 1.5), beta = uniform(c, 16);
     const bn = new DnnlBatchNorm(loadNativeLibraries().dnnl!);
     for (const relu of [false, true]) {
       const want = bnForward(x, gamma, beta, 1e-5, relu);
@@ -264,7 +247,7 @@ Deno.test({
     await registerNativeBackend();
     for (const shape of [[2, 7, 5, 3], [1, 4, 4, 16], [5, 3]]) {
       const n = shape.reduce((a, b) => a * b), c = shape.at(-1)!;
-      const xv = random(n, 20), stats = [21, 22, 23, 24].map((seed) => random(c, seed));
+      const xv = uniform(n, 20), stats = [21, 22, 23, 24].map((seed) => uniform(c, seed));
       const run = () => {
         const x = tf.tensor(xv, shape);
         const [mean, v, offset, scale] = stats.map((s) => tf.tensor1d(s));
@@ -285,7 +268,7 @@ Deno.test({
   ignore,
   async fn() {
     await registerNativeBackend();
-    const av = random(2 * 3 * 4 * 5, 8), bv = random(60, 9);
+    const av = uniform(2 * 3 * 4 * 5, 8), bv = uniform(60, 9);
     const run = () => {
       const a = tf.tensor4d(av, [2, 3, 4, 5]);
       const r = tf.tensor4d(bv.subarray(0, 10), [2, 1, 1, 5]);
@@ -312,7 +295,7 @@ Deno.test({
     };
     assertClose(await on("native", run), await on("cpu", run), "elementwise");
     // Large enough for oneDNN's Add, Relu and Relu gradient.
-    const big = [3, 33, 35, 19], n = 3 * 33 * 35 * 19, xv = random(n, 10), yv = random(n, 11);
+    const big = [3, 33, 35, 19], n = 3 * 33 * 35 * 19, xv = uniform(n, 10), yv = uniform(n, 11);
     const runBig = () => {
       const [x, y] = [tf.tensor(xv, big), tf.tensor(yv, big)];
       const f = (p: tf.Tensor, q: tf.Tensor) => tf.relu(tf.add(tf.relu(p), q));
@@ -348,9 +331,9 @@ Deno.test({
   async fn() {
     await registerNativeBackend();
     await tf.setBackend("native");
-    const w = tf.variable(tf.tensor4d(random(3 * 3 * 3 * 4, 10), [3, 3, 3, 4]));
+    const w = tf.variable(tf.tensor4d(uniform(3 * 3 * 3 * 4, 10), [3, 3, 3, 4]));
     const g = tf.variable(tf.ones([4])), b = tf.variable(tf.zeros([4]));
-    const x = tf.tensor4d(random(2 * 6 * 6 * 3, 11), [2, 6, 6, 3]);
+    const x = tf.tensor4d(uniform(2 * 6 * 6 * 3, 11), [2, 6, 6, 3]);
     const step = () =>
       tf.tidy(() => {
         const { grads } = tf.variableGrads(() => {

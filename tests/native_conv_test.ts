@@ -1,18 +1,13 @@
 import assert from "node:assert/strict";
 import { type ConvGeometry, NativeConv } from "../lib/native/conv.ts";
 import { loadNativeLibraries, type NativeLibraries } from "../lib/native/ffi.ts";
-import { Rng } from "../lib/rng.ts";
+import { uniform } from "./helpers.ts";
 
 let libs: NativeLibraries | null = null;
 try {
   libs = loadNativeLibraries();
 } catch (e) {
   console.warn(`native conv tests skipped: ${(e as Error).message}`);
-}
-
-function random(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => rng.float() * 2 - 1);
 }
 
 /** Direct NHWC/HWIO convolution in float64: the reference. */
@@ -104,9 +99,9 @@ for (const path of ["oneDNN", "BLAS"] as const) {
       );
       GEOMETRIES.forEach((g, k) => {
         const what = `${path} geometry ${k}`;
-        const x = random(g.batch * g.inH * g.inW * g.inC, k);
-        const w = random(9 * g.inC * g.outC, k + 10);
-        const dy = random(g.batch * g.outH * g.outW * g.outC, k + 20);
+        const x = uniform(g.batch * g.inH * g.inW * g.inC, k);
+        const w = uniform(9 * g.inC * g.outC, k + 10);
+        const dy = uniform(g.batch * g.outH * g.outW * g.outC, k + 20);
         assertClose(conv.forward(x, w, g), reference(x, w, g), `${what} forward`);
         // Adjoint checks: <conv(e_i, w), dy> = dx_i and <conv(x, e_j), dy> = dw_j.
         const dx = conv.backpropInput(dy, w, g), dw = conv.backpropFilter(x, dy, g);

@@ -2,24 +2,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { addRelu, shortcutA } from "../lib/native/residual.ts";
 import { nativeAvailable, registerNativeBackend } from "../lib/native_backend.ts";
-import { Rng } from "../lib/rng.ts";
+import { on, uniform } from "./helpers.ts";
 
 const ignore = !nativeAvailable().ok;
-
-function random(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: n }, () => rng.float() * 2 - 1);
-}
-
-/** Values and gradients of `f` on `backend`, as arrays. */
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  return tf.tidy(f).map((t) => {
-    const v = t.dataSync().slice() as Float32Array;
-    t.dispose();
-    return v;
-  });
-}
 
 function assertClose(got: Float32Array[], want: Float32Array[], what: string) {
   assert.equal(got.length, want.length, what);
@@ -44,7 +29,7 @@ Deno.test({
     await registerNativeBackend();
     for (const shape of SHAPES) {
       const n = shape.reduce((p, d) => p * d);
-      const [av, bv, dv] = [random(n, 1), random(n, 2), random(n, 3)];
+      const [av, bv, dv] = [uniform(n, 1), uniform(n, 2), uniform(n, 3)];
       const run = (ours: boolean) => () => {
         const [a, b, d] = [av, bv, dv].map((v) => tf.tensor4d(v, shape));
         const f = (x: tf.Tensor, y: tf.Tensor) => ours ? addRelu(x, y) : tf.relu(tf.add(x, y));
@@ -67,9 +52,9 @@ Deno.test({
       ]] as const
     ) {
       const [n, h, w, c] = shape;
-      const xv = random(n * h * w * c, 4);
+      const xv = uniform(n * h * w * c, 4);
       const [oh, ow] = [Math.ceil(h / 2), Math.ceil(w / 2)];
-      const dv = random(n * oh * ow * channels, 5);
+      const dv = uniform(n * oh * ow * channels, 5);
       const before = Math.floor((channels - c) / 2);
       const reference = (x: tf.Tensor4D) =>
         tf.pad(tf.stridedSlice(x, [0, 0, 0, 0], [n, h, w, c], [1, 2, 2, 1]) as tf.Tensor4D, [

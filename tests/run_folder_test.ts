@@ -193,6 +193,12 @@ Deno.test("readRunFolder() rejects malformed exp1 CSVs, naming the file and line
     "RunFolderError",
     `DIR/summary.csv, line 3: run "lr-1" appears twice`,
   );
+  // A blank line before the row: the message names the row's own line.
+  await rejects(
+    summary("\nlr-1,2,0.1,adam,0.02,0.03,1.25,ok\n"),
+    "RunFolderError",
+    `DIR/summary.csv, line 4: run "lr-1" appears twice`,
+  );
   await rejects(
     { ...base, "summary.csv": "run,epochs\nlr-1,2\n" },
     "CsvError",

@@ -4,6 +4,7 @@ import { selectBackend } from "../lib/backend.ts";
 import { nativeAvailable } from "../lib/native_backend.ts";
 import { Sgd } from "../lib/sgd.ts";
 import type { HostTensor, StateDict } from "../lib/state_dict.ts";
+import { torchStep } from "./helpers.ts";
 
 const f = Math.fround;
 let seq = 0;
@@ -14,17 +15,6 @@ function param(values: number[], shape = [values.length]): tf.Variable {
   const v = tf.variable(init, true, `sgd_test/${seq++}`);
   init.dispose();
   return v;
-}
-
-/**
- * One step of PyTorch's `torch.optim.SGD` (dampening 0, no Nesterov) in
- * float32, as tfjs's cpu backend rounds after every op:
- *   d = g + wd * p;  buf = m * buf + d;  p = p - lr * buf
- */
-function torchStep(p: number[], buf: number[], g: number[], lr: number, m: number, wd: number) {
-  const d = p.map((pi, i) => f(f(g[i]) + f(f(wd) * pi)));
-  const b = buf.map((bi, i) => f(f(f(m) * bi) + d[i]));
-  return { p: p.map((pi, i) => f(pi - f(f(lr) * b[i]))), buf: b };
 }
 
 const values = (t: tf.Tensor) => Array.from(t.dataSync());

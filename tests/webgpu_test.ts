@@ -19,6 +19,7 @@ import * as tf from "@tensorflow/tfjs-core";
 // Registers the cpu backend and every gradient (tfjs-core alone has none).
 import "@tensorflow/tfjs";
 import { probeWebGpu, selectBackend } from "../lib/backend.ts";
+import { shortcutA } from "../lib/native/residual.ts";
 import { ResNet20 } from "../lib/resnet.ts";
 import { Rng } from "../lib/rng.ts";
 
@@ -66,26 +67,30 @@ function assertClose(got: Float32Array[], want: Float32Array[], names: string[],
 }
 
 Deno.test(
-  "webgpu: option-A shortcut ops (reshape, slice, pad) match cpu in value and gradient",
+  "webgpu: shortcutA() (option-A shortcut) matches cpu in value and gradient, even and odd H/W",
   gpuTest,
   async () => {
-    // The subsample + channel pad of `shortcut()` in lib/resnet.ts: rank 4 only.
-    const [n, h, w, c] = [2, 8, 8, 16];
-    const f = (x: tf.Tensor) => {
-      const pairs = tf.reshape(x, [n * h / 2, 2, w / 2, 2 * c]);
-      const sub = tf.reshape(tf.slice(pairs, [0, 0, 0, 0], [n * h / 2, 1, w / 2, c]), [n, h / 2, w / 2, c]);
-      return tf.pad(sub, [[0, 0], [0, 0], [0, 0], [8, 8]]);
-    };
-    const [cpu, webgpu] = await onBoth(() =>
-      tf.tidy(() => {
-        const rng = new Rng(1);
-        // A computed input, so it lives on the GPU rather than being handed to the CPU.
-        const x = tf.mul(random(rng, [n, h, w, c]), 1);
-        const dy = random(rng, [n, h / 2, w / 2, 2 * c]);
-        return [f(x), ...tf.grads(f)([x], dy)];
-      })
-    );
-    assertClose(webgpu, cpu, ["value", "dx"], 1e-6);
+    // Off `native`, shortcutA() is rank-4 pad, reshape and slice ops; odd H/W
+    // add a pad row/column first, odd channel padding splits it unevenly.
+    const cases: [[number, number, number, number], number][] = [
+      [[2, 8, 8, 16], 32],
+      [[2, 7, 9, 16], 32],
+      [[4, 7, 9, 5], 12],
+    ];
+    for (const [shape, channels] of cases) {
+      const [n, h, w] = shape;
+      const f = (x: tf.Tensor) => shortcutA(x as tf.Tensor4D, channels);
+      const [cpu, webgpu] = await onBoth(() =>
+        tf.tidy(() => {
+          const rng = new Rng(1);
+          // A computed input, so it lives on the GPU rather than being handed to the CPU.
+          const x = tf.mul(random(rng, shape), 1);
+          const dy = random(rng, [n, Math.ceil(h / 2), Math.ceil(w / 2), channels]);
+          return [f(x), ...tf.grads(f)([x], dy)];
+        })
+      );
+      assertClose(webgpu, cpu, [`value ${shape}`, `dx ${shape}`], 1e-6);
+    }
   },
 );
 

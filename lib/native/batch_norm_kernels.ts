@@ -9,9 +9,12 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { util } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
+import { type Alloc, cpuKernel, freshAlloc, valuesOf } from "./kernel_io.ts";
+
+/** tfjs's inference batch-norm kernel (`tf.batchNorm`). */
+const FUSED_BATCH_NORM = "FusedBatchNorm";
 
 /** Kernel: inputs `{x, gamma, beta}`, attr `epsilon` -> `[y, mean, variance]`. */
 export const BN_TRAIN_KERNEL = "NativeBatchNormTrain";
@@ -61,9 +64,9 @@ export function bnForward(
 
 /**
  * Per-channel mean and biased variance of `x` (channels innermost, `c` of
- * them), accumulated in float64 like PyTorch's CPU batch norm. oneDNN's
- * float32 statistics differ by ~1e-6 relative, enough to flip a ReLU whose
- * input sits near zero and change a ResNet20 weight update by ~3%.
+ * them), accumulated in float64 like PyTorch's CPU batch norm (oneDNN's
+ * float32 sums, used when oneDNN loads, differ by ~1e-6 relative; see
+ * {@linkcode DnnlBatchNorm}).
  *
  * @example
  * ```ts
@@ -189,12 +192,6 @@ export function bnInference(
   return y;
 }
 
-type Values = (t: tf.TensorInfo) => Float32Array;
-
-function valuesOf(backend: MathBackendCPU): Values {
-  return (t) => backend.data.get(t.dataId).values as Float32Array;
-}
-
 const BN_FLAGS = DNNL.useScale | DNNL.useShift;
 
 interface DnnlBnPlan {
@@ -202,6 +199,8 @@ interface DnnlBnPlan {
   backward: DnnlPrimitive;
   /** Bytes of the ReLU workspace (0 without `relu`). */
   workspace: number;
+  /** Zeros: the backward does not read the shift but it must be bound. */
+  shift: Float32Array;
 }
 
 /**
@@ -223,7 +222,7 @@ interface DnnlBnPlan {
  */
 export class DnnlBatchNorm {
   #dnnl: Dnnl;
-  #alloc: (n: number) => Float32Array;
+  #alloc: Alloc;
   #plans = new Map<string, DnnlBnPlan>();
   #inference = new Map<string, DnnlPrimitive>();
 
@@ -231,7 +230,7 @@ export class DnnlBatchNorm {
    * Uses `dnnl`'s engine and stream; `y` and `dx` come from `alloc`, which
    * may return old contents (every element is written).
    */
-  constructor(dnnl: Dnnl, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
+  constructor(dnnl: Dnnl, alloc: Alloc = freshAlloc) {
     this.#dnnl = dnnl;
     this.#alloc = alloc;
   }
@@ -288,6 +287,7 @@ export class DnnlBatchNorm {
         forward: d.primitiveForArgs(fwdPd, fwdArgs),
         backward: d.primitiveForArgs(d.primitiveDesc(desc, fwdPd), bwdArgs),
         workspace,
+        shift: new Float32Array(c),
       };
       this.#plans.set(key, plan);
     }
@@ -336,11 +336,6 @@ export class DnnlBatchNorm {
     return y;
   }
 
-  /** Bytes of the ReLU mask {@linkcode forward} returns for `shape`. */
-  maskBytes(shape: readonly number[], eps: number): number {
-    return this.#plan(shape, eps, true).workspace;
-  }
-
   /** Same as {@linkcode bnForward}; `shape` is NHWC, `mask` is oneDNN's. */
   forward(
     x: Float32Array,
@@ -373,39 +368,25 @@ export class DnnlBatchNorm {
     mask?: Uint8Array,
   ): BnBackward {
     const plan = this.#plan(shape, eps, mask !== undefined);
+    if (mask && mask.length !== plan.workspace) {
+      throw new Error(`Batch-norm ReLU mask of ${mask.length} bytes, expected oneDNN's ${plan.workspace}`);
+    }
     const c = gamma.length;
     const dx = this.#alloc(x.length);
     const dgamma = new Float32Array(c), dbeta = new Float32Array(c);
-    // The shift is not read by the backward pass but must be bound.
-    const shift = new Float32Array(c);
-    const data = [x, dy, mean, variance, gamma, shift, dx, dgamma, dbeta];
+    const data = [x, dy, mean, variance, gamma, plan.shift, dx, dgamma, dbeta];
     plan.backward.run(mask ? [...data, mask] : data);
     return { dx, dgamma, dbeta };
   }
 }
 
-/** An opaque byte mask carried between the kernels as an int32 tensor. */
-function maskTensor(cpu: MathBackendCPU, mask: Uint8Array): tf.TensorInfo {
-  const words = new Int32Array(Math.ceil(mask.length / 4));
-  new Uint8Array(words.buffer).set(mask);
-  return cpu.makeTensorInfo([words.length], "int32", words);
-}
-
-function maskBytes(cpu: MathBackendCPU, t: tf.TensorInfo, bytes: number): Uint8Array {
-  const words = cpu.data.get(t.dataId).values as Int32Array;
-  if (words.byteLength < bytes) {
-    throw new Error(`${BN_TRAIN_GRAD_KERNEL}: mask of ${words.byteLength} bytes, expected ${bytes}`);
-  }
-  return new Uint8Array(words.buffer, words.byteOffset, bytes);
-}
-
 /**
  * The batch-norm kernel configs for backend `backendName`, on oneDNN
  * when `dnnl` is given, else on the TypedArray loops: `FusedBatchNorm`
- * (inference; other layouts go to `fusedBatchNorm`, the `cpu` kernel) and
- * the two training kernels. With attr `relu`, the
- * forward clamps at zero and returns a fourth output, an opaque mask that
- * the gradient kernel takes as input `mask`.
+ * (inference; other layouts go to the `cpu` kernel) and the two training
+ * kernels. With attr `relu`, the forward clamps at zero and returns a fourth
+ * output, an opaque `bool` mask (oneDNN's bit mask, or a byte a value from
+ * the loops) that the gradient kernel takes as input `mask`.
  *
  * @example
  * ```ts ignore
@@ -415,18 +396,18 @@ function maskBytes(cpu: MathBackendCPU, t: tf.TensorInfo, bytes: number): Uint8A
 export function batchNormKernels(
   backendName: string,
   dnnl: Dnnl | null,
-  fusedBatchNorm: tf.KernelFunc,
-  alloc?: (n: number) => Float32Array,
+  alloc: Alloc = freshAlloc,
 ): tf.KernelConfig[] {
   const bn = dnnl ? new DnnlBatchNorm(dnnl, alloc) : null;
+  const fusedBatchNorm = cpuKernel(FUSED_BATCH_NORM);
   return [
     {
       // tf.batchNorm (inference with running statistics): `cpu`'s kernel
       // indexes element by element, ~15 ms for [128, 32, 32, 16].
-      kernelName: "FusedBatchNorm",
+      kernelName: FUSED_BATCH_NORM,
       backendName,
       kernelFunc: (args) => {
-        const cpu = args.backend as MathBackendCPU, v = valuesOf(cpu);
+        const cpu = args.backend as MathBackendCPU, v = (t: tf.TensorInfo) => valuesOf(cpu, t);
         const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined>;
         const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
         const c = x!.shape.at(-1) ?? 0;
@@ -454,7 +435,7 @@ export function batchNormKernels(
       kernelName: BN_TRAIN_KERNEL,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const cpu = backend as MathBackendCPU, v = valuesOf(cpu);
+        const cpu = backend as MathBackendCPU, v = (t: tf.TensorInfo) => valuesOf(cpu, t);
         const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
         const { epsilon: eps, relu = false } = attrs as { epsilon: number; relu?: boolean };
         const r = bn && x.shape.length === 4
@@ -465,7 +446,7 @@ export function batchNormKernels(
           cpu.makeTensorInfo(gamma.shape, "float32", r.mean),
           cpu.makeTensorInfo(gamma.shape, "float32", r.variance),
         ];
-        if (r.mask) outs.push(maskTensor(cpu, r.mask));
+        if (r.mask) outs.push(cpu.makeTensorInfo([r.mask.length], "bool", r.mask));
         return outs;
       },
     },
@@ -473,7 +454,7 @@ export function batchNormKernels(
       kernelName: BN_TRAIN_GRAD_KERNEL,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const cpu = backend as MathBackendCPU, v = valuesOf(cpu);
+        const cpu = backend as MathBackendCPU, v = (t: tf.TensorInfo) => valuesOf(cpu, t);
         const { dy, x, gamma, mean, variance, mask } = inputs as Record<
           string,
           tf.TensorInfo | undefined
@@ -484,11 +465,8 @@ export function batchNormKernels(
           v(mean),
           v(variance),
         ];
-        const onDnnl = bn !== null && x.shape.length === 4;
-        // oneDNN's mask is a bit a value, the loops' a byte a value.
-        const m = mask &&
-          maskBytes(cpu, mask, onDnnl ? bn.maskBytes(x.shape, eps) : util.sizeFromShape(x.shape));
-        const r = onDnnl
+        const m = mask && cpu.data.get(mask.dataId).values as Uint8Array;
+        const r = bn && x.shape.length === 4
           ? bn.backward(v(dy), v(x), x.shape, stats, eps, m)
           : bnBackward(v(dy), v(x), stats, eps, m);
         return [

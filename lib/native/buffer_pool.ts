@@ -33,8 +33,8 @@ export const POOL_MIN_VALUES = 1 << 14;
 export class BufferPool {
   readonly maxBytes: number;
   #free = new Map<number, Float32Array[]>();
+  /** Buffers from take() that may come back: pinning removes them. */
   #owned = new WeakSet<Float32Array>();
-  #pinned = new WeakSet<Float32Array>();
   #idle = new WeakSet<Float32Array>();
   #bytes = 0;
 
@@ -66,14 +66,14 @@ export class BufferPool {
 
   /** Marks `a` as visible outside the backend: it is never recycled. */
   pin(a: unknown): void {
-    if (a instanceof Float32Array) this.#pinned.add(a);
+    if (a instanceof Float32Array) this.#owned.delete(a);
   }
 
   /** Takes `a` back if it came from {@linkcode take}, is not pinned and fits. */
   release(a: unknown): void {
     if (
-      !(a instanceof Float32Array) || !this.#owned.has(a) || this.#pinned.has(a) ||
-      this.#idle.has(a) || this.#bytes + a.byteLength > this.maxBytes
+      !(a instanceof Float32Array) || !this.#owned.has(a) || this.#idle.has(a) ||
+      this.#bytes + a.byteLength > this.maxBytes
     ) {
       return;
     }

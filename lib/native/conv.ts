@@ -11,6 +11,7 @@
 import type { Blas } from "./blas.ts";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 import type { NativeLibraries } from "./ffi.ts";
+import { type Alloc, freshAlloc } from "./kernel_io.ts";
 
 /** The shape of one convolution, in tfjs's `Conv2DInfo` terms. */
 export interface ConvGeometry {
@@ -71,7 +72,7 @@ interface Plan {
 export class NativeConv {
   #dnnl: Dnnl | null;
   #blas: Blas | null;
-  #alloc: (n: number) => Float32Array;
+  #alloc: Alloc;
   #plans = new Map<string, Plan | null>();
 
   /**
@@ -81,7 +82,7 @@ export class NativeConv {
    */
   constructor(
     libs: Pick<NativeLibraries, "dnnl" | "blas">,
-    alloc: (n: number) => Float32Array = (n) => new Float32Array(n),
+    alloc: Alloc = freshAlloc,
   ) {
     this.#dnnl = libs.dnnl;
     this.#blas = libs.blas;

@@ -8,6 +8,18 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { ConvGeometry, NativeConv } from "./conv.ts";
+import { cpuKernel, f32 } from "./kernel_io.ts";
+
+/** The float32 values of every tensor in `ts`, or null if one is not float32. */
+function f32s(backend: MathBackendCPU, ...ts: tf.TensorInfo[]): Float32Array[] | null {
+  const out: Float32Array[] = [];
+  for (const t of ts) {
+    const v = f32(backend, t);
+    if (!v) return null;
+    out.push(v);
+  }
+  return out;
+}
 
 type Info = tf.backend_util.Conv2DInfo;
 
@@ -38,29 +50,6 @@ export function convGeometry(info: Info): ConvGeometry | null {
     padLeft: p.left,
     padRight: p.right,
   };
-}
-
-function float32(
-  backend: MathBackendCPU,
-  ...ts: tf.TensorInfo[]
-): Float32Array[] | null {
-  const out: Float32Array[] = [];
-  for (const t of ts) {
-    const v = backend.data.get(t.dataId).values;
-    if (t.dtype !== "float32" || !(v instanceof Float32Array)) return null;
-    out.push(v);
-  }
-  return out;
-}
-
-function cpuKernel(name: string): tf.KernelFunc {
-  const k = tf.getKernel(name, "cpu");
-  if (!k) {
-    throw new Error(
-      `Kernel "${name}" is not registered for "cpu": import @tensorflow/tfjs-backend-cpu first`,
-    );
-  }
-  return k.kernelFunc;
 }
 
 /**
@@ -98,7 +87,7 @@ export function convKernels(
           bu.convertConv2DDataFormat(a.dataFormat),
         );
         const g = convGeometry(info);
-        const vals = float32(backend, x, filter);
+        const vals = f32s(backend, x, filter);
         if (!g || !vals) return fallbackConv(args);
         const y = conv.forward(vals[0], vals[1], g);
         return backend.makeTensorInfo(info.outShape, "float32", y);
@@ -122,7 +111,7 @@ export function convKernels(
           bu.convertConv2DDataFormat(a.dataFormat),
         );
         const g = convGeometry(info);
-        const vals = float32(backend, dy, filter);
+        const vals = f32s(backend, dy, filter);
         if (!g || !vals) return fallbackInput(args);
         const dx = conv.backpropInput(vals[0], vals[1], g);
         return backend.makeTensorInfo(info.inShape, "float32", dx);
@@ -146,7 +135,7 @@ export function convKernels(
           bu.convertConv2DDataFormat(a.dataFormat),
         );
         const g = convGeometry(info);
-        const vals = float32(backend, x, dy);
+        const vals = f32s(backend, x, dy);
         if (!g || !vals) return fallbackFilter(args);
         const dw = conv.backpropFilter(vals[0], vals[1], g);
         return backend.makeTensorInfo(info.filterShape, "float32", dw);

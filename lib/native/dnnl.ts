@@ -1,7 +1,8 @@
 /**
  * Thin oneDNN 2.x (`libdnnl.so.2`) binding over Deno FFI: engine, stream,
- * memory descriptors, primitive creation and execution. Only what the native
- * backend's convolution and batch-norm kernels need.
+ * memory descriptors, primitive creation (with an optional ReLU post-op) and
+ * execution. Only what the native backend's kernels need: convolution, batch
+ * norm, element-wise and binary primitives.
  *
  * Struct sizes and enum values below are those of oneDNN 2.6's C headers
  * (`dnnl_types.h`); oneDNN 3.x changed the API (opaque memory descriptors,
@@ -31,11 +32,8 @@ export const DNNL = {
   forwardTraining: 64,
   forwardInference: 96,
   backward: 128,
-  backwardData: 160,
-  backwardWeights: 192,
   convolutionDirect: 1,
   eltwiseRelu: 0x1f,
-  eltwiseReluUseDst: 0x100,
   binaryAdd: 0x1fff0,
   argSrc: 1,
   argSrc1: 2,
@@ -61,7 +59,6 @@ export const DNNL = {
   queryDiffWeightsMd: 132,
   queryDstMd: 133,
   queryDiffDstMd: 134,
-  queryWorkspaceMd: 135,
   queryImplInfoStr: 8,
   queryExecArgMd: 255,
 } as const;
@@ -97,7 +94,6 @@ const SYMBOLS = {
     parameters: ["pointer", "buffer"],
     result: "i32",
   },
-  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_convolution_forward_desc_init: {
     parameters: [
       "buffer",

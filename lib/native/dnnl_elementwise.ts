@@ -9,6 +9,7 @@
  * @module
  */
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
+import { type Alloc, freshAlloc } from "./kernel_io.ts";
 
 /** Fewest values worth a oneDNN call. */
 export const DNNL_ELEMENTWISE_MIN = 1 << 16;
@@ -27,14 +28,14 @@ export const DNNL_ELEMENTWISE_MIN = 1 << 16;
  */
 export class DnnlElementwise {
   #dnnl: Dnnl;
-  #alloc: (n: number) => Float32Array;
+  #alloc: Alloc;
   #plans = new Map<string, DnnlPrimitive>();
 
   /**
    * Uses `dnnl`'s engine and stream; outputs come from `alloc`, which may
    * return old contents (every element is written).
    */
-  constructor(dnnl: Dnnl, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)) {
+  constructor(dnnl: Dnnl, alloc: Alloc = freshAlloc) {
     this.#dnnl = dnnl;
     this.#alloc = alloc;
   }

@@ -10,23 +10,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL_ELEMENTWISE_MIN, type DnnlElementwise } from "./dnnl_elementwise.ts";
+import { cpuKernel, f32 } from "./kernel_io.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
-
-function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
-  const v = backend.data.get(t.dataId).values;
-  return t.dtype === "float32" && v instanceof Float32Array ? v : null;
-}
-
-function cpuKernel(name: string): tf.KernelFunc {
-  const k = tf.getKernel(name, "cpu");
-  if (!k) {
-    throw new Error(
-      `Kernel "${name}" is not registered for "cpu": import @tensorflow/tfjs-backend-cpu first`,
-    );
-  }
-  return k.kernelFunc;
-}
 
 /** Row-major strides of `shape`. */
 function strides(shape: number[]): number[] {
@@ -364,10 +350,9 @@ function reluGradKernel(backendName: string, ew: DnnlElementwise | null): tf.Ker
       const { dy, x } = args.inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
       const values = (t: tf.TensorInfo) => backend.data.get(t.dataId).values as ArrayLike<number>;
       const g = values(dy), xv = values(x);
-      if (
-        ew && xv.length >= DNNL_ELEMENTWISE_MIN && g instanceof Float32Array && xv instanceof Float32Array
-      ) {
-        return backend.makeTensorInfo(x.shape, "float32", ew.reluGrad(g, xv));
+      const gf = f32(backend, dy), xf = f32(backend, x);
+      if (ew && gf && xf && xf.length >= DNNL_ELEMENTWISE_MIN) {
+        return backend.makeTensorInfo(x.shape, "float32", ew.reluGrad(gf, xf));
       }
       const out = new Float32Array(xv.length);
       for (let i = 0; i < xv.length; i++) {

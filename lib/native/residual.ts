@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL_ELEMENTWISE_MIN, type DnnlElementwise } from "./dnnl_elementwise.ts";
 import { RELU_GRAD_KERNEL } from "./elementwise_kernels.ts";
+import { valuesOf } from "./kernel_io.ts";
 
 /** Kernel: inputs `{a, b}` (float32, one shape) -> `max(a + b, 0)`. */
 export const ADD_RELU_KERNEL = "NativeAddRelu";
@@ -147,7 +148,6 @@ function shortcutCopy(
  * ```
  */
 export function residualKernels(backendName: string, ew: DnnlElementwise | null): tf.KernelConfig[] {
-  const values = (b: MathBackendCPU, t: tf.TensorInfo) => b.data.get(t.dataId).values as Float32Array;
   return [
     {
       kernelName: ADD_RELU_KERNEL,
@@ -155,7 +155,7 @@ export function residualKernels(backendName: string, ew: DnnlElementwise | null)
       kernelFunc: ({ inputs, backend }) => {
         const cpu = backend as MathBackendCPU;
         const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-        const av = values(cpu, a), bv = values(cpu, b);
+        const av = valuesOf(cpu, a), bv = valuesOf(cpu, b);
         let out: Float32Array;
         if (ew && av.length >= DNNL_ELEMENTWISE_MIN) {
           out = ew.add(av, bv, true);
@@ -177,7 +177,7 @@ export function residualKernels(backendName: string, ew: DnnlElementwise | null)
         const { x } = inputs as { x: tf.TensorInfo };
         const g = geometry(x.shape, (attrs as { channels: number }).channels);
         const out = new Float32Array(g.n * g.oh * g.ow * g.oc);
-        shortcutCopy(values(cpu, x), out, g, true);
+        shortcutCopy(valuesOf(cpu, x), out, g, true);
         return cpu.makeTensorInfo([g.n, g.oh, g.ow, g.oc], "float32", out);
       },
     },
@@ -190,7 +190,7 @@ export function residualKernels(backendName: string, ew: DnnlElementwise | null)
         const inShape = (attrs as unknown as { inShape: number[] }).inShape;
         const g = geometry(inShape, dy.shape[3]);
         const dx = new Float32Array(inShape.reduce((p, d) => p * d, 1));
-        shortcutCopy(dx, values(cpu, dy), g, false);
+        shortcutCopy(dx, valuesOf(cpu, dy), g, false);
         return cpu.makeTensorInfo(inShape, "float32", dx);
       },
     },

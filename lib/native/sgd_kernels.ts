@@ -8,6 +8,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { valuesOf } from "./kernel_io.ts";
 
 /**
  * Kernel: inputs `{param, grad, buffer}`, attrs `{lr, momentum, weightDecay}`
@@ -59,7 +60,7 @@ export function sgdKernel(backendName: string): tf.KernelConfig {
     kernelFunc: ({ inputs, backend, attrs }) => {
       const cpu = backend as MathBackendCPU;
       const { param, grad, buffer } = inputs as Record<string, tf.TensorInfo>;
-      const v = (t: tf.TensorInfo) => cpu.data.get(t.dataId).values as Float32Array;
+      const v = (t: tf.TensorInfo) => valuesOf(cpu, t);
       const [p, b] = sgdUpdate(
         v(param),
         v(grad),
