@@ -16,10 +16,12 @@
  *
  * Run: deno run -A bench/kernels.ts [--reps 3] [--cpu-batch 4] [--no-cpu]
  */
-import * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import "../lib/ops/gradients.ts";
 import { parseArgs } from "node:util";
-import { addRelu, shortcutA } from "../lib/native/residual.ts";
-import { batchNormTrain, registerNativeBackend } from "../lib/native_backend.ts";
+import { addRelu, batchNormTrain, shortcutA } from "../lib/ops/mod.ts";
+import { registerNativeBackend } from "../lib/native/mod.ts";
 
 const { values: flags } = parseArgs({
   options: {

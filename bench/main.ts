@@ -29,13 +29,13 @@ import {
   BACKENDS,
   probeWebGpu,
   selectBackend,
-} from "../lib/backend.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { compileExpr, DEFAULT_FN } from "../lib/expr.ts";
-import { FIT_DEFAULTS, fitFunction } from "../lib/fit.ts";
-import { ResNet20 } from "../lib/resnet.ts";
-import { Sgd } from "../lib/sgd.ts";
-import { trainStep } from "../lib/trainer.ts";
+} from "../lib/runtime/backend.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
+import { FIT_DEFAULTS, fitFunction } from "../lib/train/fit_function.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
+import { Sgd } from "../lib/train/sgd.ts";
+import { trainStep } from "../lib/train/train_epoch.ts";
 
 const HELP = `Usage: deno task bench [flags]
 

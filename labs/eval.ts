@@ -14,16 +14,16 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { BACKENDS, selectBackend } from "../lib/backend.ts";
-import { CLASS_NAMES, NUM_CLASSES } from "../lib/cifar.ts";
-import { loadCifar10, resolveCifarDir } from "../lib/cifar_files.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { confusionMatrix, matrixCsvs, perClassRows } from "../lib/confusion.ts";
-import { type Row, toCsv } from "../lib/csv.ts";
-import { readFileNamed, writeFileAtomic } from "../lib/files.ts";
-import { ResNet20 } from "../lib/resnet.ts";
-import { evaluate } from "../lib/trainer.ts";
-import { decodeWeights } from "../lib/weights.ts";
+import { BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
+import { CLASS_NAMES, NUM_CLASSES } from "../lib/data/cifar.ts";
+import { loadCifar10, resolveCifarDir } from "../lib/data/cifar_files.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { confusionMatrix, matrixCsvs, perClassRows } from "../lib/report/confusion.ts";
+import { type Row, toCsv } from "../lib/report/csv.ts";
+import { readFileNamed, writeFileAtomic } from "../lib/runtime/files.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
+import { evaluate } from "../lib/train/train_epoch.ts";
+import { decodeWeights } from "../lib/formats/weights.ts";
 
 const HELP = `Usage: deno task eval --weights FILE [flags]
 

@@ -18,19 +18,19 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, dirname, join } from "node:path";
-import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { checkFinite, compileExpr, DEFAULT_FN } from "../lib/expr.ts";
-import { FIT_DEFAULTS, type FitConfig, fitFunction, gridPoints, predict } from "../lib/fit.ts";
-import { Mlp } from "../lib/mlp.ts";
-import { type StudyName, studyRuns } from "../lib/study.ts";
-import { lineChart, type Series } from "../lib/chart.ts";
-import { type Row, toCsv } from "../lib/csv.ts";
-import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/metrics.ts";
-import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
-import { Progress } from "../lib/progress.ts";
-import { runInfo } from "../lib/run_info.ts";
-import { decodeSafetensors, encodeSafetensors } from "../lib/safetensors.ts";
+import { type BackendChoice, BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { checkFinite, compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
+import { FIT_DEFAULTS, type FitConfig, fitFunction, gridPoints, predict } from "../lib/train/fit_function.ts";
+import { Mlp } from "../lib/models/mlp.ts";
+import { type StudyName, studyRuns } from "../lib/train/study.ts";
+import { lineChart, type Series } from "../lib/report/line_chart.ts";
+import { type Row, toCsv } from "../lib/report/csv.ts";
+import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/report/columns.ts";
+import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
+import { Progress } from "../lib/runtime/progress.ts";
+import { runInfo } from "../lib/runtime/run_info.ts";
+import { decodeSafetensors, encodeSafetensors } from "../lib/formats/safetensors.ts";
 
 const HELP = `Usage: deno task exp1 [flags]
 

@@ -19,20 +19,20 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { type BackendChoice, BACKENDS, selectBackend } from "../lib/backend.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { type CifarProgress, loadCifar10, resolveCifarDir } from "../lib/cifar_files.ts";
-import { decodeCheckpoint, encodeCheckpoint } from "../lib/checkpoint.ts";
-import { CLASS_NAMES } from "../lib/cifar.ts";
-import { confusionCsvs } from "../lib/confusion.ts";
-import { lineChart } from "../lib/chart.ts";
-import { toCsv } from "../lib/csv.ts";
-import { exists, readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/files.ts";
-import { Progress } from "../lib/progress.ts";
-import { ResNet20 } from "../lib/resnet.ts";
-import { Rng } from "../lib/rng.ts";
-import { runInfo } from "../lib/run_info.ts";
-import { encodeSafetensors } from "../lib/safetensors.ts";
+import { type BackendChoice, BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { type CifarProgress, loadCifar10, resolveCifarDir } from "../lib/data/cifar_files.ts";
+import { decodeCheckpoint, encodeCheckpoint } from "../lib/formats/checkpoint.ts";
+import { CLASS_NAMES } from "../lib/data/cifar.ts";
+import { confusionCsvs } from "../lib/report/confusion.ts";
+import { lineChart } from "../lib/report/line_chart.ts";
+import { toCsv } from "../lib/report/csv.ts";
+import { exists, readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
+import { Progress } from "../lib/runtime/progress.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
+import { Rng } from "../lib/data/rng.ts";
+import { runInfo } from "../lib/runtime/run_info.ts";
+import { encodeSafetensors } from "../lib/formats/safetensors.ts";
 import {
   formatSchedule,
   LAB_SCHEDULE,
@@ -41,11 +41,11 @@ import {
   type Stage,
   stageStarts,
   totalEpochs,
-} from "../lib/schedule.ts";
-import { Sgd } from "../lib/sgd.ts";
-import { type EpochMetrics, METRICS_COLUMNS } from "../lib/metrics.ts";
-import { type EvalResult, evaluate, trainEpoch } from "../lib/trainer.ts";
-import { decodeWeights } from "../lib/weights.ts";
+} from "../lib/train/schedule.ts";
+import { Sgd } from "../lib/train/sgd.ts";
+import { type EpochMetrics, METRICS_COLUMNS } from "../lib/report/columns.ts";
+import { type EvalResult, evaluate, trainEpoch } from "../lib/train/train_epoch.ts";
+import { decodeWeights } from "../lib/formats/weights.ts";
 
 const HELP = `Usage: deno task exp2 [flags]
 

@@ -10,13 +10,13 @@
  *
  * @module
  */
-import { BACKENDS, selectBackend } from "../lib/backend.ts";
-import { choiceFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { readFileNamed, writeFileAtomic } from "../lib/files.ts";
-import { encodePth } from "../lib/pth.ts";
-import { ResNet20 } from "../lib/resnet.ts";
-import { encodeSafetensors } from "../lib/safetensors.ts";
-import { decodeWeights } from "../lib/weights.ts";
+import { BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
+import { choiceFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { readFileNamed, writeFileAtomic } from "../lib/runtime/files.ts";
+import { encodePth } from "../lib/formats/pth.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
+import { encodeSafetensors } from "../lib/formats/safetensors.ts";
+import { decodeWeights } from "../lib/formats/weights.ts";
 
 const HELP = `Usage: deno task export --weights FILE --format safetensors|pth --out FILE
 

@@ -7,14 +7,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { BACKENDS, selectBackend } from "../lib/backend.ts";
-import { CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES } from "../lib/cifar.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { readFileNamed } from "../lib/files.ts";
-import { decodePng, toCifarPlanar } from "../lib/image.ts";
-import { ResNet20 } from "../lib/resnet.ts";
-import { evaluate } from "../lib/trainer.ts";
-import { decodeWeights } from "../lib/weights.ts";
+import { BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
+import { CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES } from "../lib/data/cifar.ts";
+import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { readFileNamed } from "../lib/runtime/files.ts";
+import { decodePng, toCifarPlanar } from "../lib/data/image.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
+import { evaluate } from "../lib/train/train_epoch.ts";
+import { decodeWeights } from "../lib/formats/weights.ts";
 
 const HELP = `Usage: deno task predict --weights FILE IMAGE.png [IMAGE.png...]
 

@@ -13,10 +13,10 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { parseFlags, runMain, UsageError } from "../lib/cli.ts";
-import { writeFileAtomic } from "../lib/files.ts";
-import { readRunFolder, type RunFolder } from "../lib/run_folder.ts";
-import { renderReport } from "../lib/report.ts";
+import { parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { writeFileAtomic } from "../lib/runtime/files.ts";
+import { readRunFolder, type RunFolder } from "../lib/report/run_folder.ts";
+import { renderReport } from "../lib/report/render_report.ts";
 
 const HELP = `Usage: deno task report RUN_DIR... [--out report.md]
 

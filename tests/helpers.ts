@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { Rng } from "../lib/rng.ts";
+import { Rng } from "../lib/data/rng.ts";
 
 /** The repository root. */
 export const REPO: string = resolve(new URL("..", import.meta.url).pathname);

@@ -1,25 +1,21 @@
 /**
  * Training-mode batch norm over `[N, H, W]` per channel of NHWC data, and
- * the tfjs kernels `NativeBatchNormTrain` / `NativeBatchNormTrainGrad` that
- * {@linkcode batchNormTrain} calls on the `native` backend, optionally with
- * the following ReLU fused in: oneDNN's multithreaded JIT batch norm when
- * it is loaded, else fused TypedArray loops (2 passes each way, float64
+ * the `native` kernels of `ops/batch_norm_train.ts` (`BatchNormTrain`,
+ * `BatchNormTrainGrad`, optionally with the following ReLU fused in) and of
+ * tfjs's inference `FusedBatchNorm`: oneDNN's multithreaded JIT batch norm
+ * when it is loaded, else fused TypedArray loops (2 passes each way, float64
  * accumulators, PyTorch's rounding).
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from "../ops/batch_norm_train.ts";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 import { type Alloc, cpuKernel, freshAlloc, valuesOf } from "./kernel_io.ts";
 
 /** tfjs's inference batch-norm kernel (`tf.batchNorm`). */
 const FUSED_BATCH_NORM = "FusedBatchNorm";
-
-/** Kernel: inputs `{x, gamma, beta}`, attr `epsilon` -> `[y, mean, variance]`. */
-export const BN_TRAIN_KERNEL = "NativeBatchNormTrain";
-/** Kernel: inputs `{dy, x, gamma, mean, variance}` -> `[dx, dgamma, dbeta]`. */
-export const BN_TRAIN_GRAD_KERNEL = "NativeBatchNormTrainGrad";
 
 /** Output of {@linkcode bnForward}. */
 export interface BnForward {

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL_ELEMENTWISE_MIN, type DnnlElementwise } from "./dnnl_elementwise.ts";
+import { RELU_GRAD_KERNEL } from "../ops/relu_grad.ts";
 import { cpuKernel, f32 } from "./kernel_io.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
@@ -338,9 +339,6 @@ function jsRelu(x: Float32Array): Float32Array {
   return o;
 }
 
-/** Kernel: inputs `{dy, x}` -> `dy` where `x > 0`, else 0 (NaN `x`: NaN). */
-export const RELU_GRAD_KERNEL = "NativeReluGrad";
-
 function reluGradKernel(backendName: string, ew: DnnlElementwise | null): tf.KernelConfig {
   return {
     kernelName: RELU_GRAD_KERNEL,
@@ -367,42 +365,9 @@ function reluGradKernel(backendName: string, ew: DnnlElementwise | null): tf.Ker
 }
 
 /**
- * Relu's gradient config with `dy * step(x)` fused into one
- * {@linkcode RELU_GRAD_KERNEL} pass when the active backend is
- * `backendName` and both tensors are float32 of one shape; otherwise
- * `original`'s. Saves a mask tensor and a pass per ReLU (19 in ResNet20).
- *
- * @example
- * ```ts ignore
- * const original = tf.getGradient(tf.Relu)!;
- * tf.unregisterGradient(tf.Relu);
- * tf.registerGradient(fusedReluGradient("native", original));
- * ```
- */
-export function fusedReluGradient(
-  backendName: string,
-  original: tf.GradConfig,
-): tf.GradConfig {
-  return {
-    ...original,
-    gradFunc: (dy, saved, attrs) => {
-      const x = saved[0];
-      const d = dy as tf.Tensor;
-      if (
-        tf.getBackend() !== backendName || x.dtype !== "float32" ||
-        d.dtype !== "float32" || !tf.util.arraysEqual(x.shape, d.shape)
-      ) {
-        return original.gradFunc(dy, saved, attrs);
-      }
-      return { x: () => tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: d, x }) as tf.Tensor };
-    },
-  };
-}
-
-/**
  * The fast kernels for `backendName`: `Add`, `Sub`, `Multiply`, `RealDiv`,
  * `Relu`, `Step`, `Sum`, `Mean`, `Slice`,
- * `PadV2`, and {@linkcode RELU_GRAD_KERNEL}. With `ew`, same-shape `Add`,
+ * `PadV2`, and ReLU's gradient (`ops/relu_grad.ts`). With `ew`, same-shape `Add`,
  * `Relu` and the ReLU gradient of {@linkcode DNNL_ELEMENTWISE_MIN} values
  * or more run on oneDNN (multithreaded; NaN inputs give 0 there, not NaN).
  *

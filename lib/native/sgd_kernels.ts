@@ -1,37 +1,36 @@
 /**
- * One SGD-with-momentum update of a parameter as a single kernel (PyTorch's
- * `torch.optim.SGD`, dampening 0, no Nesterov, float32 rounding after every
- * operation as PyTorch's CPU kernels round), where plain tfjs ops take six
- * kernels a parameter: ResNet20 has 65 parameters.
+ * The `native` kernel of `ops/sgd_update.ts`: one SGD-with-momentum update
+ * of a parameter as a single loop, rounding to float32 after every
+ * operation as PyTorch's CPU kernels round.
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { SGD_MOMENTUM_KERNEL, type SgdMomentumAttrs } from "../ops/sgd_update.ts";
 import { valuesOf } from "./kernel_io.ts";
 
 /**
- * Kernel: inputs `{param, grad, buffer}`, attrs `{lr, momentum, weightDecay}`
- * -> `[param, buffer]` updated.
- */
-export const SGD_KERNEL = "NativeSgdMomentum";
-
-/**
- * `d = g + wd p; buf = momentum buf + d; p = p - lr buf`, in place on fresh
- * copies, rounding to float32 after each operation.
+ * `d = g + wd p; buf = momentum buf + d; p = p - lr buf`, into fresh
+ * arrays, rounding to float32 after each operation.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sgdUpdate } from "./sgd_kernels.ts";
- * const [p, buf] = sgdUpdate(new Float32Array([1]), new Float32Array([2]), new Float32Array([0]), { lr: 0.5, momentum: 0.9, weightDecay: 0 });
- * console.log(p[0], buf[0]); // 0 2
+ * const [p, buf] = sgdUpdate(new Float32Array([1]), new Float32Array([2]), new Float32Array([0]), {
+ *   lr: 0.5,
+ *   momentum: 0.9,
+ *   weightDecay: 0,
+ * });
+ * assert.deepEqual([p[0], buf[0]], [0, 2]);
  * ```
  */
 export function sgdUpdate(
   param: Float32Array,
   grad: Float32Array,
   buffer: Float32Array,
-  { lr, momentum, weightDecay }: { lr: number; momentum: number; weightDecay: number },
+  { lr, momentum, weightDecay }: SgdMomentumAttrs & { lr: number },
 ): [Float32Array, Float32Array] {
   const f = Math.fround, l = f(lr), m = f(momentum), wd = f(weightDecay);
   const p = new Float32Array(param.length), b = new Float32Array(param.length);
@@ -45,8 +44,8 @@ export function sgdUpdate(
 }
 
 /**
- * The {@linkcode SGD_KERNEL} config for `backendName` (a `cpu`-derived
- * backend).
+ * The {@linkcode SGD_MOMENTUM_KERNEL} config for `backendName` (a
+ * `cpu`-derived backend).
  *
  * @example
  * ```ts ignore
@@ -55,18 +54,16 @@ export function sgdUpdate(
  */
 export function sgdKernel(backendName: string): tf.KernelConfig {
   return {
-    kernelName: SGD_KERNEL,
+    kernelName: SGD_MOMENTUM_KERNEL,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
       const cpu = backend as MathBackendCPU;
-      const { param, grad, buffer } = inputs as Record<string, tf.TensorInfo>;
+      const { param, grad, buffer, lr } = inputs as Record<string, tf.TensorInfo>;
       const v = (t: tf.TensorInfo) => valuesOf(cpu, t);
-      const [p, b] = sgdUpdate(
-        v(param),
-        v(grad),
-        v(buffer),
-        attrs as unknown as Parameters<typeof sgdUpdate>[3],
-      );
+      const [p, b] = sgdUpdate(v(param), v(grad), v(buffer), {
+        ...(attrs as unknown as SgdMomentumAttrs),
+        lr: v(lr)[0],
+      });
       return [cpu.makeTensorInfo(param.shape, "float32", p), cpu.makeTensorInfo(param.shape, "float32", b)];
     },
   };

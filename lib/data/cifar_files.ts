@@ -1,0 +1,471 @@
+// Touches the disk and the network: finds, reads and downloads the CIFAR-10 binary files.
+/**
+ * Loading CIFAR-10 from a folder of the official binary files, downloading
+ * and checking the official tarball when they are absent.
+ *
+ * The archive logic ({@linkcode extractCifarTarball}) is a pure function of
+ * bytes; the rest is thin disk and fetch code around it and
+ * `parseCifarBatch`.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { unpackTar } from "modern-tar";
+import {
+  cifarRecordCount,
+  type CifarSplit,
+  CLASS_NAMES,
+  concatSplits,
+  parseCifarBatch,
+  RECORD_BYTES,
+  TEST_FILE,
+  TRAIN_FILES,
+} from "./cifar.ts";
+import { exists, writeFileAtomic } from "../runtime/files.ts";
+
+/** Where the official binary tarball is downloaded from. */
+export const CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+/** md5 of the official `cifar-10-binary.tar.gz`. */
+export const CIFAR_TARBALL_MD5 = "c32a1d4ab5d03f1284b67883e8d87530";
+/** md5 of each official `.bin` file. */
+export const CIFAR_FILE_MD5: Readonly<Record<string, string>> = Object.freeze({
+  "data_batch_1.bin": "5dd7e06a14cb22eb9f671a540d1b7c25",
+  "data_batch_2.bin": "5ea93a67294ea407fff1d09f752e9692",
+  "data_batch_3.bin": "942cd6a4bcdd0dd3c604fbe906cb4421",
+  "data_batch_4.bin": "ae636b3ba5c66a11e91e8cb52e771fcb",
+  "data_batch_5.bin": "53f37980c15c3d472c316c40844f3f0d",
+  "test_batch.bin": "803d5f7f4d78ea53de84dbe85f74fb6d",
+});
+/** The folder inside the tarball that holds the files. */
+export const CIFAR_ARCHIVE_DIR = "cifar-10-batches-bin";
+/** The class-names file extracted alongside the batches (checked by content, no official md5 is published). */
+export const CIFAR_META_FILE = "batches.meta.txt";
+/** The seven files extracted from the tarball. */
+export const CIFAR_FILES: readonly string[] = Object.freeze([
+  ...TRAIN_FILES,
+  TEST_FILE,
+  CIFAR_META_FILE,
+]);
+/** Folder used when neither `--data-dir` nor `CIFAR10_DIR` is given. */
+export const DEFAULT_CIFAR_DIR = "data/cifar-10-batches-bin";
+
+/** Thrown when the tarball or one of its entries fails a check. */
+export class CifarArchiveError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CifarArchiveError";
+  }
+}
+
+/** Thrown when the CIFAR-10 files are missing and cannot be downloaded. */
+export class CifarFilesError extends Error {
+  /** Creates the error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CifarFilesError";
+  }
+}
+
+/** Progress of a download or of writing the extracted files. */
+export interface CifarProgress {
+  /** What is happening: fetching the tarball, or writing one extracted file. */
+  stage: "download" | "write";
+  /** Bytes done so far. */
+  loaded: number;
+  /** Bytes expected in all, when known. */
+  total?: number;
+  /** The file written, for stage "write". */
+  file?: string;
+}
+
+/**
+ * The CIFAR-10 folder: the `--data-dir` flag value if given, else the
+ * `CIFAR10_DIR` environment variable, else {@linkcode DEFAULT_CIFAR_DIR}.
+ * Empty values count as not given.
+ *
+ * @example
+ * ```ts
+ * import { resolveCifarDir } from "./cifar_files.ts";
+ * console.assert(resolveCifarDir("/data/cifar") === "/data/cifar");
+ * ```
+ */
+export function resolveCifarDir(flag?: string): string {
+  if (flag) return flag;
+  const env = Deno.env.get("CIFAR10_DIR");
+  if (env) return env;
+  return DEFAULT_CIFAR_DIR;
+}
+
+/** md5 of bytes, lowercase hex. */
+function md5(bytes: Uint8Array): string {
+  return createHash("md5").update(bytes).digest("hex");
+}
+
+/** Options for {@linkcode extractCifarTarball}. */
+export interface ExtractOptions {
+  /**
+   * Expected md5 of the gzipped tarball; `null` skips the check.
+   * @default {CIFAR_TARBALL_MD5}
+   */
+  tarballMd5?: string | null;
+  /**
+   * Expected md5 of each `.bin` file.
+   * @default {CIFAR_FILE_MD5}
+   */
+  fileMd5?: Readonly<Record<string, string>>;
+}
+
+/** Whether a tar entry name could escape the extraction folder. */
+function unsafeName(name: string): boolean {
+  return name.startsWith("/") || name.includes("\\") ||
+    /^[A-Za-z]:/.test(name) ||
+    name.split("/").some((part) => part === "..");
+}
+
+/**
+ * Checks and unpacks the official `cifar-10-binary.tar.gz` in memory.
+ *
+ * Checks the tarball's md5, then accepts only regular files named exactly
+ * `cifar-10-batches-bin/<name>` for the seven {@linkcode CIFAR_FILES}, each
+ * once, and checks each `.bin` file's md5 and the class names in
+ * `batches.meta.txt`. Directories and other regular files with safe names
+ * (the archive's `readme.html`) are skipped; links, devices, any other entry
+ * type, and any name that is absolute or contains `..` are errors.
+ *
+ * @returns The seven files' bytes by bare name (e.g. `"test_batch.bin"`).
+ * @example
+ * ```ts ignore
+ * import { extractCifarTarball } from "./cifar_files.ts";
+ * const gz = await Deno.readFile("cifar-10-binary.tar.gz");
+ * const files = await extractCifarTarball(gz);
+ * console.assert(files.get("test_batch.bin")!.length === 30730000);
+ * ```
+ */
+export async function extractCifarTarball(
+  gzipped: Uint8Array,
+  options: ExtractOptions = {},
+): Promise<Map<string, Uint8Array>> {
+  const tarballMd5 = options.tarballMd5 === undefined ? CIFAR_TARBALL_MD5 : options.tarballMd5;
+  const fileMd5 = options.fileMd5 ?? CIFAR_FILE_MD5;
+  if (tarballMd5 !== null) {
+    const got = md5(gzipped);
+    if (got !== tarballMd5) {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball has md5 "${got}", expected "${tarballMd5}" (${gzipped.length} bytes): ` +
+          `the download is corrupt or not the official cifar-10-binary.tar.gz`,
+      );
+    }
+  }
+  let tar: Uint8Array;
+  try {
+    tar = gunzipSync(gzipped);
+  } catch (e) {
+    throw new CifarArchiveError(
+      `CIFAR-10 tarball is not valid gzip: ${(e as Error).message}`,
+    );
+  }
+  let entries;
+  try {
+    entries = await unpackTar(tar, { strict: true });
+  } catch (e) {
+    throw new CifarArchiveError(
+      `CIFAR-10 tarball is not a valid tar archive: ${(e as Error).message}`,
+    );
+  }
+  const wanted = new Set(CIFAR_FILES);
+  const files = new Map<string, Uint8Array>();
+  for (const { header, data } of entries) {
+    const name = header.name;
+    const type = header.type ?? "file";
+    if (unsafeName(name)) {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball entry "${name}" has an unsafe path, expected "${CIFAR_ARCHIVE_DIR}/<file>"`,
+      );
+    }
+    if (type === "directory") continue;
+    if (type !== "file") {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball entry "${name}" is a ${type}, expected only regular files and directories`,
+      );
+    }
+    const prefix = `${CIFAR_ARCHIVE_DIR}/`;
+    const bare = name.startsWith(prefix) ? name.slice(prefix.length) : "";
+    if (!wanted.has(bare)) continue;
+    if (files.has(bare)) {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball holds "${name}" more than once`,
+      );
+    }
+    const bytes = data ?? new Uint8Array(0);
+    if (bytes.length !== header.size) {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball entry "${name}" has ${bytes.length} bytes, its header says ${header.size}`,
+      );
+    }
+    files.set(bare, bytes);
+  }
+  for (const file of CIFAR_FILES) {
+    const bytes = files.get(file);
+    if (!bytes) {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball lacks "${CIFAR_ARCHIVE_DIR}/${file}", expected all of ${CIFAR_FILES.join(", ")}`,
+      );
+    }
+    if (file === CIFAR_META_FILE) {
+      const names = new TextDecoder().decode(bytes).split(/\r?\n/).map((s) => s.trim()).filter((s) => s);
+      if (names.join(",") !== CLASS_NAMES.join(",")) {
+        throw new CifarArchiveError(
+          `CIFAR-10 tarball's "${file}" lists classes "${names.join(",")}", expected "${
+            CLASS_NAMES.join(",")
+          }"`,
+        );
+      }
+      continue;
+    }
+    const got = md5(bytes);
+    if (got !== fileMd5[file]) {
+      throw new CifarArchiveError(
+        `CIFAR-10 tarball's "${file}" has md5 "${got}", expected "${fileMd5[file]}"`,
+      );
+    }
+  }
+  return files;
+}
+
+/** Options for {@linkcode downloadCifar10}. */
+export interface DownloadOptions extends ExtractOptions {
+  /**
+   * Where the tarball is fetched from.
+   * @default {CIFAR_URL}
+   */
+  url?: string;
+  /**
+   * The fetch function (replaceable in tests).
+   * @default {globalThis.fetch}
+   */
+  fetch?: typeof fetch;
+  /** Called for each received chunk of the tarball (often thousands of times: throttle any printing) and once per file written. */
+  onProgress?: (progress: CifarProgress) => void;
+  /**
+   * Replace files that already exist in `dir`.
+   * @default {false}
+   */
+  overwrite?: boolean;
+}
+
+function whereToPutFiles(dir: string): string {
+  return `Put the CIFAR-10 binary files (${CIFAR_FILES.join(", ")}) in "${dir}", ` +
+    `or point the lab at a folder holding them with --data-dir or the CIFAR10_DIR environment variable`;
+}
+
+/**
+ * Downloads the official tarball, checks it with
+ * {@linkcode extractCifarTarball} and writes the seven files into `dir`
+ * (created if needed), each atomically; existing files are kept unless
+ * `overwrite`.
+ *
+ * @returns The names of the files written.
+ * @example
+ * ```ts ignore
+ * import { downloadCifar10 } from "./cifar_files.ts";
+ * await downloadCifar10("data/cifar-10-batches-bin", {
+ *   onProgress: (p) => console.log(p.stage, p.file ?? "", p.loaded, p.total),
+ * });
+ * ```
+ */
+export async function downloadCifar10(
+  dir: string,
+  options: DownloadOptions = {},
+): Promise<string[]> {
+  const url = options.url ?? CIFAR_URL;
+  const fetchFn = options.fetch ?? globalThis.fetch;
+  const onProgress = options.onProgress;
+  let response: Response;
+  try {
+    response = await fetchFn(url);
+  } catch (e) {
+    throw new CifarFilesError(
+      `Could not download CIFAR-10 from ${url} (${(e as Error).message}). ${whereToPutFiles(dir)}`,
+      { cause: e },
+    );
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new CifarFilesError(
+      `Could not download CIFAR-10 from ${url}: HTTP ${response.status} ${response.statusText}. ${
+        whereToPutFiles(dir)
+      }`,
+    );
+  }
+  const header = Number(response.headers.get("content-length"));
+  const total = Number.isFinite(header) && header > 0 ? header : undefined;
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  try {
+    for await (const chunk of response.body) {
+      chunks.push(chunk);
+      loaded += chunk.length;
+      onProgress?.({ stage: "download", loaded, total });
+    }
+  } catch (e) {
+    throw new CifarFilesError(
+      `Download of CIFAR-10 from ${url} broke off after ${loaded} bytes (${(e as Error).message}). ${
+        whereToPutFiles(dir)
+      }`,
+      { cause: e },
+    );
+  }
+  const gz = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    gz.set(c, at);
+    at += c.length;
+  }
+  chunks.length = 0;
+  const files = await extractCifarTarball(gz, options);
+  await Deno.mkdir(dir, { recursive: true });
+  const written: string[] = [];
+  for (const [name, bytes] of files) {
+    const path = `${dir}/${name}`;
+    if (!options.overwrite && await exists(path)) continue;
+    await writeFileAtomic(path, bytes);
+    written.push(name);
+    onProgress?.({
+      stage: "write",
+      loaded: bytes.length,
+      total: bytes.length,
+      file: name,
+    });
+  }
+  return written;
+}
+
+/** Options for {@linkcode loadCifar10}. */
+export interface LoadCifarOptions {
+  /**
+   * Use only the first `limitTrain` training records (in file order,
+   * `data_batch_1.bin` first); only the files and bytes needed are read.
+   * @default {all (50,000)}
+   */
+  limitTrain?: number;
+  /**
+   * Use only the first `limitTest` test records.
+   * @default {all (10,000)}
+   */
+  limitTest?: number;
+  /**
+   * Download the official tarball when a needed file is missing.
+   * @default {true}
+   */
+  download?: boolean;
+  /** Download progress, see {@linkcode downloadCifar10}. */
+  onProgress?: (progress: CifarProgress) => void;
+  /**
+   * The fetch function used for a download (replaceable in tests).
+   * @default {globalThis.fetch}
+   */
+  fetch?: typeof fetch;
+}
+
+/** Reads the first `length` bytes of a file. */
+async function readPrefix(path: string, length: number): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  while (at < length) {
+    const n = await file.read(bytes.subarray(at));
+    if (n === null) {
+      throw new CifarFilesError(
+        `File "${path}" ended after ${at} bytes, expected ${length}`,
+      );
+    }
+    at += n;
+  }
+  return bytes;
+}
+
+/** Reads up to `limit` records from `files` in order, reading only what is needed. */
+async function readSplit(
+  dir: string,
+  files: readonly string[],
+  limit: number,
+): Promise<CifarSplit> {
+  const parts: CifarSplit[] = [];
+  let remaining = limit;
+  for (const file of files) {
+    if (remaining <= 0) break;
+    const path = `${dir}/${file}`;
+    let size: number;
+    try {
+      size = (await Deno.stat(path)).size;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      throw new CifarFilesError(
+        `CIFAR-10 file "${path}" is missing. ${whereToPutFiles(dir)}`,
+      );
+    }
+    const records = cifarRecordCount(size, { source: path });
+    const take = Math.min(records, remaining);
+    const bytes = take === records ? await Deno.readFile(path) : await readPrefix(path, take * RECORD_BYTES);
+    parts.push(parseCifarBatch(bytes, { source: path, expectedRecords: take }));
+    remaining -= take;
+  }
+  return parts.length === 1 ? parts[0] : concatSplits(parts);
+}
+
+function checkLimit(name: string, value: number | undefined): number {
+  if (value === undefined) return Infinity;
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `Option ${name} must be a non-negative integer, got ${value}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Loads CIFAR-10 from `dir` (the folder holding `data_batch_1..5.bin` and
+ * `test_batch.bin`), downloading the official tarball there first when a
+ * needed file is missing and `download` is on.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadCifar10, resolveCifarDir } from "./cifar_files.ts";
+ * const { train, test } = await loadCifar10(resolveCifarDir(), { limitTrain: 1000, download: false });
+ * console.log(train.count, test.count); // 1000 10000
+ * ```
+ */
+export async function loadCifar10(
+  dir: string,
+  options: LoadCifarOptions = {},
+): Promise<{ train: CifarSplit; test: CifarSplit }> {
+  const limitTrain = checkLimit("limitTrain", options.limitTrain);
+  const limitTest = checkLimit("limitTest", options.limitTest);
+  // The files needed: training files until the limit is reached (sizes are
+  // only known once they exist, so count official 10,000-record files).
+  const trainNeeded = limitTrain === 0 ? [] : TRAIN_FILES.slice(
+    0,
+    Math.min(TRAIN_FILES.length, Math.ceil(limitTrain / 10000)),
+  );
+  const needed = [...trainNeeded, ...(limitTest === 0 ? [] : [TEST_FILE])];
+  const missing: string[] = [];
+  for (const file of needed) {
+    if (!await exists(`${dir}/${file}`)) missing.push(file);
+  }
+  if (missing.length > 0) {
+    if (options.download === false) {
+      throw new CifarFilesError(
+        `CIFAR-10 file "${dir}/${missing[0]}" is missing (download is off). ${whereToPutFiles(dir)}`,
+      );
+    }
+    await downloadCifar10(dir, {
+      onProgress: options.onProgress,
+      fetch: options.fetch,
+    });
+  }
+  const train = await readSplit(dir, TRAIN_FILES, limitTrain);
+  const test = await readSplit(dir, [TEST_FILE], limitTest);
+  return { train, test };
+}

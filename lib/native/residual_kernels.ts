@@ -1,0 +1,109 @@
+/**
+ * The `native` kernels of the residual-block ops of `ops/residual.ts`:
+ * `relu(a + b)` (oneDNN's binary add with a ReLU post-op for large
+ * tensors, else one loop) and the option-A shortcut and its gradient (one
+ * copy loop each way).
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { ADD_RELU_KERNEL, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL } from "../ops/residual.ts";
+import { DNNL_ELEMENTWISE_MIN, type DnnlElementwise } from "./dnnl_elementwise.ts";
+import { valuesOf } from "./kernel_io.ts";
+
+/** Output geometry of the shortcut: `[n, ceil(h/2), ceil(w/2)]`. */
+function geometry([n, h, w, c]: readonly number[], channels: number) {
+  return {
+    n,
+    h,
+    w,
+    c,
+    oh: Math.ceil(h / 2),
+    ow: Math.ceil(w / 2),
+    oc: channels,
+    before: Math.floor((channels - c) / 2),
+  };
+}
+
+/**
+ * Copies `x[n, 2i, 2j, :]` to `out[n, i, j, before:before+c]` (`toOut`)
+ * or back into a zeroed gradient (`!toOut`).
+ */
+function shortcutCopy(
+  x: Float32Array,
+  out: Float32Array,
+  g: ReturnType<typeof geometry>,
+  toOut: boolean,
+): void {
+  const { n, h, w, c, oh, ow, oc, before } = g;
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const s = ((b * h + 2 * i) * w + 2 * j) * c;
+        const d = ((b * oh + i) * ow + j) * oc + before;
+        if (toOut) { for (let k = 0; k < c; k++) out[d + k] = x[s + k]; }
+        else for (let k = 0; k < c; k++) x[s + k] = out[d + k];
+      }
+    }
+  }
+}
+
+/**
+ * The kernels of {@linkcode addRelu} and {@linkcode shortcutA} for
+ * `backendName` (oneDNN's add when `ew` is given and the input large).
+ *
+ * @example
+ * ```ts ignore
+ * for (const k of residualKernels("native", ew)) tf.registerKernel(k);
+ * ```
+ */
+export function residualKernels(backendName: string, ew: DnnlElementwise | null): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: ADD_RELU_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend }) => {
+        const cpu = backend as MathBackendCPU;
+        const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+        const av = valuesOf(cpu, a), bv = valuesOf(cpu, b);
+        let out: Float32Array;
+        if (ew && av.length >= DNNL_ELEMENTWISE_MIN) {
+          out = ew.add(av, bv, true);
+        } else {
+          out = new Float32Array(av.length);
+          for (let i = 0; i < out.length; i++) {
+            const v = av[i] + bv[i];
+            out[i] = v > 0 ? v : 0;
+          }
+        }
+        return cpu.makeTensorInfo(a.shape, "float32", out);
+      },
+    },
+    {
+      kernelName: SHORTCUT_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const cpu = backend as MathBackendCPU;
+        const { x } = inputs as { x: tf.TensorInfo };
+        const g = geometry(x.shape, (attrs as { channels: number }).channels);
+        const out = new Float32Array(g.n * g.oh * g.ow * g.oc);
+        shortcutCopy(valuesOf(cpu, x), out, g, true);
+        return cpu.makeTensorInfo([g.n, g.oh, g.ow, g.oc], "float32", out);
+      },
+    },
+    {
+      kernelName: SHORTCUT_GRAD_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const cpu = backend as MathBackendCPU;
+        const { dy } = inputs as { dy: tf.TensorInfo };
+        const inShape = (attrs as unknown as { inShape: number[] }).inShape;
+        const g = geometry(inShape, dy.shape[3]);
+        const dx = new Float32Array(inShape.reduce((p, d) => p * d, 1));
+        shortcutCopy(dx, valuesOf(cpu, dy), g, false);
+        return cpu.makeTensorInfo(inShape, "float32", dx);
+      },
+    },
+  ];
+}

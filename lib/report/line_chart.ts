@@ -1,0 +1,222 @@
+/**
+ * Line charts as standalone SVG text, for lab reports: title, labelled axes
+ * with round ticks, a legend beside the plot (never over the curves), optional
+ * log-scaled y and vertical markers (e.g. where the learning rate changes).
+ * Pure: data in, string out.
+ *
+ * @module
+ */
+import { coord, escapeXml, FONT, svgHead } from "./svg.ts";
+
+/** One curve. */
+export interface Series {
+  name: string;
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  /** Draw dashed (e.g. the true function under fitted ones). @default {false} */
+  dashed?: boolean;
+  /** Draw a dot at each point (few points, e.g. per-epoch accuracy). @default {false} */
+  dots?: boolean;
+}
+
+/** A vertical line at `x` with a label, e.g. a learning-rate change. */
+export interface Marker {
+  x: number;
+  label: string;
+}
+
+/** What to draw. */
+export interface ChartSpec {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+  /** Logarithmic y axis; non-positive values are left out. @default {false} */
+  logY?: boolean;
+  markers?: Marker[];
+  /** Fixed y range, e.g. [0, 1] for accuracy. Default: the data's range. */
+  yRange?: [number, number];
+  /** Fixed x range, e.g. every epoch of a schedule. Default: the data's range. */
+  xRange?: [number, number];
+  /** Only whole-number x ticks (epochs). @default {false} */
+  integerX?: boolean;
+  /** @default {720} */
+  width?: number;
+  /** @default {420} */
+  height?: number;
+}
+
+// Colour-blind-safe palette (Okabe-Ito), black first for the reference curve.
+const COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442"];
+
+/**
+ * Renders `spec` as an SVG document.
+ *
+ * @example
+ * ```ts
+ * import { lineChart } from "./line_chart.ts";
+ * const svg = lineChart({
+ *   title: "Loss", xLabel: "epoch", yLabel: "MSE",
+ *   series: [{ name: "train", x: [1, 2, 3], y: [3, 2, 1] }],
+ * });
+ * console.assert(svg.startsWith("<svg"));
+ * ```
+ */
+export function lineChart(spec: ChartSpec): string {
+  const width = spec.width ?? 720;
+  const height = spec.height ?? 420;
+  const legendWidth = Math.min(220, 40 + 7 * Math.max(...spec.series.map((s) => s.name.length), 4));
+  const plot = { left: 72, top: 44, right: width - legendWidth - 16, bottom: height - 56 };
+  const ty = (v: number) => (spec.logY ? Math.log10(v) : v);
+  const usable = (v: number) => Number.isFinite(v) && (!spec.logY || v > 0);
+
+  let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const s of spec.series) {
+    for (let i = 0; i < s.x.length; i++) {
+      if (!usable(s.y[i]) || !Number.isFinite(s.x[i])) continue;
+      x0 = Math.min(x0, s.x[i]);
+      x1 = Math.max(x1, s.x[i]);
+      y0 = Math.min(y0, ty(s.y[i]));
+      y1 = Math.max(y1, ty(s.y[i]));
+    }
+  }
+  if (!Number.isFinite(x0)) [x0, x1, y0, y1] = [0, 1, 0, 1];
+  if (spec.yRange) [y0, y1] = spec.yRange.map(ty) as [number, number];
+  if (spec.xRange) [x0, x1] = spec.xRange;
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) [y0, y1] = [y0 - 1, y1 + 1];
+  const xTicks = spec.integerX
+    ? niceTicks(x0, x1, 6).filter(Number.isInteger).concat(x1 - x0 < 2 ? [Math.ceil(x0), Math.floor(x1)] : [])
+      .filter((t, i, all) => all.indexOf(t) === i && t >= x0 && t <= x1).sort((a, b) => a - b)
+    : niceTicks(x0, x1, 6);
+  const yTicks = spec.logY ? logTicks(y0, y1) : niceTicks(y0, y1, 6);
+  if (!spec.yRange && !spec.logY) [y0, y1] = [Math.min(y0, yTicks[0]), Math.max(y1, yTicks.at(-1)!)];
+  const px = (v: number) => plot.left + (v - x0) / (x1 - x0) * (plot.right - plot.left);
+  const py = (v: number) => plot.bottom - (v - y0) / (y1 - y0) * (plot.bottom - plot.top);
+
+  const out: string[] = [];
+  out.push(
+    ...svgHead(width, height, spec.title),
+  );
+  for (const t of xTicks) {
+    const x = px(t);
+    out.push(
+      `<line x1="${coord(x)}" y1="${plot.top}" x2="${coord(x)}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
+      `<text x="${coord(x)}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
+        fmt(t)
+      }</text>`,
+    );
+  }
+  for (const t of yTicks) {
+    if (t < y0 - 1e-9 || t > y1 + 1e-9) continue;
+    const y = py(t);
+    const label = spec.logY ? fmt(10 ** t) : fmt(t);
+    out.push(
+      `<line x1="${plot.left}" y1="${coord(y)}" x2="${plot.right}" y2="${coord(y)}" stroke="#e5e5e5"/>`,
+      `<text x="${plot.left - 6}" y="${
+        coord(y + 4)
+      }" text-anchor="end" font-size="12" ${FONT}>${label}</text>`,
+    );
+  }
+  out.push(
+    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
+      plot.bottom - plot.top
+    }" fill="none" stroke="#333"/>`,
+    `<text x="${(plot.left + plot.right) / 2}" y="${
+      height - 14
+    }" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.xLabel)}</text>`,
+    `<text transform="translate(18 ${
+      (plot.top + plot.bottom) / 2
+    }) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.yLabel)}${
+      spec.logY ? " (log scale)" : ""
+    }</text>`,
+  );
+  for (const m of spec.markers ?? []) {
+    if (m.x < x0 || m.x > x1) continue;
+    const x = coord(px(m.x));
+    out.push(
+      `<line x1="${x}" y1="${plot.top}" x2="${x}" y2="${plot.bottom}" stroke="#888" stroke-dasharray="2 3"/>`,
+      `<text x="${x}" y="${plot.top - 6}" text-anchor="middle" font-size="11" fill="#555" ${FONT}>${
+        escapeXml(m.label)
+      }</text>`,
+    );
+  }
+  out.push(
+    `<clipPath id="plot"><rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
+      plot.bottom - plot.top
+    }"/></clipPath>`,
+  );
+  spec.series.forEach((s, k) => {
+    const color = COLORS[k % COLORS.length];
+    const path: string[] = [];
+    let pen = "M";
+    for (let i = 0; i < s.x.length; i++) {
+      if (!usable(s.y[i]) || !Number.isFinite(s.x[i])) {
+        pen = "M";
+        continue;
+      }
+      path.push(`${pen}${coord(px(s.x[i]))},${coord(py(ty(s.y[i])))}`);
+      pen = "L";
+    }
+    const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
+    out.push(
+      `<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="${
+        s.dashed ? 2.5 : 1.8
+      }"${dash} clip-path="url(#plot)"/>`,
+    );
+    if (s.dots) {
+      for (let i = 0; i < s.x.length; i++) {
+        if (usable(s.y[i]) && Number.isFinite(s.x[i])) {
+          out.push(`<circle cx="${coord(px(s.x[i]))}" cy="${coord(py(ty(s.y[i])))}" r="3" fill="${color}"/>`);
+        }
+      }
+    }
+    const ly = plot.top + 10 + k * 20;
+    out.push(
+      `<line x1="${plot.right + 14}" y1="${ly}" x2="${
+        plot.right + 40
+      }" y2="${ly}" stroke="${color}" stroke-width="2.5"${dash}/>`,
+      `<text x="${plot.right + 46}" y="${ly + 4}" font-size="12" ${FONT}>${escapeXml(s.name)}</text>`,
+    );
+  });
+  out.push(`</svg>`);
+  return out.join("\n") + "\n";
+}
+
+/**
+ * About `count` round tick values covering [lo, hi] (steps of 1, 2 or 5
+ * times a power of ten).
+ *
+ * @example
+ * ```ts
+ * import { niceTicks } from "./line_chart.ts";
+ * console.assert(niceTicks(0, 10, 5).join() === "0,2,4,6,8,10");
+ * ```
+ */
+export function niceTicks(lo: number, hi: number, count: number): number[] {
+  const raw = (hi - lo) / Math.max(count, 1);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  // No round step fits (empty range, or a step below the float spacing).
+  if (!(step > 0) || !Number.isFinite(step) || lo + step === lo || hi - step === hi) return [];
+  const ticks: number[] = [];
+  const first = Math.floor(lo / step);
+  for (let i = 0; (first + i) * step <= hi + step * 1e-9 && i <= 1000; i++) {
+    ticks.push(Number(((first + i) * step).toPrecision(12)));
+  }
+  if (ticks[0] < lo - step * 1e-9 && ticks.length > 2) ticks.shift();
+  return ticks;
+}
+
+function logTicks(lo: number, hi: number): number[] {
+  const ticks: number[] = [];
+  for (let t = Math.ceil(lo); t <= Math.floor(hi); t++) ticks.push(t);
+  return ticks.length >= 2 ? ticks : niceTicks(lo, hi, 4);
+}
+
+function fmt(v: number): string {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e5 || a < 1e-3) return v.toExponential(0).replace("e+", "e");
+  return String(Number(v.toPrecision(4)));
+}

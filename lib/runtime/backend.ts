@@ -1,0 +1,218 @@
+/**
+ * Chooses and starts the TensorFlow.js backend a lab runs on, and says which
+ * device that is, so every run can record where its numbers came from.
+ *
+ * `auto` takes WebGPU only when the adapter is a hardware GPU: a software
+ * adapter (llvmpipe, lavapipe, SwiftShader) is correct but ~100x slower than
+ * a CPU path, so it falls back to `native` (tfjs's CPU backend with BLAS and
+ * oneDNN kernels through FFI) when that library is found, else to `cpu`.
+ *
+ * Backends are imported only when chosen: nothing starts at import time.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { cpus } from "node:os";
+import { readEnv } from "./flags.ts";
+
+/** Backend names accepted by `--backend`. */
+export const BACKENDS = ["auto", "webgpu", "native", "wasm", "cpu"] as const;
+
+/** One of {@linkcode BACKENDS}. */
+export type BackendChoice = typeof BACKENDS[number];
+
+/** What a run ran on. */
+export interface BackendInfo {
+  /** The tfjs backend name actually in use, e.g. `"webgpu"`. */
+  backend: string;
+  /** The device, e.g. `"NVIDIA H100 (vulkan)"` or `"cpu: AMD EPYC (2 threads)"`. */
+  device: string;
+  /** Why `auto` chose this backend, or a fallback notice. */
+  reason: string;
+}
+
+/** A WebGPU adapter as {@linkcode probeWebGpu} sees it. */
+export interface GpuProbe {
+  /** Adapter description (vendor, architecture, device, description). */
+  description: string;
+  /** True for CPU rasterisers such as llvmpipe, lavapipe or SwiftShader. */
+  software: boolean;
+}
+
+/** Raised when a requested backend cannot start. */
+export class BackendError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "BackendError";
+  }
+}
+
+/** Programs per WebGPU queue submit; see {@linkcode selectBackend}. */
+export const WEBGPU_SUBMIT_BATCH = 1000;
+
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
+
+/**
+ * Asks the runtime for a WebGPU adapter; `null` when there is none.
+ *
+ * @example
+ * ```ts ignore
+ * const gpu = await probeWebGpu();
+ * console.log(gpu ? gpu.description : "no WebGPU adapter");
+ * ```
+ */
+export async function probeWebGpu(): Promise<GpuProbe | null> {
+  const gpu = (navigator as { gpu?: GPU }).gpu;
+  if (!gpu) return null;
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  } catch {
+    return null;
+  }
+  if (!adapter) return null;
+  const info = adapter.info;
+  const description = [info.vendor, info.architecture, info.device, info.description]
+    .filter((s) => s && s !== "0").join(" ").trim() || "unknown adapter";
+  const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+    (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
+  return { description, software: fallback || SOFTWARE_ADAPTER.test(description) };
+}
+
+/**
+ * A one-line description of this machine's CPU.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(describeCpu()); // "cpu: AMD EPYC 7B13 (2 threads)"
+ * ```
+ */
+export function describeCpu(): string {
+  try {
+    const list = cpus();
+    return `cpu: ${list[0]?.model.trim() ?? "unknown"} (${list.length} threads)`;
+  } catch {
+    return `cpu: unknown (${navigator.hardwareConcurrency} threads)`;
+  }
+}
+
+/** Options for {@linkcode selectBackend}. */
+export interface SelectOptions {
+  /**
+   * For `auto`: the model is so small that dispatch costs dominate and a CPU
+   * backend beats even a hardware GPU (Lab 1's MLP).
+   * @default {false}
+   */
+  preferCpu?: boolean;
+}
+
+/**
+ * Starts the requested backend and returns what it runs on. Throws
+ * {@linkcode BackendError} when an explicitly requested backend is missing.
+ *
+ * @example
+ * ```ts ignore
+ * const info = await selectBackend("auto");
+ * console.log(`backend ${info.backend} on ${info.device}`);
+ * ```
+ */
+export async function selectBackend(
+  choice: BackendChoice,
+  options: SelectOptions = {},
+): Promise<BackendInfo> {
+  if (!(BACKENDS as readonly string[]).includes(choice)) {
+    throw new BackendError(
+      `Unknown backend "${choice}": expected one of ${BACKENDS.join(", ")}`,
+    );
+  }
+  // Silences tfjs's "install tfjs-node" banner; also skips debug-only checks.
+  tf.env().set("PROD", true);
+  switch (choice) {
+    case "webgpu":
+      return await startWebGpu(true);
+    case "native":
+      return await startNative(true);
+    case "wasm":
+      return await startWasm();
+    case "cpu":
+      return await startCpu("requested");
+    case "auto":
+      return await startAuto(options.preferCpu ?? false);
+  }
+}
+
+async function startAuto(preferCpu: boolean): Promise<BackendInfo> {
+  if (preferCpu) {
+    const cpu = await startNative(false);
+    return { ...cpu, reason: `auto: small model, a CPU backend beats GPU dispatch; ${cpu.reason}` };
+  }
+  const gpu = await probeWebGpu();
+  if (gpu && !gpu.software) return await startWebGpu(false, gpu);
+  const why = gpu
+    ? `auto: WebGPU adapter "${gpu.description}" is a software rasteriser`
+    : "auto: no WebGPU adapter";
+  const native = await startNative(false);
+  return { ...native, reason: `${why}; ${native.reason}` };
+}
+
+async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendInfo> {
+  const gpu = probe ?? await probeWebGpu();
+  if (!gpu) {
+    throw new BackendError(
+      `Backend "webgpu" was requested but this runtime has no WebGPU adapter: ` +
+        `use --backend auto, native or cpu`,
+    );
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  // How many GPU programs tfjs records before a queue submit (tfjs default:
+  // 15). Deno's queue.submit is synchronous and costly, so fewer, larger
+  // submits help; WEBGPU_SUBMIT_BATCH overrides for experiments.
+  const batch = Number(readEnv("WEBGPU_SUBMIT_BATCH") ?? WEBGPU_SUBMIT_BATCH);
+  if (Number.isInteger(batch) && batch > 0) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
+  if (!(await tf.setBackend("webgpu"))) {
+    throw new BackendError(`Backend "webgpu" failed to start on "${gpu.description}"`);
+  }
+  await tf.ready();
+  const reason = strict
+    ? gpu.software ? "requested (software adapter: slow, for testing only)" : "requested"
+    : "auto: hardware GPU";
+  return { backend: "webgpu", device: `${gpu.description}`, reason };
+}
+
+async function startNative(strict: boolean): Promise<BackendInfo> {
+  const native = await import("../native/mod.ts");
+  const found = native.nativeAvailable();
+  if (!found.ok) {
+    if (strict) {
+      throw new BackendError(`Backend "native" is unavailable: ${found.detail}`);
+    }
+    return await startCpu(`native unavailable (${found.detail}); using the slow cpu backend`);
+  }
+  const library = await native.registerNativeBackend();
+  if (!(await tf.setBackend("native"))) {
+    throw new BackendError(`Backend "native" failed to start (${library})`);
+  }
+  await tf.ready();
+  return {
+    backend: "native",
+    device: `${describeCpu()}, ${library}`,
+    reason: strict ? "requested" : "auto: native CPU kernels",
+  };
+}
+
+async function startWasm(): Promise<BackendInfo> {
+  await import("@tensorflow/tfjs-backend-wasm");
+  if (!(await tf.setBackend("wasm"))) {
+    throw new BackendError(`Backend "wasm" failed to start`);
+  }
+  await tf.ready();
+  return { backend: "wasm", device: `${describeCpu()}, WebAssembly`, reason: "requested" };
+}
+
+async function startCpu(reason: string): Promise<BackendInfo> {
+  await import("@tensorflow/tfjs-backend-cpu");
+  if (!(await tf.setBackend("cpu"))) throw new BackendError(`Backend "cpu" failed to start`);
+  await tf.ready();
+  return { backend: "cpu", device: `${describeCpu()}, JavaScript`, reason };
+}

@@ -1,0 +1,164 @@
+/**
+ * Lab 1's training loop: fit a function of one variable with an {@linkcode Mlp}
+ * and MSE. Each step samples a mini-batch, predicts, computes the MSE,
+ * back-propagates and updates, as the lab describes; one epoch is one pass
+ * over the training samples in shuffled mini-batches (as `pytorch_fit.py`).
+ *
+ * A loss that turns NaN or infinite is a result, not a crash: the run stops
+ * and reports `diverged` with the epoch.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "../ops/gradients.ts";
+import { Mlp } from "../models/mlp.ts";
+import { Rng } from "../data/rng.ts";
+import type { FitConfig } from "./defaults.ts";
+
+export { FIT_DEFAULTS, type FitConfig } from "./defaults.ts";
+
+/** Points of the dense test grid over [xMin, xMax] (as `pytorch_fit.py`). */
+export const GRID_POINTS = 1001;
+
+/** The outcome of {@linkcode fitFunction}. */
+export interface FitResult {
+  status: "ok" | "diverged";
+  /** 1-based epoch whose loss was not finite, when diverged. */
+  divergedEpoch: number | null;
+  /** Mean training loss of each completed epoch. */
+  epochLoss: number[];
+  /** MSE on all training samples after training (NaN when diverged). */
+  trainMse: number;
+  /** MSE on the dense grid (NaN when diverged). */
+  testMse: number;
+  /** Optimisation steps taken. */
+  steps: number;
+  /** Wall time of the training loop, evaluation excluded. */
+  seconds: number;
+}
+
+/** Options for {@linkcode fitFunction}. */
+export interface FitOptions {
+  /** Called after each epoch with its 1-based number and mean loss. */
+  onEpoch?: (epoch: number, loss: number) => void;
+}
+
+/**
+ * Samples `config.samples` training points of `f`, trains a fresh MLP and
+ * returns it with the result. The caller disposes the model.
+ *
+ * @example
+ * ```ts ignore
+ * const { model, result } = await fitFunction((x) => x * x, { ...FIT_DEFAULTS, epochs: 10 });
+ * console.log(result.testMse);
+ * model.dispose();
+ * ```
+ */
+export async function fitFunction(
+  f: (x: number) => number,
+  config: FitConfig,
+  options: FitOptions = {},
+): Promise<{ model: Mlp; result: FitResult }> {
+  const rng = new Rng(config.seed);
+  const xs = new Float32Array(config.samples);
+  for (let i = 0; i < xs.length; i++) {
+    xs[i] = config.xMin + rng.float() * (config.xMax - config.xMin);
+  }
+  const ys = xs.map((x) => f(x));
+  const x = tf.tensor2d(xs, [xs.length, 1]);
+  const y = tf.tensor2d(ys, [ys.length, 1]);
+  const model = new Mlp(config.hidden, { seed: config.seed });
+  const optimizer = config.optimizer === "adam"
+    ? tf.train.adam(config.lr, 0.9, 0.999, 1e-8) // PyTorch's Adam defaults
+    : tf.train.sgd(config.lr);
+  const epochLoss: number[] = [];
+  let divergedEpoch: number | null = null;
+  let steps = 0;
+  const start = performance.now();
+  try {
+    for (let epoch = 1; epoch <= config.epochs; epoch++) {
+      const order = rng.permutation(config.samples);
+      // Summed on the device and read once per epoch: no per-step sync.
+      let total: tf.Tensor = tf.scalar(0);
+      for (let s = 0; s < order.length; s += config.batchSize) {
+        const n = Math.min(config.batchSize, order.length - s);
+        // Batches are assembled on the host: cheaper than a gather op per step.
+        const xb = new Float32Array(n);
+        const yb = new Float32Array(n);
+        for (let i = 0; i < n; i++) {
+          xb[i] = xs[order[s + i]];
+          yb[i] = ys[order[s + i]];
+        }
+        const next = tf.tidy(() => {
+          const xt = tf.tensor2d(xb, [n, 1]);
+          const yt = tf.tensor2d(yb, [n, 1]);
+          const loss = optimizer.minimize(
+            () => tf.mean(tf.squaredDifference(model.forward(xt), yt)) as tf.Scalar,
+            true,
+            model.variables(),
+          )!;
+          return tf.add(total, tf.mul(loss, n));
+        });
+        total.dispose();
+        total = next;
+        steps++;
+      }
+      // An async read: WebGPU in Deno has no synchronous download.
+      const loss = (await total.data())[0] / config.samples;
+      total.dispose();
+      if (!Number.isFinite(loss)) {
+        divergedEpoch = epoch;
+        break;
+      }
+      epochLoss.push(loss);
+      options.onEpoch?.(epoch, loss);
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const diverged = divergedEpoch !== null;
+  const trainMse = diverged ? NaN : await mse(model, x, y);
+  const grid = gridPoints(config);
+  const gx = tf.tensor2d(grid, [grid.length, 1]);
+  const gy = tf.tensor2d(grid.map((v) => f(v)), [grid.length, 1]);
+  const testMse = diverged ? NaN : await mse(model, gx, gy);
+  if (!diverged && !(Number.isFinite(trainMse) && Number.isFinite(testMse))) divergedEpoch = config.epochs;
+  tf.dispose([x, y, gx, gy]);
+  return {
+    model,
+    result: {
+      status: divergedEpoch !== null ? "diverged" : "ok",
+      divergedEpoch,
+      epochLoss,
+      trainMse,
+      testMse,
+      steps,
+      seconds,
+    },
+  };
+}
+
+/** The dense evaluation grid: {@linkcode GRID_POINTS} points from xMin to xMax. */
+export function gridPoints(range: { xMin: number; xMax: number }): Float32Array {
+  const out = new Float32Array(GRID_POINTS);
+  for (let i = 0; i < GRID_POINTS; i++) {
+    out[i] = range.xMin + (range.xMax - range.xMin) * i / (GRID_POINTS - 1);
+  }
+  return out;
+}
+
+/** The model's predictions at `xs`. */
+export async function predict(model: Mlp, xs: Float32Array): Promise<Float32Array> {
+  const y = tf.tidy(() => model.forward(tf.tensor2d(xs, [xs.length, 1])));
+  const values = await y.data() as Float32Array;
+  y.dispose();
+  return values;
+}
+
+async function mse(model: Mlp, x: tf.Tensor2D, y: tf.Tensor2D): Promise<number> {
+  const loss = tf.tidy(() => tf.mean(tf.squaredDifference(model.forward(x), y)));
+  const value = (await loss.data())[0];
+  loss.dispose();
+  return value;
+}

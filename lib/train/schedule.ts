@@ -1,0 +1,96 @@
+/**
+ * Learning-rate schedules as stages, `LR:EPOCHS,LR:EPOCHS,...`: the lab's
+ * `0.1:5,0.01:5` is LR 0.1 for epochs 1-5 then 0.01 for epochs 6-10, run from
+ * epoch 1 to the end with no manual step. Pure functions of the epoch.
+ *
+ * @module
+ */
+import { LAB2_DEFAULTS } from "./defaults.ts";
+
+/** One stage: a learning rate held for a number of epochs. */
+export interface Stage {
+  /** Learning rate per step (the loss is a per-example mean). */
+  lr: number;
+  epochs: number;
+}
+
+/** The lab's recipe (`LAB2_DEFAULTS.schedule`). */
+export const LAB_SCHEDULE: string = LAB2_DEFAULTS.schedule;
+
+/** Raised for a malformed `--schedule`. */
+export class ScheduleError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ScheduleError";
+  }
+}
+
+/**
+ * Parses `LR:EPOCHS` stages separated by commas.
+ *
+ * @example
+ * ```ts
+ * import { parseSchedule } from "./schedule.ts";
+ * const stages = parseSchedule("0.1:5,0.01:5");
+ * console.assert(stages.length === 2 && stages[1].lr === 0.01);
+ * ```
+ */
+export function parseSchedule(text: string): Stage[] {
+  const expected = `expected LR:EPOCHS stages such as "${LAB_SCHEDULE}"`;
+  if (text.trim() === "") throw new ScheduleError(`Schedule is empty: ${expected}`);
+  return text.split(",").map((part, i) => {
+    const m = part.trim().match(/^([^:]+):([^:]+)$/);
+    const lr = m ? Number(m[1]) : NaN;
+    const epochs = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(lr) || lr <= 0 || !Number.isInteger(epochs) || epochs < 1 || epochs > 10000) {
+      throw new ScheduleError(
+        `Schedule stage ${i + 1} is "${part}": ${expected}, with LR > 0 and a whole number of epochs >= 1`,
+      );
+    }
+    return { lr, epochs };
+  });
+}
+
+/** Total epochs of all stages. */
+export function totalEpochs(stages: readonly Stage[]): number {
+  return stages.reduce((n, s) => n + s.epochs, 0);
+}
+
+/**
+ * Learning rate of 1-based `epoch`.
+ *
+ * @example
+ * ```ts
+ * import { lrAt, parseSchedule } from "./schedule.ts";
+ * const s = parseSchedule("0.1:5,0.01:5");
+ * console.assert(lrAt(s, 5) === 0.1 && lrAt(s, 6) === 0.01);
+ * ```
+ */
+export function lrAt(stages: readonly Stage[], epoch: number): number {
+  if (!Number.isInteger(epoch) || epoch < 1) {
+    throw new RangeError(`Epoch must be an integer >= 1, got ${epoch}`);
+  }
+  let end = 0;
+  for (const s of stages) {
+    end += s.epochs;
+    if (epoch <= end) return s.lr;
+  }
+  throw new RangeError(`Epoch ${epoch} is past the schedule's last epoch ${end}`);
+}
+
+/** The schedule as text, e.g. `0.1:5,0.01:5`. */
+export function formatSchedule(stages: readonly Stage[]): string {
+  return stages.map((s) => `${s.lr}:${s.epochs}`).join(",");
+}
+
+/** The 1-based first epoch and learning rate of every stage (epoch 1 included), for chart markers. */
+export function stageStarts(stages: readonly Stage[]): { epoch: number; lr: number }[] {
+  const out: { epoch: number; lr: number }[] = [];
+  let start = 1;
+  for (const s of stages) {
+    out.push({ epoch: start, lr: s.lr });
+    start += s.epochs;
+  }
+  return out;
+}

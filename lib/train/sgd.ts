@@ -1,0 +1,130 @@
+/**
+ * SGD with momentum and weight decay exactly as PyTorch's `torch.optim.SGD`
+ * (dampening 0, no Nesterov): per parameter p with gradient g,
+ *
+ *     d = g + weight_decay * p
+ *     buf = momentum * buf + d        (buf starts at 0, so the first buf = d)
+ *     p = p - lr * buf
+ *
+ * Weight decay is added to the gradient (coupled L2), on every parameter,
+ * including batch-norm scales and biases, as the PyTorch lab does. The
+ * momentum buffers are named after their parameters so a checkpoint can hold
+ * them and a resumed run continues exactly.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { StateDict } from "../formats/state_dict.ts";
+import { sgdMomentumStep } from "../ops/mod.ts";
+import { LAB2_DEFAULTS } from "./defaults.ts";
+
+/** Hyper-parameters; `lr` may change between steps. */
+export interface SgdOptions {
+  lr: number;
+  /** @default {LAB2_DEFAULTS.momentum} (0.9) */
+  momentum?: number;
+  /** @default {LAB2_DEFAULTS.weightDecay} (1e-4) */
+  weightDecay?: number;
+}
+
+/**
+ * The optimizer over named variables.
+ *
+ * @example
+ * ```ts ignore
+ * const sgd = new Sgd(model.trainable(), { lr: 0.1 });
+ * const { grads } = tf.variableGrads(loss);
+ * sgd.step(grads);
+ * tf.dispose(grads);
+ * ```
+ */
+export class Sgd {
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly #params: Map<string, tf.Variable>;
+  readonly #buffers = new Map<string, tf.Variable>();
+  /** The learning rate as a device scalar: written when it changes, read by every step. */
+  readonly #lrTensor: tf.Variable<tf.Rank.R0>;
+  #lr: number;
+
+  /** Creates zeroed momentum buffers for `params`. */
+  constructor(params: Map<string, tf.Variable>, options: SgdOptions) {
+    this.#params = params;
+    this.#lr = options.lr;
+    const lr = tf.scalar(options.lr);
+    this.#lrTensor = tf.variable(lr, false);
+    lr.dispose();
+    this.momentum = options.momentum ?? LAB2_DEFAULTS.momentum;
+    this.weightDecay = options.weightDecay ?? LAB2_DEFAULTS.weightDecay;
+    for (const [name, p] of params) {
+      const zeros = tf.zerosLike(p);
+      this.#buffers.set(name, tf.variable(zeros, false));
+      zeros.dispose();
+    }
+  }
+
+  /** The learning rate of the next step. */
+  get lr(): number {
+    return this.#lr;
+  }
+
+  set lr(value: number) {
+    if (value === this.#lr) return;
+    this.#lr = value;
+    tf.tidy(() => this.#lrTensor.assign(tf.scalar(value)));
+  }
+
+  /** Applies one update from gradients keyed by variable name (tfjs `variableGrads` keys). */
+  step(grads: tf.NamedTensorMap): void {
+    // Check first, so a missing gradient cannot leave a half-applied step.
+    for (const [name, p] of this.#params) {
+      if (!grads[p.name]) throw new Error(`No gradient for parameter "${name}"`);
+    }
+    const attrs = { momentum: this.momentum, weightDecay: this.weightDecay };
+    tf.tidy(() => {
+      for (const [name, p] of this.#params) {
+        const buffer = this.#buffers.get(name)!;
+        const [np, nb] = sgdMomentumStep(p, grads[p.name], buffer, this.#lrTensor, attrs);
+        buffer.assign(nb);
+        p.assign(np);
+      }
+    });
+  }
+
+  /** Momentum buffers as `optimizer.momentum.<param>` tensors, in tfjs layout. */
+  async state(): Promise<StateDict> {
+    const out: StateDict = new Map();
+    for (const [name, buf] of this.#buffers) {
+      out.set(`optimizer.momentum.${name}`, {
+        dtype: "F32",
+        shape: [...buf.shape],
+        data: Float32Array.from(await buf.data()),
+      });
+    }
+    return out;
+  }
+
+  /** Restores buffers saved by {@linkcode Sgd.state}; every buffer must be present with its shape. */
+  loadState(state: StateDict, source = "checkpoint"): void {
+    for (const [name, buf] of this.#buffers) {
+      const key = `optimizer.momentum.${name}`;
+      const h = state.get(key);
+      if (!h || h.dtype !== "F32" || h.shape.join(",") !== buf.shape.join(",")) {
+        const found = h ? `${h.dtype} [${h.shape}]` : "nothing";
+        throw new Error(`${source}: tensor "${key}" should be F32 [${buf.shape}], found ${found}`);
+      }
+    }
+    tf.tidy(() => {
+      for (const [name, buf] of this.#buffers) {
+        const h = state.get(`optimizer.momentum.${name}`)!;
+        buf.assign(tf.tensor(h.data as Float32Array, h.shape));
+      }
+    });
+  }
+
+  /** Frees the buffers. */
+  dispose(): void {
+    for (const b of this.#buffers.values()) b.dispose();
+    this.#lrTensor.dispose();
+  }
+}

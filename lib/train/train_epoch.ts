@@ -1,0 +1,207 @@
+/**
+ * Lab 2's training and evaluation passes over CIFAR-10 for {@linkcode ResNet20}:
+ * one epoch of shuffled, augmented mini-batches with SGD, and a no-grad
+ * evaluation in eval mode. Loss is cross-entropy averaged over the batch (per
+ * example), accuracy the fraction of correct top-1 predictions; sums stay on
+ * the device and are read once per epoch (or per progress update).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "../ops/gradients.ts";
+import { labelsOf, makeBatch, normalise } from "../data/batches.ts";
+import { type CifarSplit, IMAGE_BYTES, NUM_CLASSES } from "../data/cifar.ts";
+import type { ResNet20 } from "../models/resnet20.ts";
+import type { Rng } from "../data/rng.ts";
+import type { Sgd } from "./sgd.ts";
+import { LAB2_DEFAULTS } from "./defaults.ts";
+
+/** Loss and accuracy over a pass. */
+export interface PassResult {
+  /** Mean cross-entropy per example. */
+  loss: number;
+  /** Top-1 accuracy in [0, 1]. */
+  acc: number;
+  /** Examples seen. */
+  count: number;
+  /** Wall time of the pass. */
+  seconds: number;
+}
+
+/** Options for {@linkcode trainEpoch}. */
+export interface TrainEpochOptions {
+  /** @default {LAB2_DEFAULTS.batchSize} (128) */
+  batchSize?: number;
+  /**
+   * Called every `progressEvery` steps with the images done and the running
+   * loss; reading the loss syncs with the device, so keep it sparse.
+   */
+  onProgress?: (done: number, runningLoss: number) => void;
+  /** @default {20} */
+  progressEvery?: number;
+}
+
+/**
+ * One epoch: a permutation of `train` from `rng`, each batch augmented
+ * (random crop + flip, drawn from `rng` after the permutation) and used for
+ * one SGD step at `sgd.lr`. The last batch may be smaller.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await trainEpoch(model, sgd, data.train, rng, { batchSize: 128 });
+ * console.log(r.loss, r.acc);
+ * ```
+ */
+export async function trainEpoch(
+  model: ResNet20,
+  sgd: Sgd,
+  train: CifarSplit,
+  rng: Rng,
+  options: TrainEpochOptions = {},
+): Promise<PassResult> {
+  const batchSize = options.batchSize ?? LAB2_DEFAULTS.batchSize;
+  const every = options.progressEvery ?? 20;
+  const start = performance.now();
+  const order = rng.permutation(train.count);
+  const vars = [...model.trainable().values()];
+  let lossSum: tf.Tensor = tf.scalar(0);
+  let correctSum: tf.Tensor = tf.scalar(0);
+  let step = 0;
+  // One input buffer for the epoch: each step's tensor is disposed before
+  // the next batch overwrites it.
+  const batch = new Float32Array(batchSize * IMAGE_BYTES);
+  for (let s = 0; s < order.length; s += batchSize) {
+    const idx = order.subarray(s, Math.min(s + batchSize, order.length));
+    const x = makeBatch(train, idx, { augment: true, rng, out: batch }).subarray(0, idx.length * IMAGE_BYTES);
+    const y = labelsOf(train, idx);
+    const [loss, correct] = trainStep(model, sgd, x, y, vars);
+    const [l, c] = [tf.add(lossSum, loss), tf.add(correctSum, correct)];
+    tf.dispose([lossSum, correctSum, loss, correct]);
+    [lossSum, correctSum] = [l, c];
+    step++;
+    if (options.onProgress && (step % every === 0 || s + batchSize >= order.length)) {
+      options.onProgress(s + idx.length, (await lossSum.data())[0] / (s + idx.length));
+    }
+  }
+  // Async reads: WebGPU in Deno has no synchronous download.
+  const loss = (await lossSum.data())[0] / train.count;
+  const acc = (await correctSum.data())[0] / train.count;
+  tf.dispose([lossSum, correctSum]);
+  return { loss, acc, count: train.count, seconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * One optimisation step on a batch: forward in training mode, mean
+ * cross-entropy, gradients of every trainable variable, SGD update. Returns
+ * the batch's summed loss and number of correct predictions (the caller
+ * disposes them).
+ */
+export function trainStep(
+  model: ResNet20,
+  sgd: Sgd,
+  images: Float32Array,
+  labels: Int32Array,
+  vars: tf.Variable[] = [...model.trainable().values()],
+): [tf.Scalar, tf.Scalar] {
+  const n = labels.length;
+  return tf.tidy(() => {
+    const x = tf.tensor4d(images, [n, 32, 32, 3]);
+    const y = tf.tensor1d(labels, "int32");
+    let correct: tf.Scalar | null = null;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = model.forward(x, true);
+      correct = tf.keep(countCorrect(logits, y));
+      return tf.losses.softmaxCrossEntropy(tf.oneHot(y, NUM_CLASSES), logits) as tf.Scalar;
+    }, vars);
+    sgd.step(grads);
+    const kept = correct!;
+    // Re-own the kept count in this tidy so it is returned, not leaked.
+    const out: [tf.Scalar, tf.Scalar] = [tf.mul(value, n), tf.clone(kept)];
+    kept.dispose();
+    return out;
+  });
+}
+
+/** Options for {@linkcode evaluate}. */
+export interface EvaluateOptions {
+  /**
+   * Images per forward pass. Every activation of a pass stays alive until the
+   * pass ends, so this bounds peak memory (~4 MB per image for ResNet20).
+   * @default {LAB2_DEFAULTS.evalBatchSize} (128)
+   */
+  batchSize?: number;
+  /** Also return the logits `[count, 10]`, row-major. @default {false} */
+  logits?: boolean;
+}
+
+/** {@linkcode PassResult} plus predictions, and logits when asked for. */
+export interface EvalResult extends PassResult {
+  /** Top-1 class of each example. */
+  predictions: Int32Array;
+  logits?: Float32Array;
+}
+
+/**
+ * Eval-mode pass over `split` (running BN statistics, no augmentation, no
+ * gradients).
+ *
+ * @example
+ * ```ts ignore
+ * const r = await evaluate(model, data.test);
+ * console.log(`test accuracy ${(100 * r.acc).toFixed(2)}%`);
+ * ```
+ */
+export async function evaluate(
+  model: ResNet20,
+  split: CifarSplit,
+  options: EvaluateOptions = {},
+): Promise<EvalResult> {
+  const batchSize = options.batchSize ?? LAB2_DEFAULTS.evalBatchSize;
+  const start = performance.now();
+  const predictions = new Int32Array(split.count);
+  const logits = options.logits ? new Float32Array(split.count * NUM_CLASSES) : undefined;
+  let lossSum = 0;
+  let correct = 0;
+  const batch = new Float32Array(batchSize * IMAGE_BYTES);
+  for (let s = 0; s < split.count; s += batchSize) {
+    const n = Math.min(batchSize, split.count - s);
+    const idx = Int32Array.from({ length: n }, (_, i) => s + i);
+    const labels = labelsOf(split, idx);
+    const [loss, pred, out] = tf.tidy(() => {
+      const x = tf.tensor4d(normalise(split, idx, { out: batch }).subarray(0, n * IMAGE_BYTES), [
+        n,
+        32,
+        32,
+        3,
+      ]);
+      const y = tf.tensor1d(labels, "int32");
+      const z = model.forward(x, false);
+      const loss = tf.losses.softmaxCrossEntropy(
+        tf.oneHot(y, NUM_CLASSES),
+        z,
+        undefined,
+        undefined,
+        tf.Reduction.SUM,
+      );
+      return [loss, tf.argMax(z, 1), z];
+    });
+    lossSum += (await loss.data())[0];
+    const p = await pred.data() as Int32Array;
+    predictions.set(p, s);
+    for (let i = 0; i < n; i++) if (p[i] === labels[i]) correct++;
+    if (logits) logits.set(await out.data() as Float32Array, s * NUM_CLASSES);
+    tf.dispose([loss, pred, out]);
+  }
+  return {
+    loss: lossSum / split.count,
+    acc: correct / split.count,
+    count: split.count,
+    seconds: (performance.now() - start) / 1000,
+    predictions,
+    logits,
+  };
+}
+
+function countCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
+}
