@@ -5,54 +5,69 @@
  * files, resumable checkpoints, CSV metrics, SVG charts and a Markdown
  * report.
  *
- * The modules follow the data: bytes on disk ({@linkcode parseCifarBatch},
+ * This module is the public API, in the order the data flows: bytes on disk
+ * ({@linkcode parseCifarBatch}, {@linkcode loadCifar10},
  * {@linkcode decodeSafetensors}, {@linkcode decodePth}) -> batches
- * ({@linkcode makeBatch}) -> models ({@linkcode Mlp}, {@linkcode ResNet20})
- * -> training ({@linkcode fitFunction}, {@linkcode trainEpoch},
- * {@linkcode Sgd}, {@linkcode parseSchedule}, {@linkcode encodeCheckpoint})
- * -> metrics ({@linkcode toCsv}, {@linkcode lineChart}).
+ * ({@linkcode makeBatch}) -> backend-neutral ops ({@linkcode batchNormTrain})
+ * -> models ({@linkcode Mlp}, {@linkcode ResNet20}) -> training
+ * ({@linkcode fitFunction}, {@linkcode trainEpoch}, {@linkcode Sgd},
+ * {@linkcode parseSchedule}) -> metrics and report ({@linkcode toCsv},
+ * {@linkcode lineChart}, {@linkcode renderReport}); {@linkcode selectBackend}
+ * starts TensorFlow.js on WebGPU, the `native` CPU backend or a fallback.
+ * Subpaths give single formats without TensorFlow.js: `./safetensors`,
+ * `./pth`, `./cifar`; `./resnet20` the model; `./flags` the flag tables.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { FIT_DEFAULTS, fitFunction, selectBackend } from "./mod.ts";
- * await selectBackend("auto", { preferCpu: true });
- * const { model, result } = fitFunction((x) => Math.sin(x), { ...FIT_DEFAULTS, epochs: 100 });
- * console.log(result.testMse);
+ * await selectBackend("cpu");
+ * const { model, result } = await fitFunction((x) => 2 * x, { ...FIT_DEFAULTS, epochs: 30, hidden: [8] });
+ * assert.ok(result.testMse < 1);
  * model.dispose();
  * ```
  *
  * @module
  */
-export * from "./lib/runtime/backend.ts";
-export * from "./lib/data/rng.ts";
-export * from "./lib/models/init.ts";
-export * from "./lib/data/expr.ts";
-export * from "./lib/models/mlp.ts";
-export * from "./lib/train/fit_function.ts";
-export * from "./lib/train/study.ts";
-export * from "./lib/data/cifar.ts";
-export * from "./lib/data/cifar_files.ts";
-export * from "./lib/data/batches.ts";
-export * from "./lib/data/image.ts";
-export * from "./lib/models/resnet20.ts";
-export * from "./lib/train/sgd.ts";
-export * from "./lib/train/schedule.ts";
-export * from "./lib/train/train_epoch.ts";
-export * from "./lib/formats/checkpoint.ts";
-export * from "./lib/formats/state_dict.ts";
-export * from "./lib/formats/safetensors.ts";
-export * from "./lib/formats/pickle.ts";
-export * from "./lib/formats/pth.ts";
-export * from "./lib/formats/weights.ts";
-export * from "./lib/report/confusion.ts";
-export * from "./lib/report/columns.ts";
-export * from "./lib/report/csv.ts";
-export * from "./lib/report/svg.ts";
-export * from "./lib/report/line_chart.ts";
-export * from "./lib/report/bar_chart.ts";
-export * from "./lib/report/run_folder.ts";
-export * from "./lib/report/render_report.ts";
-export * from "./lib/runtime/progress.ts";
-export * from "./lib/runtime/files.ts";
-export * from "./lib/runtime/run_info.ts";
-export * from "./lib/runtime/flags.ts";
+export { type CifarSplit, CLASS_NAMES, NUM_CLASSES, parseCifarBatch } from "./lib/data/cifar.ts";
+export { loadCifar10, type LoadCifarOptions, resolveCifarDir } from "./lib/data/cifar_files.ts";
+export { labelsOf, makeBatch, normalise } from "./lib/data/batches.ts";
+export { compileExpr, DEFAULT_FN } from "./lib/data/expr.ts";
+export { decodePng, toCifarPlanar } from "./lib/data/image.ts";
+export { Rng } from "./lib/data/rng.ts";
+
+export type { HostTensor, StateDict } from "./lib/formats/state_dict.ts";
+export { decodeSafetensors, encodeSafetensors } from "./lib/formats/safetensors.ts";
+export { decodePth, encodePth } from "./lib/formats/pth.ts";
+export { decodeWeights, type WeightsFile } from "./lib/formats/weights.ts";
+export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from "./lib/formats/checkpoint.ts";
+
+export { addRelu, batchNormTrain, sgdMomentumStep, shortcutA } from "./lib/ops/mod.ts";
+
+export { Mlp } from "./lib/models/mlp.ts";
+export { ResNet20 } from "./lib/models/resnet20.ts";
+
+export { FIT_DEFAULTS, type FitConfig, LAB2_DEFAULTS } from "./lib/train/defaults.ts";
+export { fitFunction, type FitResult, gridPoints, predict } from "./lib/train/fit_function.ts";
+export { studyRuns } from "./lib/train/study.ts";
+export { lrAt, parseSchedule, type Stage, totalEpochs } from "./lib/train/schedule.ts";
+export { Sgd } from "./lib/train/sgd.ts";
+export {
+  type EvalResult,
+  evaluate,
+  type PassResult,
+  trainEpoch,
+  trainStep,
+} from "./lib/train/train_epoch.ts";
+
+export { METRICS_COLUMNS, SUMMARY_COLUMNS } from "./lib/report/columns.ts";
+export { parseCsv, toCsv } from "./lib/report/csv.ts";
+export { lineChart } from "./lib/report/line_chart.ts";
+export { barChart } from "./lib/report/bar_chart.ts";
+export { accuracyChart } from "./lib/report/accuracy_chart.ts";
+export { confusionMatrix } from "./lib/report/confusion.ts";
+export { readRunFolder, type RunFolder } from "./lib/report/run_folder.ts";
+export { renderReport } from "./lib/report/render_report.ts";
+
+export { type BackendChoice, type BackendInfo, selectBackend } from "./lib/runtime/backend.ts";
+export { TOOLKIT_VERSION } from "./lib/runtime/run_info.ts";

@@ -23,6 +23,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
+import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
 import {
   type BackendChoice,
   type BackendInfo,
@@ -30,70 +32,43 @@ import {
   probeWebGpu,
   selectBackend,
 } from "../lib/runtime/backend.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
-import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
-import { FIT_DEFAULTS, fitFunction } from "../lib/train/fit_function.ts";
-import { ResNet20 } from "../lib/models/resnet20.ts";
+import { choiceFlag, defineFlags, flag, type FlagValues, UsageError } from "../lib/runtime/flags.ts";
+import { runMain } from "../lib/runtime/main.ts";
+import { FIT_DEFAULTS } from "../lib/train/defaults.ts";
+import { fitFunction } from "../lib/train/fit_function.ts";
 import { Sgd } from "../lib/train/sgd.ts";
 import { trainStep } from "../lib/train/train_epoch.ts";
 
-const HELP = `Usage: deno task bench [flags]
+const cli = defineFlags("deno task bench [flags]", {
+  lab: flag.choice("which lab's training step", ["exp1", "exp2", "all"] as const, { default: "all" }),
+  backend: flag.custom(
+    "comma-separated backends",
+    (text, name) => text.split(",").map((b) => choiceFlag(name, b.trim(), BACKENDS)),
+    {
+      placeholder: "LIST",
+      defaultText: "native,wasm,cpu for exp1; native for exp2, plus webgpu where a hardware GPU exists",
+    },
+  ),
+  steps: flag.int("timed ResNet20 steps", { default: 10, min: 1, max: 10000 }),
+  warmup: flag.int("untimed ResNet20 steps first", { default: 3, min: 0, max: 10000 }),
+  "batch-size": flag.int("ResNet20 batch", { default: 128, min: 1, max: 4096 }),
+  epochs: flag.int("timed Lab 1 epochs of 10 steps", { default: 100, min: 1, max: 1e6 }),
+  reference: flag.string("folder of pytorch_fit.py and pytorch_resnet20.py", {
+    default: "../shared/reference",
+    placeholder: "DIR",
+  }),
+  python: flag.string("Python with PyTorch", { default: "/usr/bin/python3", placeholder: "PATH" }),
+  "torch-device": flag.string(
+    "run the PyTorch ResNet20 reference on D (e.g. cuda) with bench/torch_bench.py instead of the reference's CPU-only bench",
+    { placeholder: "D" },
+  ),
+  "no-reference": flag.boolean("skip PyTorch"),
+}, {
+  description: "Training-step throughput beside the PyTorch reference measured in the same run.",
+  examples: ["deno task bench --lab exp1", "deno task bench --lab exp2 --backend webgpu"],
+});
 
-  --lab NAME        exp1 | exp2 | all (default all)
-  --backend LIST    comma-separated backends (default: native,wasm,cpu for exp1;
-                    native for exp2, plus webgpu where a hardware GPU exists)
-  --steps N         timed ResNet20 steps (default 10)
-  --warmup N        untimed ResNet20 steps first (default 3)
-  --batch-size N    ResNet20 batch (default 128)
-  --epochs N        timed Lab 1 epochs of 10 steps (default 100)
-  --reference DIR   folder of pytorch_fit.py and pytorch_resnet20.py (default ../shared/reference)
-  --python PATH     Python with PyTorch (default /usr/bin/python3)
-  --torch-device D  run the PyTorch ResNet20 reference on D (e.g. cuda) with
-                    bench/torch_bench.py instead of the reference's CPU-only bench
-  --no-reference    skip PyTorch
-`;
-
-interface Options {
-  lab: "exp1" | "exp2" | "all";
-  backends: BackendChoice[] | null;
-  steps: number;
-  warmup: number;
-  batchSize: number;
-  epochs: number;
-  reference: string;
-  python: string;
-  noReference: boolean;
-  torchDevice: string | null;
-}
-
-function parse(args: string[]): Options | null {
-  const { values: v } = parseFlags(args, {
-    lab: { type: "string" },
-    backend: { type: "string" },
-    steps: { type: "string" },
-    warmup: { type: "string" },
-    "batch-size": { type: "string" },
-    epochs: { type: "string" },
-    reference: { type: "string" },
-    python: { type: "string" },
-    "no-reference": { type: "boolean" },
-    "torch-device": { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (v.help) return null;
-  return {
-    lab: v.lab !== undefined ? choiceFlag("lab", v.lab, ["exp1", "exp2", "all"] as const) : "all",
-    backends: v.backend ? v.backend.split(",").map((b) => choiceFlag("backend", b.trim(), BACKENDS)) : null,
-    steps: v.steps ? numberFlag("steps", v.steps, { integer: true, min: 1 }) : 10,
-    warmup: v.warmup ? numberFlag("warmup", v.warmup, { integer: true, min: 0 }) : 3,
-    batchSize: v["batch-size"] ? numberFlag("batch-size", v["batch-size"], { integer: true, min: 1 }) : 128,
-    epochs: v.epochs ? numberFlag("epochs", v.epochs, { integer: true, min: 1 }) : 100,
-    reference: v.reference ?? "../shared/reference",
-    python: v.python ?? "/usr/bin/python3",
-    noReference: v["no-reference"] ?? false,
-    torchDevice: v["torch-device"] ?? null,
-  };
-}
+type Options = FlagValues<typeof cli.table>;
 
 /** Runs a reference script and returns its last CSV line as an object. */
 async function pytorch(o: Options, script: string, args: string[]): Promise<Record<string, string> | null> {
@@ -127,7 +102,7 @@ async function tryBackend(lab: string, b: BackendChoice): Promise<BackendInfo | 
 }
 
 async function benchExp1(o: Options): Promise<void> {
-  const backends = o.backends ?? ["native", "wasm", "cpu"];
+  const backends = o.backend ?? ["native", "wasm", "cpu"];
   console.log("lab,backend,device,batch_size,steps,seconds,steps_per_second");
   const fn = compileExpr(DEFAULT_FN);
   const f = (x: number) => fn.evaluate(x);
@@ -172,7 +147,7 @@ async function benchExp1(o: Options): Promise<void> {
 }
 
 async function benchExp2(o: Options): Promise<void> {
-  let backends = o.backends;
+  let backends: BackendChoice[] | undefined = o.backend;
   if (!backends) {
     backends = ["native"];
     const gpu = await probeWebGpu();
@@ -242,11 +217,13 @@ async function benchExp2(o: Options): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const o = parse(Deno.args);
-  if (!o) return console.log(HELP);
-  if (o.lab === "all" && o.backends) throw new UsageError(`--backend needs --lab exp1 or --lab exp2`);
+  const { values: o } = cli.parse(Deno.args);
+  if (o.help) return console.log(cli.help());
+  if (o.lab === "all" && o.backend) throw new UsageError(`--backend needs --lab exp1 or --lab exp2`);
   if (o.lab !== "exp2") await benchExp1(o);
   if (o.lab !== "exp1") await benchExp2(o);
 }
+
+export { cli };
 
 if (import.meta.main) await runMain(main);

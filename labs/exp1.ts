@@ -1,13 +1,7 @@
 /**
  * Lab 1: fit f(x) = x^2 + 2 sin(x) + cos(x - 1) - 5 (or your own `--fn`)
  * with a small ReLU MLP and MSE, and study how the fit changes with the
- * number of epochs and the learning rate.
- *
- *   deno task exp1                                  # one run, lab defaults
- *   deno task exp1 --study epochs                   # 100, 1000, 10000, 50000 epochs
- *   deno task exp1 --study lr                       # LR 1, 0.1, 0.01, 0.001 at 1000 epochs
- *   deno task exp1 --fn "sin(3*x) + x^2/4"          # your own f(x)
- *   deno task exp1 --load runs/x/e1000-lr0.01.safetensors --plot
+ * number of epochs and the learning rate (`--help` lists the flags).
  *
  * Writes into `--out`: run.json (config, backend, device, versions),
  * summary.csv, one <run>.csv of per-epoch loss and one <run>.safetensors
@@ -18,36 +12,64 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, dirname, join } from "node:path";
-import { type BackendChoice, BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
-import { choiceFlag, numberFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
 import { checkFinite, compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
-import { FIT_DEFAULTS, type FitConfig, fitFunction, gridPoints, predict } from "../lib/train/fit_function.ts";
+import { decodeSafetensors, encodeSafetensors } from "../lib/formats/safetensors.ts";
 import { Mlp } from "../lib/models/mlp.ts";
-import { type StudyName, studyRuns } from "../lib/train/study.ts";
-import { lineChart, type Series } from "../lib/report/line_chart.ts";
-import { type Row, toCsv } from "../lib/report/csv.ts";
 import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/report/columns.ts";
+import { type Row, toCsv } from "../lib/report/csv.ts";
+import { lineChart, type Series } from "../lib/report/line_chart.ts";
+import { type BackendChoice, selectBackend } from "../lib/runtime/backend.ts";
 import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
+import { defineFlags, flag, numberFlag, UsageError } from "../lib/runtime/flags.ts";
+import { runMain } from "../lib/runtime/main.ts";
 import { Progress } from "../lib/runtime/progress.ts";
 import { runInfo } from "../lib/runtime/run_info.ts";
-import { decodeSafetensors, encodeSafetensors } from "../lib/formats/safetensors.ts";
+import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../lib/runtime/shared_flags.ts";
+import { FIT_DEFAULTS, type FitConfig } from "../lib/train/defaults.ts";
+import { fitFunction, gridPoints, predict } from "../lib/train/fit_function.ts";
+import { STUDIES, type StudyName, studyRuns } from "../lib/train/study.ts";
 
-const HELP = `Usage: deno task exp1 [flags]
-
-  --epochs N         passes over the training samples (default ${FIT_DEFAULTS.epochs})
-  --lr X             learning rate (default ${FIT_DEFAULTS.lr})
-  --samples N        training samples, x uniform in [x-min, x-max] (default ${FIT_DEFAULTS.samples})
-  --batch-size N     mini-batch size (default ${FIT_DEFAULTS.batchSize})
-  --hidden A,B,...   hidden layer widths (default ${FIT_DEFAULTS.hidden.join(",")})
-  --optimizer NAME   adam | sgd (default ${FIT_DEFAULTS.optimizer})
-  --fn "EXPR"        target f(x) (default "${DEFAULT_FN}")
-  --x-min X, --x-max X   input range (default ${FIT_DEFAULTS.xMin}..${FIT_DEFAULTS.xMax})
-  --seed N           seed for data, initial weights and batches (default ${FIT_DEFAULTS.seed})
-  --study NAME       epochs | lr: run the lab's study instead of one run
-  --backend NAME     ${BACKENDS.join(" | ")} (default auto)
-  --out DIR          output folder (default runs/exp1-<time>)
-  --load FILE --plot redraw the fit of a saved model without training
-`;
+const d = FIT_DEFAULTS;
+const cli = defineFlags("deno task exp1 [flags]", {
+  epochs: flag.int("passes over the training samples", { default: d.epochs, min: 1, max: 1e7 }),
+  lr: flag.number("learning rate", { default: d.lr, min: 0, exclusiveMin: true, max: 1e3 }),
+  samples: flag.int("training samples, x uniform in [x-min, x-max]", {
+    default: d.samples,
+    min: 1,
+    max: 1e7,
+  }),
+  "batch-size": batchSizeFlag(d.batchSize, 1e7, "mini-batch size"),
+  hidden: flag.custom("hidden layer widths of the ReLU MLP", parseHidden, {
+    default: [...d.hidden],
+    placeholder: "A,B,...",
+  }),
+  optimizer: flag.choice("the optimizer", ["adam", "sgd"] as const, { default: d.optimizer }),
+  fn: flag.string("the target f(x): numbers, x, + - * / ^, ( ), sin cos tan exp log sqrt abs ..., pi, e", {
+    default: DEFAULT_FN,
+    placeholder: '"EXPR"',
+  }),
+  "x-min": flag.number("input range start", { default: d.xMin }),
+  "x-max": flag.number("input range end", { default: d.xMax }),
+  seed: seedFlag(d.seed, "seeds the data, the initial weights and the batch order"),
+  study: flag.choice(
+    `run the lab's study instead of one run (epochs ${STUDIES.epochs.join("/")}; LR ${STUDIES.lr.join("/")})`,
+    Object.keys(STUDIES) as StudyName[],
+    {},
+  ),
+  backend: backendFlag("what to run on; auto prefers a CPU backend for this tiny model"),
+  out: outFlag("runs/exp1-<time>"),
+  load: flag.string("a saved model to redraw (with --plot)", { placeholder: "FILE" }),
+  plot: flag.boolean("redraw the fit of --load FILE without training"),
+}, {
+  description: "Lab 1: fit f(x) with a small MLP and MSE; study epochs and learning rate.",
+  examples: [
+    "deno task exp1                                  # one run, lab defaults",
+    "deno task exp1 --study epochs                   # 100, 1000, 10000, 50000 epochs",
+    "deno task exp1 --study lr                       # LR 1, 0.1, 0.01, 0.001 at 1000 epochs",
+    'deno task exp1 --fn "sin(3*x) + x^2/4"          # your own f(x)',
+    "deno task exp1 --load runs/x/e1000-lr0.01.safetensors --plot",
+  ],
+});
 
 /** The resolved configuration of an exp1 invocation. */
 interface Exp1Config {
@@ -59,77 +81,48 @@ interface Exp1Config {
 }
 
 function resolveConfig(args: string[]): Exp1Config & { load?: string; help: boolean } {
-  const { values: v } = parseFlags(args, {
-    epochs: { type: "string" },
-    lr: { type: "string" },
-    samples: { type: "string" },
-    "batch-size": { type: "string" },
-    hidden: { type: "string" },
-    optimizer: { type: "string" },
-    fn: { type: "string" },
-    "x-min": { type: "string" },
-    "x-max": { type: "string" },
-    seed: { type: "string" },
-    study: { type: "string" },
-    backend: { type: "string" },
-    out: { type: "string" },
-    load: { type: "string" },
-    plot: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
-  const d = FIT_DEFAULTS;
+  const { values: v } = cli.parse(args);
   const fit: FitConfig = {
-    epochs: v.epochs !== undefined
-      ? numberFlag("epochs", v.epochs, { integer: true, min: 1, max: 1e7 })
-      : d.epochs,
-    lr: v.lr !== undefined ? numberFlag("lr", v.lr, { min: 0, exclusiveMin: true, max: 1e3 }) : d.lr,
-    samples: v.samples !== undefined
-      ? numberFlag("samples", v.samples, { integer: true, min: 1, max: 1e7 })
-      : d.samples,
-    batchSize: v["batch-size"] !== undefined
-      ? numberFlag("batch-size", v["batch-size"], { integer: true, min: 1, max: 1e7 })
-      : d.batchSize,
-    hidden: v.hidden !== undefined ? parseHidden(v.hidden) : d.hidden,
-    optimizer: v.optimizer !== undefined
-      ? choiceFlag("optimizer", v.optimizer, ["adam", "sgd"] as const)
-      : d.optimizer,
-    xMin: v["x-min"] !== undefined ? numberFlag("x-min", v["x-min"]) : d.xMin,
-    xMax: v["x-max"] !== undefined ? numberFlag("x-max", v["x-max"]) : d.xMax,
-    seed: v.seed !== undefined
-      ? numberFlag("seed", v.seed, { integer: true, min: 0, max: 2 ** 31 - 1 })
-      : d.seed,
+    epochs: v.epochs,
+    lr: v.lr,
+    samples: v.samples,
+    batchSize: v.batchSize,
+    hidden: v.hidden,
+    optimizer: v.optimizer,
+    xMin: v.xMin,
+    xMax: v.xMax,
+    seed: v.seed,
   };
   if (fit.xMin >= fit.xMax) {
     throw new UsageError(`--x-min must be below --x-max, got ${fit.xMin} and ${fit.xMax}`);
   }
   if (v.load && !v.plot) throw new UsageError(`--load needs --plot (redraw a saved model's fit)`);
   if (v.plot && !v.load) throw new UsageError(`--plot needs --load FILE`);
-  if (v.fn !== undefined) {
-    try {
-      checkFinite(compileExpr(v.fn), { xMin: fit.xMin, xMax: fit.xMax });
-    } catch (e) {
-      throw new UsageError(`--fn: ${(e as Error).message}`);
-    }
-  } else checkFinite(compileExpr(DEFAULT_FN), { xMin: fit.xMin, xMax: fit.xMax });
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+  try {
+    checkFinite(compileExpr(v.fn), { xMin: fit.xMin, xMax: fit.xMax });
+  } catch (e) {
+    throw new UsageError(`--fn: ${(e as Error).message}`);
+  }
   return {
     fit,
-    fn: v.fn ?? DEFAULT_FN,
-    study: v.study !== undefined ? choiceFlag("study", v.study, ["epochs", "lr"] as const) : null,
-    backend: v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "auto",
+    fn: v.fn,
+    study: v.study ?? null,
+    backend: v.backend,
     out: v.out ??
-      (v.load ? join(dirname(v.load), `${basename(v.load, ".safetensors")}-plot`) : `runs/exp1-${stamp}`),
+      (v.load
+        ? join(dirname(v.load), `${basename(v.load, ".safetensors")}-plot`)
+        : `runs/exp1-${timeStamp()}`),
     load: v.load,
-    help: v.help ?? false,
+    help: v.help,
   };
 }
 
-function parseHidden(text: string): number[] {
+function parseHidden(text: string, name: string): number[] {
   const parts = text.split(",").map((s) => s.trim());
   if (parts.length > 16 || parts.some((p) => !/^\d+$/.test(p))) {
-    throw new UsageError(`--hidden must be comma-separated widths such as 64,64, got "${text}"`);
+    throw new UsageError(`--${name} must be comma-separated widths such as 64,64, got "${text}"`);
   }
-  return parts.map((p) => numberFlag("hidden", p, { integer: true, min: 1, max: 4096 }));
+  return parts.map((p) => numberFlag(name, p, { integer: true, min: 1, max: 4096 }));
 }
 
 async function train(config: Exp1Config): Promise<void> {
@@ -268,10 +261,12 @@ function fmt(v: number): string {
   return Number.isFinite(v) ? v.toPrecision(4) : String(v);
 }
 
+export { cli };
+
 if (import.meta.main) {
   await runMain(async () => {
     const config = resolveConfig(Deno.args);
-    if (config.help) return console.log(HELP);
+    if (config.help) return console.log(cli.help());
     if (config.load) return await plot(config.load, config);
     await train(config);
     tf.disposeVariables();

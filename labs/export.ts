@@ -6,44 +6,40 @@
  * state is left out); it is checked against the model before anything is
  * written.
  *
- *   deno task export --weights runs/a/final.safetensors --format pth --out final.pth
- *
  * @module
  */
-import { BACKENDS, selectBackend } from "../lib/runtime/backend.ts";
-import { choiceFlag, parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
-import { readFileNamed, writeFileAtomic } from "../lib/runtime/files.ts";
 import { encodePth } from "../lib/formats/pth.ts";
-import { ResNet20 } from "../lib/models/resnet20.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
 import { decodeWeights } from "../lib/formats/weights.ts";
+import { ResNet20 } from "../lib/models/resnet20.ts";
+import { selectBackend } from "../lib/runtime/backend.ts";
+import { readFileNamed, writeFileAtomic } from "../lib/runtime/files.ts";
+import { defineFlags, flag } from "../lib/runtime/flags.ts";
+import { runMain } from "../lib/runtime/main.ts";
+import { backendFlag } from "../lib/runtime/shared_flags.ts";
 
-const HELP = `Usage: deno task export --weights FILE --format safetensors|pth --out FILE
+const FORMATS = ["safetensors", "pth"] as const;
 
-  --weights FILE   ResNet20 weights or checkpoint (.safetensors or .pth)
-  --format NAME    safetensors | pth (default: from --out's extension)
-  --out FILE       where to write
-`;
+const cli = defineFlags("deno task export --weights FILE --out FILE [--format safetensors|pth]", {
+  weights: flag.string("ResNet20 weights or checkpoint (.safetensors or .pth)", {
+    placeholder: "FILE",
+    required: true,
+  }),
+  format: flag.choice("the output format", FORMATS, { defaultText: "from --out's extension" }),
+  out: flag.string("where to write", { placeholder: "FILE", required: true }),
+  backend: backendFlag("what checks the weights against the model", "cpu"),
+}, {
+  description: "Converts ResNet20 weights between safetensors and PyTorch .pth (state dict under `net`).",
+  examples: ["deno task export --weights runs/a/final.safetensors --format pth --out final.pth"],
+});
 
 async function main(): Promise<void> {
-  const { values: v } = parseFlags(Deno.args, {
-    weights: { type: "string" },
-    format: { type: "string" },
-    out: { type: "string" },
-    backend: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (v.help) return console.log(HELP);
-  if (!v.weights) throw new UsageError(`--weights FILE is required`);
-  if (!v.out) throw new UsageError(`--out FILE is required`);
-  const format = choiceFlag(
-    "format",
-    v.format ?? (v.out.endsWith(".pth") || v.out.endsWith(".pt") ? "pth" : "safetensors"),
-    ["safetensors", "pth"] as const,
-  );
+  const { values: v } = cli.parse(Deno.args);
+  if (v.help) return console.log(cli.help());
+  const format = v.format ?? (v.out.endsWith(".pth") || v.out.endsWith(".pt") ? "pth" : "safetensors");
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
   // Validate names, shapes and values against the real model.
-  await selectBackend(v.backend !== undefined ? choiceFlag("backend", v.backend, BACKENDS) : "cpu");
+  await selectBackend(v.backend);
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);
   const state = await model.stateDict();
@@ -54,5 +50,7 @@ async function main(): Promise<void> {
   await writeFileAtomic(v.out, bytes);
   console.error(`export: wrote ${v.out} (${format}, ${state.size} tensors from ${weights.note})`);
 }
+
+export { cli };
 
 if (import.meta.main) await runMain(main);

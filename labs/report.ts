@@ -2,9 +2,6 @@
  * The lab report: one Markdown file over run folders of Lab 1 and Lab 2,
  * with its charts redrawn from the folders' CSVs.
  *
- *   deno task report runs/exp1-lr runs/exp1-epochs runs/exp2-full
- *   deno task report runs/* --out results/report.md
- *
  * Writes `--out` (default report.md) and, in `<name>-files/` beside it, one
  * SVG per chart named after its run folder (report-files/exp2-full-accuracy.svg).
  * Every folder is read and checked and the whole report built before
@@ -13,30 +10,35 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { parseFlags, runMain, UsageError } from "../lib/runtime/flags.ts";
+import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { runMain } from "../lib/runtime/main.ts";
 import { writeFileAtomic } from "../lib/runtime/files.ts";
 import { readRunFolder, type RunFolder } from "../lib/report/run_folder.ts";
 import { renderReport } from "../lib/report/render_report.ts";
 
-const HELP = `Usage: deno task report RUN_DIR... [--out report.md]
-
-  RUN_DIR      a folder written by deno task exp1 or deno task exp2 (one or more)
-  --out FILE   the Markdown report (default report.md); charts go to FILE's
-               folder, in <name>-files/ (report-files/ for report.md)
-`;
+const cli = defineFlags("deno task report RUN_DIR... [--out report.md]", {
+  out: flag.string("the Markdown report; charts go to its folder, in <name>-files/", {
+    default: "report.md",
+    placeholder: "FILE",
+  }),
+}, {
+  description: "The lab report over run folders written by deno task exp1 and deno task exp2.",
+  positionals: "RUN_DIR...",
+  examples: [
+    "deno task report runs/exp1-lr runs/exp1-epochs runs/exp2-full",
+    "deno task report runs/* --out results/report.md",
+  ],
+});
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseFlags(Deno.args, {
-    out: { type: "string" },
-    help: { type: "boolean", short: "h" },
-  }, true);
-  if (values.help) return console.log(HELP);
+  const { values, positionals } = cli.parse(Deno.args);
+  if (values.help) return console.log(cli.help());
   if (positionals.length === 0) {
     throw new UsageError(
       `Expected one or more run folders, got none: usage: deno task report RUN_DIR... [--out report.md]`,
     );
   }
-  const out = values.out ?? "report.md";
+  const out = values.out;
   if (out === "" || out.endsWith("/")) throw new UsageError(`--out must name a file, got "${out}"`);
   const filesDir = `${basename(out).replace(/\.md$/i, "")}-files`;
 
@@ -50,5 +52,7 @@ async function main(): Promise<void> {
     `report: wrote ${out} and ${report.charts.length} charts in ${join(dirname(out), filesDir)}/`,
   );
 }
+
+export { cli };
 
 if (import.meta.main) await runMain(main);

@@ -34,21 +34,27 @@ export interface LabResult {
 
 /** Options for {@linkcode runLab}. */
 export interface RunLabOptions {
-  /** Grant `--allow-net` (only exp2 may download). @default {false} */
-  net?: boolean;
   /** Extra environment; CIFAR10_DIR points at the real files. */
   env?: Record<string, string>;
 }
 
+/** The `deno run` flags of task `name` in deno.json (its permission set), without the script. */
+export function taskRunFlags(name: string): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json")));
+  const words = String(config.tasks[name].command).split(/\s+/);
+  const run = words.indexOf("run");
+  assert.ok(run > 0 && words[run - 1] === "deno", `task ${name} runs "deno run"`);
+  return words.slice(run + 1, -1);
+}
+
 /**
- * Runs `labs/<name>.ts` with `args` from the repository root, with the
- * permissions the labs' tasks grant, and never a prompt.
+ * Runs `labs/<name>.ts` with `args` from the repository root, with exactly
+ * the permissions its task grants (the task's permission set), and never a
+ * prompt.
  */
 export async function runLab(name: string, args: string[], options: RunLabOptions = {}): Promise<LabResult> {
-  const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"];
-  if (options.net) perms.push("--allow-net");
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...perms, `labs/${name}.ts`, ...args],
+    args: ["run", "--no-prompt", ...taskRunFlags(name), `labs/${name}.ts`, ...args],
     cwd: REPO,
     env: { CIFAR10_DIR: CIFAR_DIR, NO_COLOR: "1", ...options.env },
     stdin: "null",

@@ -33,14 +33,47 @@ export const METRICS_COLUMNS = [
   "images_per_second",
 ] as const;
 
+/** One `metrics.csv` row. */
+export type EpochMetrics = Record<typeof METRICS_COLUMNS[number], number>;
+
+/** What {@linkcode epochMetrics} needs of a pass over the data. */
+export interface PassSummary {
+  /** Mean loss per example. */
+  loss: number;
+  /** Top-1 accuracy in [0, 1]. */
+  acc: number;
+  /** Examples seen. */
+  count: number;
+  /** Wall time. */
+  seconds: number;
+}
+
 /**
- * One `metrics.csv` row.
+ * The `metrics.csv` row of one epoch: losses and accuracies to 4 decimals,
+ * the training pass's time and rate (evaluation excluded) to 0.1.
  *
  * @example
  * ```ts
- * import { type EpochMetrics, METRICS_COLUMNS } from "./columns.ts";
- * const row: EpochMetrics = Object.fromEntries(METRICS_COLUMNS.map((c) => [c, 0])) as EpochMetrics;
- * console.assert(row.test_acc === 0);
+ * import assert from "node:assert/strict";
+ * import { epochMetrics } from "./columns.ts";
+ * const train = { loss: 1.23456, acc: 0.5, count: 1000, seconds: 4 };
+ * const test = { loss: 1.5, acc: 0.41239, count: 100, seconds: 1 };
+ * assert.deepEqual(epochMetrics(3, 0.1, train, test), {
+ *   epoch: 3, lr: 0.1, train_loss: 1.2346, train_acc: 0.5, test_loss: 1.5, test_acc: 0.4124,
+ *   epoch_seconds: 4, images_per_second: 250,
+ * });
  * ```
  */
-export type EpochMetrics = Record<typeof METRICS_COLUMNS[number], number>;
+export function epochMetrics(epoch: number, lr: number, train: PassSummary, test: PassSummary): EpochMetrics {
+  const round = (v: number) => Number(v.toFixed(4));
+  return {
+    epoch,
+    lr,
+    train_loss: round(train.loss),
+    train_acc: round(train.acc),
+    test_loss: round(test.loss),
+    test_acc: round(test.acc),
+    epoch_seconds: Number(train.seconds.toFixed(1)),
+    images_per_second: Number((train.count / train.seconds).toFixed(1)),
+  };
+}

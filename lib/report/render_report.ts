@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { accuracyChart } from "./accuracy_chart.ts";
 import { barChart } from "./bar_chart.ts";
 import { lineChart, type Series } from "./line_chart.ts";
 import { CLASS_NAMES } from "../data/cifar.ts";
@@ -265,24 +266,14 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
       "batches, test ones measured after it. Time is the training pass only.",
     "",
   );
-  const x = f.epochs.map((e) => e.epoch);
   md.push(
     chart(
       slug,
       "accuracy",
-      lineChart({
-        title: `Train and test accuracy per epoch (LR ${f.stages[0].lr} from epoch 1)`,
-        xLabel: "epoch",
-        yLabel: "accuracy (%)",
-        yRange: [0, 100],
-        integerX: true,
-        series: [
-          { name: "test", x, y: f.epochs.map((e) => 100 * e.testAcc), dots: true },
-          { name: "train", x, y: f.epochs.map((e) => 100 * e.trainAcc), dots: true },
-        ],
-        // Between the last epoch of a stage and the first of the next, clear of the plot's edges.
-        markers: stageStarts(f.stages).slice(1).map((s) => ({ x: s.epoch - 0.5, label: `LR ${s.lr}` })),
-      }),
+      accuracyChart(
+        f.epochs.map((e) => ({ epoch: e.epoch, train_acc: e.trainAcc, test_acc: e.testAcc })),
+        f.stages,
+      ),
       "Train and test accuracy per epoch, with the learning-rate stages marked",
     ),
     "",

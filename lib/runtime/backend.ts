@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
-import { readEnv } from "./flags.ts";
+import { readEnv } from "./env.ts";
 
 /** Backend names accepted by `--backend`. */
 export const BACKENDS = ["auto", "webgpu", "native", "wasm", "cpu"] as const;

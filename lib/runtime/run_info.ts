@@ -5,8 +5,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import denoJson from "../../deno.json" with { type: "json" };
 import type { BackendInfo } from "./backend.ts";
-import { readEnv } from "./flags.ts";
+import { readEnv } from "./env.ts";
 
 /** The `run.json` written into every run folder. */
 export interface RunInfo {
@@ -25,6 +26,9 @@ export interface RunInfo {
    */
   environment: Record<string, string>;
 }
+
+/** This toolkit's version, from `deno.json`. */
+export const TOOLKIT_VERSION: string = denoJson.version;
 
 /** Variables recorded in {@linkcode RunInfo.environment}. */
 const RECORDED_ENV = ["GLIBC_TUNABLES", "OMP_NUM_THREADS", "WEBGPU_SUBMIT_BATCH"];
@@ -47,7 +51,7 @@ export function runInfo(lab: string, config: unknown, backend: BackendInfo): Run
     device: backend.device,
     backendReason: backend.reason,
     versions: {
-      toolkit: "0.1.0",
+      toolkit: TOOLKIT_VERSION,
       deno: Deno.version.deno,
       v8: Deno.version.v8,
       typescript: Deno.version.typescript,

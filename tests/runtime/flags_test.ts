@@ -1,140 +1,199 @@
 import assert from "node:assert/strict";
-import { choiceFlag, numberFlag, parseFlags, UsageError } from "../../lib/runtime/flags.ts";
+import { choiceFlag, defineFlags, flag, numberFlag, quote, UsageError } from "../../lib/runtime/flags.ts";
 
-Deno.test("numberFlag() parses numbers within bounds", () => {
+/** Asserts `fn` throws a UsageError whose one-line message is `message` (or matches it). */
+function assertUsage(fn: () => unknown, message: string | RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof UsageError, `expected UsageError, got ${e}`);
+    if (typeof message === "string") assert.equal(e.message, message);
+    else assert.match(e.message, message);
+    assert.doesNotMatch(e.message, /\n/);
+    return true;
+  });
+}
+
+Deno.test("numberFlag() parses decimal numbers within bounds", () => {
   assert.equal(numberFlag("epochs", "100", { integer: true, min: 1 }), 100);
   assert.equal(numberFlag("lr", "1e-3", { min: 0, exclusiveMin: true }), 0.001);
   assert.equal(numberFlag("x-min", "-5"), -5);
+  assert.equal(numberFlag("x-min", "+2.5"), 2.5);
   assert.equal(numberFlag("x-min", " 2.5 "), 2.5);
+  assert.equal(numberFlag("lr", ".5"), 0.5);
+  assert.equal(numberFlag("lr", "5."), 5);
   assert.equal(numberFlag("epochs", "1", { integer: true, min: 1, max: 1 }), 1);
 });
 
-Deno.test("numberFlag() rejects text that is not a number, quoting it", () => {
-  for (const value of ["abc", "", "  ", "NaN", "Infinity", "1,000", "5x"]) {
-    assert.throws(() => numberFlag("lr", value), {
-      name: "UsageError",
-      message: `--lr must be a number, got "${value}"`,
-    });
+Deno.test("numberFlag() rejects text that is not a plain decimal, quoting it", () => {
+  const notDecimal = [
+    "abc",
+    "",
+    "  ",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1,000",
+    "5x",
+    "0b10",
+    "0x10",
+    "0o7",
+    "1_000",
+    "1e",
+    "--5",
+    "1e400",
+  ];
+  for (const value of notDecimal) {
+    assertUsage(() => numberFlag("lr", value), `--lr must be a number, got ${JSON.stringify(value)}`);
   }
-  for (const value of ["1.5", "1e-1"]) {
-    assert.throws(() => numberFlag("epochs", value, { integer: true, min: 1 }), {
-      name: "UsageError",
-      message: `--epochs must be an integer, got "${value}"`,
-    });
+  for (const value of ["1.5", "1e-1", "0b10"]) {
+    assertUsage(
+      () => numberFlag("epochs", value, { integer: true, min: 1 }),
+      `--epochs must be an integer, got ${JSON.stringify(value)}`,
+    );
   }
 });
 
-Deno.test("numberFlag() rejects out-of-range values, quoting them", () => {
-  assert.throws(() => numberFlag("epochs", "0", { integer: true, min: 1 }), {
-    name: "UsageError",
-    message: `--epochs must be an integer at least 1, got "0"`,
-  });
-  assert.throws(() => numberFlag("epochs", "11", { integer: true, min: 1, max: 10 }), {
-    name: "UsageError",
-    message: `--epochs must be an integer at least 1 and at most 10, got "11"`,
-  });
-  assert.throws(() => numberFlag("lr", "0", { min: 0, exclusiveMin: true, max: 1e3 }), {
-    name: "UsageError",
-    message: `--lr must be a number above 0 and at most 1000, got "0"`,
-  });
-});
-
-Deno.test("numberFlag() states only the bounds that exist", () => {
-  // No "at least -Infinity" when there is no lower bound.
-  assert.throws(() => numberFlag("x-max", "5", { max: 1 }), {
-    name: "UsageError",
-    message: `--x-max must be a number at most 1, got "5"`,
-  });
+Deno.test("numberFlag() rejects out-of-range values, stating only the bounds that exist", () => {
+  assertUsage(
+    () => numberFlag("epochs", "0", { integer: true, min: 1 }),
+    `--epochs must be an integer at least 1, got "0"`,
+  );
+  assertUsage(
+    () => numberFlag("epochs", "11", { integer: true, min: 1, max: 10 }),
+    `--epochs must be an integer at least 1 and at most 10, got "11"`,
+  );
+  assertUsage(
+    () => numberFlag("lr", "0", { min: 0, exclusiveMin: true, max: 1e3 }),
+    `--lr must be a number above 0 and at most 1000, got "0"`,
+  );
+  assertUsage(() => numberFlag("x-max", "5", { max: 1 }), `--x-max must be a number at most 1, got "5"`);
 });
 
 Deno.test("choiceFlag() accepts a listed choice and rejects others, quoting them", () => {
   assert.equal(choiceFlag("optimizer", "sgd", ["adam", "sgd"] as const), "sgd");
   for (const value of ["rmsprop", "", "Adam", "constructor", "__proto__"]) {
-    assert.throws(() => choiceFlag("optimizer", value, ["adam", "sgd"] as const), {
-      name: "UsageError",
-      message: `--optimizer must be one of adam, sgd, got "${value}"`,
-    });
-  }
-});
-
-Deno.test("parseFlags() returns values and reports bad command lines as UsageError", () => {
-  const options = { epochs: { type: "string" }, plot: { type: "boolean" } } as const;
-  const { values } = parseFlags(["--epochs", "5", "--plot"], options);
-  assert.equal(values.epochs, "5");
-  assert.equal(values.plot, true);
-  assert.equal(parseFlags(["--epochs=7"], options).values.epochs, "7");
-  const cases: [string[], string][] = [
-    [["--bogus"], `Unknown option '--bogus'`],
-    [["--epochs"], `Option '--epochs <value>' argument missing`],
-    [["extra"], `Unexpected argument 'extra'. This command does not take positional arguments`],
-    [["--plot=yes"], `Option '--plot' does not take an argument`],
-  ];
-  for (const [args, message] of cases) {
-    assert.throws(() => parseFlags(args, options), (e: unknown) => {
-      assert.ok(e instanceof UsageError, `${args}: ${e}`);
-      assert.equal(e.message, message);
-      return true;
-    });
-  }
-  assert.deepEqual(parseFlags(["a", "b"], options, true).positionals, ["a", "b"]);
-});
-
-Deno.test("parseFlags() takes a value starting with a dash after a string flag", () => {
-  // `--x-min -5` is how the lab's help reads; node's strict parseArgs calls it ambiguous.
-  const options = { "x-min": { type: "string" }, fn: { type: "string" }, plot: { type: "boolean" } } as const;
-  const { values } = parseFlags(["--x-min", "-5", "--fn", "-x^2", "--plot"], options);
-  assert.equal(values["x-min"], "-5");
-  assert.equal(values.fn, "-x^2");
-  assert.equal(values.plot, true);
-});
-
-Deno.test("parseFlags() reports a flag followed by another flag in one line naming it", () => {
-  const options = { epochs: { type: "string" }, plot: { type: "boolean" } } as const;
-  assert.throws(() => parseFlags(["--epochs", "--plot"], options), (e: unknown) => {
-    assert.ok(e instanceof UsageError);
-    assert.ok(e.message.includes("--epochs"), e.message);
-    assert.doesNotMatch(e.message, /\n/);
-    return true;
-  });
-});
-
-/** Runs `main` (the body of an async function) under runMain in a fresh Deno. */
-async function runMainWith(body: string, env: Record<string, string> = {}) {
-  const dir = await Deno.makeTempDir();
-  try {
-    const cli = new URL("../../lib/runtime/flags.ts", import.meta.url).href;
-    const script = `${dir}/main.ts`;
-    await Deno.writeTextFile(
-      script,
-      `import { runMain, UsageError } from "${cli}";\nawait runMain(async () => { ${body} });\n`,
+    assertUsage(
+      () => choiceFlag("optimizer", value, ["adam", "sgd"] as const),
+      `--optimizer must be one of adam, sgd, got ${JSON.stringify(value)}`,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--no-lock", "--no-config", "--allow-env", script],
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = (b: Uint8Array) => new TextDecoder().decode(b);
-    return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
-}
-
-Deno.test("runMain() exits 0 on success, 2 on a UsageError and 1 on other errors, with one line", async () => {
-  const ok = await runMainWith(`await Promise.resolve(); console.log("done");`);
-  assert.equal(ok.code, 0);
-  assert.equal(ok.stdout, "done\n");
-  const usage = await runMainWith(`throw new UsageError('--epochs must be an integer, got "x"');`);
-  assert.equal(usage.code, 2);
-  assert.equal(usage.stderr, `error: --epochs must be an integer, got "x"\n`);
-  const other = await runMainWith(`throw new Error("Disk full");`);
-  assert.equal(other.code, 1);
-  assert.equal(other.stderr, "error: Disk full\n");
 });
 
-Deno.test("runMain() prints the stack trace when DEBUG is set", async () => {
-  const r = await runMainWith(`throw new Error("Disk full");`, { DEBUG: "1" });
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /^error: Error: Disk full\n\s+at /);
+Deno.test("quote() caps a hostile value at 80 characters", () => {
+  assert.equal(quote("abc"), `"abc"`);
+  const long = quote("x".repeat(10_000));
+  assert.equal(long, `"${"x".repeat(77)}..."`);
+  assertUsage(() => numberFlag("seed", "9".repeat(5000)), /^--seed must be a number, got "9{77}\.\.\."$/);
+});
+
+const table = {
+  epochs: flag.int("passes over the data", { default: 100, min: 1, unit: "epochs" }),
+  "x-min": flag.number("input range start", { default: -5 }),
+  optimizer: flag.choice("optimizer", ["adam", "sgd"] as const, { default: "adam" }),
+  hidden: flag.custom("widths", (t) => t.split(",").map(Number), { default: [64, 64], placeholder: "A,B" }),
+  out: flag.string("run folder", { placeholder: "DIR", defaultText: "runs/<time>" }),
+  weights: flag.string("model weights", { placeholder: "FILE" }),
+  plot: flag.boolean("redraw only"),
+};
+
+Deno.test("defineFlags() fills defaults, types and camelCases the values", () => {
+  const cli = defineFlags("deno task x [flags]", table);
+  const { values, positionals } = cli.parse([]);
+  assert.deepEqual(values, {
+    epochs: 100,
+    xMin: -5,
+    optimizer: "adam",
+    hidden: [64, 64],
+    out: undefined,
+    weights: undefined,
+    plot: false,
+    help: false,
+  });
+  assert.deepEqual(positionals, []);
+  const given = cli.parse([
+    "--epochs",
+    "7",
+    "--x-min=-2.5",
+    "--optimizer",
+    "sgd",
+    "--hidden",
+    "3,4",
+    "--plot",
+  ]);
+  assert.deepEqual(
+    [given.values.epochs, given.values.xMin, given.values.optimizer, given.values.hidden, given.values.plot],
+    [7, -2.5, "sgd", [3, 4], true],
+  );
+  assert.equal(cli.parse(["-h"]).values.help, true);
+  // The type of a defaulted flag excludes undefined; an optional one includes it.
+  const epochs: number = values.epochs;
+  const weights: string | undefined = values.weights;
+  assert.equal(epochs + (weights ?? "").length, 100);
+});
+
+Deno.test("defineFlags() takes a value starting with a dash after a string flag", () => {
+  const cli = defineFlags("deno task x", table);
+  const { values } = cli.parse(["--x-min", "-5", "--out", "-dir", "--plot"]);
+  assert.deepEqual([values.xMin, values.out, values.plot], [-5, "-dir", true]);
+});
+
+Deno.test("defineFlags() reports bad command lines in one line naming the flag", () => {
+  const cli = defineFlags("deno task x", table);
+  assertUsage(() => cli.parse(["--epoch", "3"]), "Unknown flag --epoch (did you mean --epochs?)");
+  assertUsage(
+    () => cli.parse(["--optimiser", "sgd"]),
+    "Unknown flag --optimiser (did you mean --optimizer?)",
+  );
+  assertUsage(() => cli.parse(["--x_min", "1"]), "Unknown flag --x_min (did you mean --x-min?)");
+  assertUsage(() => cli.parse(["--bogus"]), "Unknown flag --bogus: see --help");
+  assertUsage(() => cli.parse(["--epochs"]), `Option '--epochs <value>' argument missing`);
+  assertUsage(() => cli.parse(["--epochs", "--plot"]), /--epochs/);
+  assertUsage(() => cli.parse(["extra"]), /Unexpected argument 'extra'/);
+  assertUsage(() => cli.parse(["--plot=yes"]), `Option '--plot' does not take an argument`);
+  assertUsage(() => cli.parse(["--epochs", ""]), `--epochs must be an integer, got ""`);
+  assertUsage(() => cli.parse(["--out="]), `--out needs a value, got ""`);
+  assertUsage(() => cli.parse(["--epochs", "0b10"]), `--epochs must be an integer, got "0b10"`);
+  assertUsage(
+    () => cli.parse(["--optimizer", "rmsprop"]),
+    `--optimizer must be one of adam, sgd, got "rmsprop"`,
+  );
+});
+
+Deno.test("defineFlags() refuses a missing required flag, except with --help", () => {
+  const cli = defineFlags("deno task x", {
+    weights: flag.string("model weights", { placeholder: "FILE", required: true }),
+  });
+  assertUsage(() => cli.parse([]), "--weights FILE is required: model weights");
+  assert.equal(cli.parse(["--help"]).values.help, true);
+  const weights: string = cli.parse(["--weights", "w.pth"]).values.weights;
+  assert.equal(weights, "w.pth");
+  assert.match(cli.help(), /--weights FILE\s+model weights \(required\)/);
+});
+
+Deno.test("defineFlags() takes positionals only when the task says what they are", () => {
+  const images = defineFlags("deno task x IMAGE...", table, { positionals: "IMAGE..." });
+  assert.deepEqual(images.parse(["a.png", "--plot", "b.png"]).positionals, ["a.png", "b.png"]);
+  assertUsage(() => defineFlags("deno task x", table).parse(["a.png"]), /Unexpected argument 'a.png'/);
+});
+
+Deno.test("defineFlags() help lists every flag once with its default, unit and placeholder", () => {
+  const cli = defineFlags("deno task x [flags]", table, {
+    description: "Does x.",
+    examples: ["deno task x --epochs 5"],
+  });
+  const help = cli.help();
+  assert.match(help, /^Usage: deno task x \[flags\]\n\nDoes x\.\n\n/);
+  for (const name of Object.keys(table)) {
+    const rows = help.split("\n").filter((l) => l.startsWith(`  --${name} `) || l === `  --${name}`);
+    assert.equal(rows.length, 1, `--${name} once`);
+  }
+  assert.match(help, /--epochs N\s+passes over the data \(default 100 epochs\)\n/);
+  assert.match(help, /--x-min X\s+input range start \(default -5\)\n/);
+  assert.match(help, /--optimizer NAME\s+adam \| sgd: optimizer \(default adam\)\n/);
+  assert.match(help, /--hidden A,B\s+widths \(default 64,64\)\n/);
+  assert.match(help, /--out DIR\s+run folder \(default runs\/<time>\)\n/);
+  assert.match(help, /--weights FILE\s+model weights\n/);
+  assert.match(help, /--plot\s+redraw only\n/);
+  assert.match(help, /--help, -h\s+show this help\n/);
+  assert.ok(help.endsWith("Examples:\n  deno task x --epochs 5\n"));
+  for (const line of help.split("\n")) assert.ok(line.length <= 100, `help line too long: ${line}`);
 });
