@@ -197,7 +197,7 @@ export function lineChart(spec: ChartSpec): string {
  * import assert from "node:assert/strict";
  * import { niceTicks } from "./line_chart.ts";
  * assert.deepEqual(niceTicks(0, 10, 5), [0, 2, 4, 6, 8, 10]);
- * assert.deepEqual(niceTicks(0.013, 0.048, 4), [0.02, 0.03, 0.04]); // no float noise such as 0.030000000000000002
+ * assert.deepEqual(niceTicks(0.013, 0.048, 4), [0.02, 0.03, 0.04]); // not 0.030000000000000002
  * ```
  */
 export function niceTicks(lo: number, hi: number, count: number): number[] {

@@ -170,7 +170,8 @@ const EXPECTED = `expected a run folder written by "deno task exp1" or "deno tas
  * // The smallest Lab 2 folder: run.json and a one-epoch metrics.csv
  * // (a finished exp2 run also writes per_class.csv and confusion.csv).
  * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify({ lab: "exp2", config: { schedule: "0.1:1" } }));
+ * const runJson = { lab: "exp2", config: { schedule: "0.1:1" } };
+ * await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify(runJson));
  * await Deno.writeTextFile(
  *   `${dir}/metrics.csv`,
  *   "epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,images_per_second\n" +
