@@ -266,8 +266,8 @@ function safeInt(v: bigint): number | bigint {
  * import assert from "node:assert/strict";
  * import { unpickle } from "./pickle.ts";
  * // pickle.dumps({"epoch": 5}, protocol=2)
- * const bytes = new Uint8Array([0x80, 2, 0x7d, 0x71, 0, 0x58, 5, 0, 0, 0, ...new TextEncoder().encode("epoch"),
- *   0x71, 1, 0x4b, 5, 0x73, 0x2e]);
+ * const epoch = new TextEncoder().encode("epoch");
+ * const bytes = Uint8Array.of(0x80, 2, 0x7d, 0x71, 0, 0x58, 5, 0, 0, 0, ...epoch, 0x71, 1, 0x4b, 5, 0x73, 0x2e);
  * assert.deepEqual(unpickle(bytes), new Map([["epoch", 5]]));
  * ```
  */

@@ -118,7 +118,8 @@ function unzip(bytes: Uint8Array, source: string, maxBytes: number): Record<stri
  * ```ts
  * import assert from "node:assert/strict";
  * import { decodePth, encodePth } from "./pth.ts";
- * const state = new Map([["linear.bias", { dtype: "F32" as const, shape: [2], data: new Float32Array([1, 2]) }]]);
+ * const bias = { dtype: "F32" as const, shape: [2], data: new Float32Array([1, 2]) };
+ * const state = new Map([["linear.bias", bias]]);
  * // As torch.save({"net": state_dict, "epoch": 5}, path) writes it.
  * const decoded = decodePth(encodePth(state, { key: "net", extra: { epoch: 5 } }), { source: "ckpt.pth" });
  * assert.equal(decoded.key, "net");
