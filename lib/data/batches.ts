@@ -65,10 +65,14 @@ export interface AugmentParams {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { drawAugmentParams } from "./batches.ts";
  * import { Rng } from "./rng.ts";
- * const [p] = drawAugmentParams(1, new Rng(0));
- * console.assert(p.dx >= 0 && p.dx <= 8 && p.dy >= 0 && p.dy <= 8);
+ * const params = drawAugmentParams(2, new Rng(0));
+ * assert.equal(params.length, 2);
+ * assert.ok(params.every((p) => p.dx >= 0 && p.dx <= 8 && p.dy >= 0 && p.dy <= 8));
+ * // The same seed draws the same batch.
+ * assert.deepEqual(drawAugmentParams(2, new Rng(0)), params);
  * ```
  */
 export function drawAugmentParams(count: number, rng: Rng): AugmentParams[] {
@@ -107,12 +111,14 @@ export interface MakeBatchOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeBatch } from "./batches.ts";
  * import { Rng } from "./rng.ts";
  * const split = { images: new Uint8Array(2 * 3072), labels: new Uint8Array(2), count: 2 };
  * const x = makeBatch(split, Int32Array.of(1, 0), { augment: true, rng: new Rng(1) });
- * console.assert(x.length === 2 * 32 * 32 * 3);
- * // tf.tensor4d(x, [2, 32, 32, 3])
+ * assert.equal(x.length, 2 * 32 * 32 * 3); // ready for tf.tensor4d(x, [2, 32, 32, 3])
+ * // A black image stays black wherever it is cropped: every red value is (0 - MEAN[0]) / STD[0].
+ * assert.ok(x.every((v, i) => i % 3 !== 0 || v === x[0]));
  * ```
  */
 export function makeBatch(
@@ -206,10 +212,11 @@ export function makeBatch(
  *
  * @example
  * ```ts
- * import { normalise } from "./batches.ts";
+ * import assert from "node:assert/strict";
+ * import { MEAN, normalise, STD } from "./batches.ts";
  * const split = { images: new Uint8Array(3072), labels: new Uint8Array(1), count: 1 };
  * const x = normalise(split, Int32Array.of(0));
- * console.assert(Math.abs(x[0] - (0 - 0.4914) / 0.2470) < 1e-6);
+ * assert.ok(Math.abs(x[0] - (0 - MEAN[0]) / STD[0]) < 1e-6);
  * ```
  */
 export function normalise(
@@ -226,9 +233,10 @@ export function normalise(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { labelsOf } from "./batches.ts";
  * const split = { images: new Uint8Array(2 * 3072), labels: Uint8Array.of(3, 9), count: 2 };
- * console.assert(labelsOf(split, Int32Array.of(1, 0)).join() === "9,3");
+ * assert.deepEqual(labelsOf(split, Int32Array.of(1, 0)), Int32Array.of(9, 3));
  * ```
  */
 export function labelsOf(

@@ -60,7 +60,17 @@ export interface CifarSplit {
   count: number;
 }
 
-/** Thrown when bytes are not a valid CIFAR-10 binary batch. */
+/**
+ * Thrown when bytes are not a valid CIFAR-10 binary batch.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CifarFormatError, parseCifarBatch } from "./cifar.ts";
+ * // 3,000 bytes is not a whole number of 3,073-byte records.
+ * assert.throws(() => parseCifarBatch(new Uint8Array(3000), { source: "short.bin" }), CifarFormatError);
+ * ```
+ */
 export class CifarFormatError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -89,8 +99,10 @@ export interface ParseCifarOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cifarRecordCount, RECORD_BYTES } from "./cifar.ts";
- * console.assert(cifarRecordCount(2 * RECORD_BYTES) === 2);
+ * assert.equal(cifarRecordCount(2 * RECORD_BYTES), 2);
+ * assert.throws(() => cifarRecordCount(2 * RECORD_BYTES, { expectedRecords: 3 }));
  * ```
  */
 export function cifarRecordCount(
@@ -134,11 +146,14 @@ export function cifarRecordCount(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCifarBatch, RECORD_BYTES } from "./cifar.ts";
  * const bytes = new Uint8Array(2 * RECORD_BYTES);
  * bytes[RECORD_BYTES] = 7; // label of record 1
  * const { images, labels, count } = parseCifarBatch(bytes, { source: "tiny.bin" });
- * console.assert(count === 2 && labels[1] === 7 && images.length === 2 * 3072);
+ * assert.equal(count, 2);
+ * assert.deepEqual(labels, Uint8Array.of(0, 7));
+ * assert.equal(images.length, 2 * 3072);
  * ```
  */
 export function parseCifarBatch(
@@ -172,10 +187,13 @@ export function parseCifarBatch(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { concatSplits, parseCifarBatch, RECORD_BYTES } from "./cifar.ts";
  * const a = parseCifarBatch(new Uint8Array(RECORD_BYTES));
  * const b = parseCifarBatch(new Uint8Array(2 * RECORD_BYTES));
- * console.assert(concatSplits([a, b]).count === 3);
+ * const both = concatSplits([a, b]);
+ * assert.equal(both.count, 3);
+ * assert.equal(both.images.length, 3 * 3072);
  * ```
  */
 export function concatSplits(splits: readonly CifarSplit[]): CifarSplit {

@@ -50,7 +50,17 @@ export const CIFAR_FILES: readonly string[] = Object.freeze([
 /** Folder used when neither `--data-dir` nor `CIFAR10_DIR` is given. */
 export const DEFAULT_CIFAR_DIR = "data/cifar-10-batches-bin";
 
-/** Thrown when the tarball or one of its entries fails a check. */
+/**
+ * Thrown when the tarball or one of its entries fails a check.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CifarArchiveError, extractCifarTarball } from "./cifar_files.ts";
+ * // Bytes that are not the official tarball fail its md5 check.
+ * await assert.rejects(extractCifarTarball(new Uint8Array(16)), CifarArchiveError);
+ * ```
+ */
 export class CifarArchiveError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -59,7 +69,18 @@ export class CifarArchiveError extends Error {
   }
 }
 
-/** Thrown when the CIFAR-10 files are missing and cannot be downloaded. */
+/**
+ * Thrown when the CIFAR-10 files are missing and cannot be downloaded.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CifarFilesError, loadCifar10 } from "./cifar_files.ts";
+ * const dir = await Deno.makeTempDir(); // empty
+ * await assert.rejects(loadCifar10(dir, { download: false }), CifarFilesError);
+ * await Deno.remove(dir);
+ * ```
+ */
 export class CifarFilesError extends Error {
   /** Creates the error. */
   constructor(message: string, options?: ErrorOptions) {
@@ -87,8 +108,10 @@ export interface CifarProgress {
  *
  * @example
  * ```ts
- * import { resolveCifarDir } from "./cifar_files.ts";
- * console.assert(resolveCifarDir("/data/cifar") === "/data/cifar");
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_CIFAR_DIR, resolveCifarDir } from "./cifar_files.ts";
+ * assert.equal(resolveCifarDir("/data/cifar"), "/data/cifar");
+ * assert.equal(resolveCifarDir(), Deno.env.get("CIFAR10_DIR") || DEFAULT_CIFAR_DIR);
  * ```
  */
 export function resolveCifarDir(flag?: string): string {
@@ -137,10 +160,12 @@ function unsafeName(name: string): boolean {
  * @returns The seven files' bytes by bare name (e.g. `"test_batch.bin"`).
  * @example
  * ```ts ignore
+ * // Needs the real 163 MB tarball (see CifarArchiveError for a check failing).
+ * import assert from "node:assert/strict";
  * import { extractCifarTarball } from "./cifar_files.ts";
  * const gz = await Deno.readFile("cifar-10-binary.tar.gz");
  * const files = await extractCifarTarball(gz);
- * console.assert(files.get("test_batch.bin")!.length === 30730000);
+ * assert.equal(files.get("test_batch.bin")!.length, 30730000);
  * ```
  */
 export async function extractCifarTarball(
@@ -269,6 +294,7 @@ function whereToPutFiles(dir: string): string {
  * @returns The names of the files written.
  * @example
  * ```ts ignore
+ * // Downloads 163 MB from www.cs.toronto.edu.
  * import { downloadCifar10 } from "./cifar_files.ts";
  * await downloadCifar10("data/cifar-10-batches-bin", {
  *   onProgress: (p) => console.log(p.stage, p.file ?? "", p.loaded, p.total),
@@ -431,10 +457,22 @@ function checkLimit(name: string, value: number | undefined): number {
  * needed file is missing and `download` is on.
  *
  * @example
- * ```ts ignore
- * import { loadCifar10, resolveCifarDir } from "./cifar_files.ts";
- * const { train, test } = await loadCifar10(resolveCifarDir(), { limitTrain: 1000, download: false });
- * console.log(train.count, test.count); // 1000 10000
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RECORD_BYTES } from "./cifar.ts";
+ * import { loadCifar10 } from "./cifar_files.ts";
+ * // Two-record stand-ins for the first training file and the test file.
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/data_batch_1.bin`, new Uint8Array(2 * RECORD_BYTES));
+ * await Deno.writeFile(`${dir}/test_batch.bin`, new Uint8Array(2 * RECORD_BYTES));
+ * const { train, test } = await loadCifar10(dir, {
+ *   limitTrain: 2,
+ *   limitTest: 1,
+ *   download: false,
+ * });
+ * assert.equal(train.count, 2);
+ * assert.equal(test.count, 1);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function loadCifar10(

@@ -33,12 +33,9 @@ export const DEFAULT_FN = "x^2 + 2*sin(x) + cos(x - 1) - 5";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileExpr, ExprError } from "./expr.ts";
- * try {
- *   compileExpr("2x");
- * } catch (error) {
- *   console.assert(error instanceof ExprError && error.column === 2);
- * }
+ * assert.throws(() => compileExpr("2x"), (error) => error instanceof ExprError && error.column === 2);
  * ```
  */
 export class ExprError extends SyntaxError {
@@ -473,10 +470,12 @@ function compile(node: Node): Fn {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { compileExpr } from "./expr.ts";
  * const f = compileExpr("sin(3*x) + x^2/4");
- * console.assert(f.evaluate(0) === 0);
- * console.assert(compileExpr("-x^2").evaluate(3) === -9);
+ * assert.equal(f.evaluate(0), 0);
+ * assert.equal(f.evaluate(2), Math.sin(6) + 1);
+ * assert.equal(compileExpr("-x^2").evaluate(3), -9);
  * ```
  */
 export function compileExpr(
@@ -509,13 +508,13 @@ const formatNumber = (v: number) => String(Number(v.toPrecision(12)));
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkFinite, compileExpr } from "./expr.ts";
  * checkFinite(compileExpr("x^2"), { xMin: -5, xMax: 5 });
- * try {
- *   checkFinite(compileExpr("1/x"), { xMin: -5, xMax: 5 });
- * } catch (error) {
- *   console.assert(error instanceof RangeError); // ... at x = 0 (value Infinity) ...
- * }
+ * assert.throws(
+ *   () => checkFinite(compileExpr("1/x"), { xMin: -5, xMax: 5 }),
+ *   { name: "RangeError", message: /at x = 0 \(value Infinity\)/ },
+ * );
  * ```
  */
 export function checkFinite(

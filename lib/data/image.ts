@@ -24,7 +24,16 @@ export interface RasterImage {
   palette?: number[][];
 }
 
-/** Raised for an image the lab cannot read. */
+/**
+ * Raised for an image the lab cannot read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodePng, ImageError } from "./image.ts";
+ * assert.throws(() => decodePng(new Uint8Array(8), "blank.png"), ImageError);
+ * ```
+ */
 export class ImageError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -37,8 +46,16 @@ export class ImageError extends Error {
  * Decodes PNG bytes.
  *
  * @example
- * ```ts ignore
- * const img = decodePng(await Deno.readFile("cat.png"), "cat.png");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encode } from "fast-png";
+ * import { decodePng } from "./image.ts";
+ * // A 1x1 red pixel; a lab reads the bytes from a file instead.
+ * const png = encode({ width: 1, height: 1, channels: 3, data: Uint8Array.of(255, 0, 0) });
+ * const img = decodePng(png, "red.png");
+ * assert.equal(img.width, 1);
+ * assert.equal(img.channels, 3);
+ * assert.deepEqual([...img.data], [255, 0, 0]);
  * ```
  */
 export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
@@ -62,10 +79,13 @@ export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toCifarPlanar } from "./image.ts";
  * const grey = { width: 2, height: 2, channels: 1, depth: 8, data: Uint8Array.of(0, 255, 255, 0) };
  * const planar = toCifarPlanar(grey);
- * console.assert(planar.length === 3 * 32 * 32);
+ * assert.equal(planar.length, 3 * 32 * 32);
+ * // Upscaled 16x: the top-left quarter of every plane is black, the top-right white.
+ * assert.deepEqual([planar[0], planar[31], planar[1024], planar[2048 + 31]], [0, 255, 0, 255]);
  * ```
  */
 export function toCifarPlanar(img: RasterImage, source = "image"): Uint8Array {

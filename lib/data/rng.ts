@@ -15,11 +15,14 @@ import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Rng } from "./rng.ts";
  * const rng = new Rng(0);
- * const saved = rng.state();
+ * const saved = rng.state(); // e.g. written into a checkpoint
  * const a = rng.float();
- * console.assert(Rng.fromState(saved).float() === a);
+ * assert.ok(a >= 0 && a < 1);
+ * assert.equal(Rng.fromState(saved).float(), a);
+ * assert.deepEqual([...rng.permutation(4)].sort(), [0, 1, 2, 3]);
  * ```
  */
 export class Rng {

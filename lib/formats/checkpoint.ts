@@ -34,7 +34,20 @@ export interface Checkpoint extends CheckpointMeta {
   optimizer: StateDict;
 }
 
-/** Raised for a file that is not a valid checkpoint. */
+/**
+ * Raised for a file that is not a valid checkpoint.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CheckpointError, decodeCheckpoint } from "./checkpoint.ts";
+ * import { encodeSafetensors } from "./safetensors.ts";
+ * // A weights-only file has no checkpoint metadata.
+ * const bias = { dtype: "F32" as const, shape: [1], data: new Float32Array(1) };
+ * const weights = encodeSafetensors(new Map([["linear.bias", bias]]));
+ * assert.throws(() => decodeCheckpoint(weights, "final.safetensors"), CheckpointError);
+ * ```
+ */
 export class CheckpointError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -49,9 +62,18 @@ const OPTIMIZER_PREFIX = "optimizer.";
  * Serialises a checkpoint.
  *
  * @example
- * ```ts ignore
- * const bytes = encodeCheckpoint(model.stateDict(), sgd.state(), { epoch, rng: rng.state(), config, metrics });
- * await writeFileAtomic("runs/a/checkpoints/epoch-001.safetensors", bytes);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+ * // In a lab: encodeCheckpoint(model.stateDict(), sgd.state(), { ... }), then writeFileAtomic().
+ * const bias = { dtype: "F32" as const, shape: [2], data: Float32Array.of(0.5, -1) };
+ * const momentum = { dtype: "F32" as const, shape: [2], data: new Float32Array(2) };
+ * const bytes = encodeCheckpoint(
+ *   new Map([["linear.bias", bias]]),
+ *   new Map([["optimizer.momentum.linear.bias", momentum]]),
+ *   { epoch: 1, rng: [1, 2, 3, 4], config: { lr: 0.1 }, metrics: [{ epoch: 1, train_loss: 2.3 }] },
+ * );
+ * assert.equal(decodeCheckpoint(bytes).epoch, 1);
  * ```
  */
 export function encodeCheckpoint(model: StateDict, optimizer: StateDict, meta: CheckpointMeta): Uint8Array {
@@ -73,6 +95,24 @@ export function encodeCheckpoint(model: StateDict, optimizer: StateDict, meta: C
  * Reads a checkpoint written by {@linkcode encodeCheckpoint}; the tensors are
  * validated by the safetensors reader, the metadata here. A weights-only
  * file is rejected with a hint to use `--init`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+ * const bias = { dtype: "F32" as const, shape: [2], data: Float32Array.of(0.5, -1) };
+ * const momentum = { dtype: "F32" as const, shape: [2], data: new Float32Array(2) };
+ * const bytes = encodeCheckpoint(
+ *   new Map([["linear.bias", bias]]),
+ *   new Map([["optimizer.momentum.linear.bias", momentum]]),
+ *   { epoch: 1, rng: [1, 2, 3, 4], config: { lr: 0.1 }, metrics: [{ epoch: 1, train_loss: 2.3 }] },
+ * );
+ * const ckpt = decodeCheckpoint(bytes, "epoch-001.safetensors");
+ * assert.deepEqual(ckpt.rng, [1, 2, 3, 4]);
+ * assert.deepEqual(ckpt.config, { lr: 0.1 });
+ * assert.deepEqual([...ckpt.model.keys()], ["linear.bias"]);
+ * assert.deepEqual([...ckpt.optimizer.keys()], ["optimizer.momentum.linear.bias"]);
+ * ```
  */
 export function decodeCheckpoint(bytes: Uint8Array, source = "checkpoint"): Checkpoint {
   const { state, metadata } = decodeSafetensors(bytes, { source });

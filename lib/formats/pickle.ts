@@ -11,7 +11,16 @@
  * @module
  */
 
-/** Thrown for a malformed, unsupported or over-large pickle. */
+/**
+ * Thrown for a malformed, unsupported or over-large pickle.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PickleError, unpickle } from "./pickle.ts";
+ * assert.throws(() => unpickle(Uint8Array.of(0x80, 2)), PickleError); // PROTO 2, then nothing
+ * ```
+ */
 export class PickleError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -20,7 +29,18 @@ export class PickleError extends Error {
   }
 }
 
-/** Thrown when a pickle names a global outside the allow-list (e.g. `posix.system`). */
+/**
+ * Thrown when a pickle names a global outside the allow-list (e.g. `posix.system`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UnsafePickleError, unpickle } from "./pickle.ts";
+ * // PROTO 2, GLOBAL "posix system", STOP: what an os.system payload starts with.
+ * const bytes = Uint8Array.of(0x80, 2, 0x63, ...new TextEncoder().encode("posix\nsystem\n"), 0x2e);
+ * assert.throws(() => unpickle(bytes), UnsafePickleError);
+ * ```
+ */
 export class UnsafePickleError extends PickleError {
   /** Creates the error. */
   constructor(message: string) {
@@ -29,7 +49,18 @@ export class UnsafePickleError extends PickleError {
   }
 }
 
-/** A torch storage class such as `torch.FloatStorage`: a marker, never called. */
+/**
+ * A torch storage class such as `torch.FloatStorage`: a marker, never called.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { STATE_DICT_GLOBALS, TorchStorageType } from "./pickle.ts";
+ * const storage = STATE_DICT_GLOBALS["torch.FloatStorage"].value;
+ * assert.ok(storage instanceof TorchStorageType);
+ * assert.equal(storage.dtype, "float32");
+ * ```
+ */
 export class TorchStorageType {
   /** Creates the marker. */
   constructor(
@@ -40,7 +71,19 @@ export class TorchStorageType {
   ) {}
 }
 
-/** What `torch._utils._rebuild_tensor_v2` would build, as plain data. */
+/**
+ * What `torch._utils._rebuild_tensor_v2` would build, as plain data.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { STATE_DICT_GLOBALS, TorchTensorRef } from "./pickle.ts";
+ * // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks) as unpickle() calls it.
+ * const rebuild = STATE_DICT_GLOBALS["torch._utils._rebuild_tensor_v2"].call!;
+ * const t = rebuild(["storage 0", 0, [2, 3], [3, 1], false, new Map()]);
+ * assert.deepEqual(t, new TorchTensorRef("storage 0", 0, [2, 3], [3, 1]));
+ * ```
+ */
 export class TorchTensorRef {
   /** Creates the reference. */
   constructor(
@@ -113,9 +156,10 @@ const STORAGES: Record<string, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { STATE_DICT_GLOBALS } from "./pickle.ts";
- * console.assert("collections.OrderedDict" in STATE_DICT_GLOBALS);
- * console.assert(!("posix.system" in STATE_DICT_GLOBALS));
+ * assert.ok("collections.OrderedDict" in STATE_DICT_GLOBALS);
+ * assert.ok(!("posix.system" in STATE_DICT_GLOBALS));
  * ```
  */
 export const STATE_DICT_GLOBALS: Readonly<Record<string, PickleGlobal>> = Object.freeze({
@@ -219,12 +263,12 @@ function safeInt(v: bigint): number | bigint {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unpickle } from "./pickle.ts";
  * // pickle.dumps({"epoch": 5}, protocol=2)
- * const bytes = new Uint8Array([0x80, 2, 0x7d, 0x71, 0, 0x58, 5, 0, 0, 0, ...new TextEncoder().encode("epoch"),
- *   0x71, 1, 0x4b, 5, 0x73, 0x2e]);
- * const value = unpickle(bytes) as Map<string, number>;
- * console.assert(value.get("epoch") === 5);
+ * const epoch = new TextEncoder().encode("epoch");
+ * const bytes = Uint8Array.of(0x80, 2, 0x7d, 0x71, 0, 0x58, 5, 0, 0, 0, ...epoch, 0x71, 1, 0x4b, 5, 0x73, 0x2e);
+ * assert.deepEqual(unpickle(bytes), new Map([["epoch", 5]]));
  * ```
  */
 export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unknown {

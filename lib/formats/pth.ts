@@ -12,7 +12,16 @@ import { PickleError, TorchStorageType, TorchTensorRef, unpickle } from "./pickl
 import { copyTensorData } from "./safetensors.ts";
 import { type DType, type HostTensor, numel, type StateDict } from "./state_dict.ts";
 
-/** Thrown for a malformed, unsafe or unsupported .pth file. */
+/**
+ * Thrown for a malformed, unsafe or unsupported .pth file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodePth, PthError } from "./pth.ts";
+ * assert.throws(() => decodePth(new TextEncoder().encode("not a zip"), { source: "x.pth" }), PthError);
+ * ```
+ */
 export class PthError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -107,10 +116,15 @@ function unzip(bytes: Uint8Array, source: string, maxBytes: number): Record<stri
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodePth, encodePth } from "./pth.ts";
- * const state = new Map([["linear.bias", { dtype: "F32" as const, shape: [2], data: new Float32Array([1, 2]) }]]);
- * const { key, extra } = decodePth(encodePth(state, { key: "net", extra: { epoch: 5 } }));
- * console.assert(key === "net" && extra.epoch === 5);
+ * const bias = { dtype: "F32" as const, shape: [2], data: new Float32Array([1, 2]) };
+ * const state = new Map([["linear.bias", bias]]);
+ * // As torch.save({"net": state_dict, "epoch": 5}, path) writes it.
+ * const decoded = decodePth(encodePth(state, { key: "net", extra: { epoch: 5 } }), { source: "ckpt.pth" });
+ * assert.equal(decoded.key, "net");
+ * assert.deepEqual(decoded.extra, { epoch: 5 });
+ * assert.deepEqual(decoded.state, state);
  * ```
  */
 export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): DecodedPth {
@@ -307,11 +321,12 @@ class PickleWriter {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePth } from "./pth.ts";
  * const n = { dtype: "I64" as const, shape: [], data: new BigInt64Array([3n]) };
  * const state = new Map([["bn1.num_batches_tracked", n]]);
  * const bytes = encodePth(state, { key: "net", extra: { acc: 0.5 } });
- * console.assert(bytes[0] === 0x50 && bytes[1] === 0x4b); // "PK"
+ * assert.deepEqual([...bytes.subarray(0, 4)], [0x50, 0x4b, 3, 4]); // a zip: "PK\x03\x04"
  * ```
  */
 export function encodePth(state: StateDict, options: EncodePthOptions = {}): Uint8Array {

@@ -20,7 +20,16 @@ export const HEADER_LENGTH_BYTES = 8;
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = "__metadata__";
 
-/** Thrown for a malformed or unsupported safetensors file. */
+/**
+ * Thrown for a malformed or unsupported safetensors file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeSafetensors, SafetensorsError } from "./safetensors.ts";
+ * assert.throws(() => decodeSafetensors(new Uint8Array(4), { source: "cut.safetensors" }), SafetensorsError);
+ * ```
+ */
 export class SafetensorsError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -56,9 +65,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { copyTensorData } from "./safetensors.ts";
- * const data = copyTensorData(new Uint8Array([0, 0, 128, 63]), "F32", 1);
- * console.assert(data[0] === 1);
+ * const data = copyTensorData(new Uint8Array([0, 0, 128, 63]), "F32", 1); // 1.0f, little-endian
+ * assert.deepEqual(data, Float32Array.of(1));
  * ```
  */
 export function copyTensorData(bytes: Uint8Array, dtype: DType, count: number): Float32Array | BigInt64Array {
@@ -82,10 +92,13 @@ export function copyTensorData(bytes: Uint8Array, dtype: DType, count: number): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
- * const bytes = encodeSafetensors(new Map([["b", { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) }]]));
- * const { state } = decodeSafetensors(bytes, { source: "tiny.safetensors" });
- * console.assert(state.get("b")!.data[1] === 2);
+ * const b = { dtype: "F32" as const, shape: [2], data: new Float32Array([1, 2]) };
+ * const bytes = encodeSafetensors(new Map([["b", b]]), { metadata: { seed: "0" } });
+ * const { state, metadata } = decodeSafetensors(bytes, { source: "tiny.safetensors" });
+ * assert.deepEqual(state.get("b"), { dtype: "F32", shape: [2], data: Float32Array.of(1, 2) });
+ * assert.deepEqual(metadata, { seed: "0" });
  * ```
  */
 export function decodeSafetensors(
@@ -203,10 +216,13 @@ function pythonJson(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeSafetensors } from "./safetensors.ts";
  * const n = { dtype: "I64" as const, shape: [], data: new BigInt64Array([5n]) };
  * const bytes = encodeSafetensors(new Map([["bn.num_batches_tracked", n]]), { metadata: { seed: "0" } });
- * console.assert(bytes.length % 8 === 0);
+ * const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+ * assert.equal(headerLength % 8, 0); // padded with spaces, as the reference does
+ * assert.equal(bytes.length, 8 + headerLength + 8); // one 8-byte I64
  * ```
  */
 export function encodeSafetensors(state: StateDict, options: EncodeSafetensorsOptions = {}): Uint8Array {

@@ -31,7 +31,20 @@ export interface TensorSpec {
   shape: number[];
 }
 
-/** Thrown when a state dict does not match what a model expects. */
+/**
+ * Thrown when a state dict does not match what a model expects.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkStateDict, StateDictError } from "./state_dict.ts";
+ * const t = { dtype: "F32" as const, shape: [3], data: new Float32Array(3) };
+ * assert.throws(
+ *   () => checkStateDict(new Map([["b", t]]), new Map([["b", { dtype: "F32", shape: [2] }]])),
+ *   StateDictError,
+ * );
+ * ```
+ */
 export class StateDictError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -48,8 +61,10 @@ export const ITEM_SIZE: Readonly<Record<DType, number>> = { F32: 4, I64: 8 };
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { numel } from "./state_dict.ts";
- * console.assert(numel([16, 3, 3, 3]) === 432 && numel([]) === 1);
+ * assert.equal(numel([16, 3, 3, 3]), 432);
+ * assert.equal(numel([]), 1);
  * ```
  */
 export function numel(shape: readonly number[]): number {
@@ -64,10 +79,11 @@ export function numel(shape: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stripPrefix } from "./state_dict.ts";
  * const t = { dtype: "F32" as const, shape: [1], data: new Float32Array(1) };
  * const out = stripPrefix(new Map([["module.linear.bias", t]]), "module.");
- * console.assert(out.has("linear.bias"));
+ * assert.deepEqual([...out.keys()], ["linear.bias"]);
  * ```
  */
 export function stripPrefix(state: StateDict, prefix: string): StateDict {
@@ -93,10 +109,13 @@ export function stripPrefix(state: StateDict, prefix: string): StateDict {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { normalizeResnet20Names } from "./state_dict.ts";
  * const t = { dtype: "F32" as const, shape: [10], data: new Float32Array(10) };
- * const out = normalizeResnet20Names(new Map([["module.fc.bias", t]]));
- * console.assert(out.has("linear.bias"));
+ * const empty = { dtype: "F32" as const, shape: [0], data: new Float32Array(0) };
+ * const state = new Map([["module.fc.bias", t], ["module.layer1.0.shortcut.0", empty]]);
+ * const out = normalizeResnet20Names(state);
+ * assert.deepEqual([...out.keys()], ["linear.bias"]);
  * ```
  */
 export function normalizeResnet20Names(state: StateDict): StateDict {
@@ -130,9 +149,15 @@ export interface CheckStateDictOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkStateDict } from "./state_dict.ts";
+ * const expected = new Map([["b", { dtype: "F32" as const, shape: [2] }]]);
  * const t = { dtype: "F32" as const, shape: [2], data: new Float32Array(2) };
- * checkStateDict(new Map([["b", t]]), new Map([["b", { dtype: "F32", shape: [2] }]]));
+ * checkStateDict(new Map([["b", t]]), expected); // matches: returns
+ * assert.throws(
+ *   () => checkStateDict(new Map([["b", { ...t, data: Float32Array.of(0, NaN) }]]), expected),
+ *   { name: "StateDictError", message: /non-finite value 'NaN' at flat index 1/ },
+ * );
  * ```
  */
 export function checkStateDict(

@@ -24,9 +24,16 @@ export interface WeightsFile {
  * Decodes `bytes` as safetensors or `.pth` (zip magic `PK\x03\x04`).
  *
  * @example
- * ```ts ignore
- * const w = decodeWeights(await Deno.readFile("final.safetensors"), "final.safetensors");
- * model.loadStateDict(w.state, "final.safetensors");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeSafetensors } from "./safetensors.ts";
+ * import { decodeWeights } from "./weights.ts";
+ * // In a lab the bytes come from Deno.readFile(); then model.loadStateDict(w.state, source).
+ * const bias = { dtype: "F32" as const, shape: [10], data: new Float32Array(10) };
+ * const bytes = encodeSafetensors(new Map([["module.fc.bias", bias]]));
+ * const w = decodeWeights(bytes, "final.safetensors");
+ * assert.equal(w.format, "safetensors");
+ * assert.deepEqual([...w.state.keys()], ["linear.bias"]); // the reference's names
  * ```
  */
 export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFile {

@@ -13,8 +13,18 @@ import type { Rng } from "../data/rng.ts";
  * in row-major order.
  *
  * @example
- * ```ts ignore
- * const w = uniformInit(new Rng(0), [3, 3, 16, 32], 1 / Math.sqrt(9 * 16));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { Rng } from "../data/rng.ts";
+ * import { defaultBound, uniformInit } from "./init.ts";
+ * await tf.setBackend("cpu");
+ * const bound = defaultBound(3 * 3 * 16); // a 3x3 conv from 16 channels
+ * const w = uniformInit(new Rng(0), [3, 3, 16, 32], bound);
+ * assert.deepEqual(w.shape, [3, 3, 16, 32]);
+ * assert.ok((await w.data()).every((v) => v >= -bound && v < bound));
+ * w.dispose();
  * ```
  */
 export function uniformInit(rng: Rng, shape: number[], bound: number): tf.Tensor {
@@ -24,7 +34,16 @@ export function uniformInit(rng: Rng, shape: number[], bound: number): tf.Tensor
   return tf.tensor(values, shape, "float32");
 }
 
-/** The PyTorch default bound for a layer with `fanIn` inputs per output. */
+/**
+ * The PyTorch default bound for a layer with `fanIn` inputs per output.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultBound } from "./init.ts";
+ * assert.equal(defaultBound(64), 0.125); // nn.Linear(64, 10)
+ * ```
+ */
 export function defaultBound(fanIn: number): number {
   return 1 / Math.sqrt(fanIn);
 }

@@ -32,9 +32,19 @@ interface Layer {
  * A ReLU MLP from 1 input to 1 output.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { Mlp } from "./mlp.ts";
+ * await tf.setBackend("cpu");
  * const mlp = new Mlp([64, 64], { seed: 0 });
- * const y = tf.tidy(() => mlp.forward(tf.tensor2d([[0.5]])));
+ * const y = tf.tidy(() => mlp.forward(tf.tensor2d([[0.5], [1.5]])));
+ * assert.deepEqual(y.shape, [2, 1]);
+ * const state = await mlp.stateDict(); // nn.Sequential's names and [out, in] layout
+ * assert.deepEqual([...state.keys()], ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]);
+ * assert.deepEqual(state.get("2.weight")!.shape, [64, 64]);
+ * y.dispose();
  * mlp.dispose();
  * ```
  */

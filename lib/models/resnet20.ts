@@ -71,7 +71,24 @@ export type BatchNormTrainFn = (
   relu?: boolean,
 ) => { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D };
 
-/** Plain tfjs ops; tfjs differentiates through them. */
+/**
+ * Plain tfjs ops; tfjs differentiates through them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { batchNormTrainOps } from "./resnet20.ts";
+ * await tf.setBackend("cpu");
+ * const x = tf.tensor4d([1, 2, 3, 4], [4, 1, 1, 1]); // one channel, mean 2.5, variance 1.25
+ * const { y, mean, variance } = batchNormTrainOps(x, tf.ones([1]), tf.zeros([1]), 1e-5);
+ * assert.deepEqual(await mean.data(), Float32Array.of(2.5));
+ * assert.deepEqual(await variance.data(), Float32Array.of(1.25));
+ * assert.ok(Math.abs((await y.data())[3] - 1.5 / Math.sqrt(1.25)) < 1e-4);
+ * tf.dispose([x, y, mean, variance]);
+ * ```
+ */
 export const batchNormTrainOps: BatchNormTrainFn = (x, gamma, beta, eps, relu = false) => {
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const y = tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta, gamma, eps);
@@ -99,10 +116,19 @@ let instances = 0;
  * 1, bias 0).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { ResNet20 } from "./resnet20.ts";
+ * await tf.setBackend("cpu");
  * const model = new ResNet20({ seed: 0 });
- * const logits = tf.tidy(() => model.forward(tf.zeros([2, 32, 32, 3]), false));
- * console.log(logits.shape); // [2, 10]
+ * assert.equal(model.parameterCount(), 269_722);
+ * const logits = tf.tidy(() => model.forward(tf.zeros([1, 32, 32, 3]), false)); // eval mode
+ * assert.deepEqual(logits.shape, [1, 10]);
+ * const state = await model.stateDict();
+ * assert.deepEqual(state.get("conv1.weight")!.shape, [16, 3, 3, 3]); // PyTorch OIHW
+ * logits.dispose();
  * model.dispose();
  * ```
  */

@@ -34,9 +34,14 @@ export interface BnForward {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bnForward } from "./batch_norm_kernels.ts";
- * const { mean } = bnForward(new Float32Array([1, 3]), new Float32Array([1]), new Float32Array([0]), 1e-5);
- * console.log(mean[0]); // 2
+ * // One channel, two values; gamma 1, beta 0, eps 0 for round numbers.
+ * const r = bnForward(Float32Array.of(1, 3), Float32Array.of(1), Float32Array.of(0), 0, true);
+ * assert.deepEqual(r.mean, Float32Array.of(2));
+ * assert.deepEqual(r.variance, Float32Array.of(1));
+ * assert.deepEqual(r.y, Float32Array.of(0, 1)); // [-1, 1], then the ReLU
+ * assert.deepEqual(r.mask, Uint8Array.of(0, 1));
  * ```
  */
 export function bnForward(
@@ -66,9 +71,12 @@ export function bnForward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bnStatistics } from "./batch_norm_kernels.ts";
- * const { mean, variance } = bnStatistics(new Float32Array([1, 3]), 1);
- * console.log(mean[0], variance[0]); // 2 1
+ * // Two channels, interleaved: channel 0 holds 1 and 3, channel 1 holds 10 and 10.
+ * const { mean, variance } = bnStatistics(Float32Array.of(1, 10, 3, 10), 2);
+ * assert.deepEqual(mean, Float32Array.of(2, 10));
+ * assert.deepEqual(variance, Float32Array.of(1, 0)); // biased: divided by 2, not 1
  * ```
  */
 export function bnStatistics(
@@ -109,10 +117,14 @@ export interface BnBackward {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bnBackward } from "./batch_norm_kernels.ts";
- * const x = new Float32Array([1, 3]), one = new Float32Array([1]);
- * const { dbeta } = bnBackward(new Float32Array([1, 1]), x, [one, new Float32Array([2]), one], 1e-5);
- * console.log(dbeta[0]); // 2
+ * const x = Float32Array.of(1, 3), gamma = Float32Array.of(1);
+ * const [mean, variance] = [Float32Array.of(2), Float32Array.of(1)]; // from bnForward
+ * const { dx, dgamma, dbeta } = bnBackward(Float32Array.of(1, 1), x, [gamma, mean, variance], 0);
+ * assert.deepEqual(dbeta, Float32Array.of(2));
+ * assert.deepEqual(dgamma, Float32Array.of(0));
+ * assert.deepEqual(dx, Float32Array.of(0, 0)); // a uniform dy is absorbed by the mean
  * ```
  */
 export function bnBackward(
@@ -164,10 +176,12 @@ export function bnBackward(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bnInference } from "./batch_norm_kernels.ts";
- * const one = new Float32Array([1]), zero = new Float32Array([0]);
- * const y = bnInference(new Float32Array([1, 3]), [one, zero, new Float32Array([2]), one], 0);
- * console.log([...y]); // [-1, 1]
+ * const [gamma, beta] = [Float32Array.of(1), Float32Array.of(0)];
+ * const [mean, variance] = [Float32Array.of(2), Float32Array.of(1)]; // running statistics
+ * const y = bnInference(Float32Array.of(1, 3), [gamma, beta, mean, variance], 0);
+ * assert.deepEqual(y, Float32Array.of(-1, 1));
  * ```
  */
 export function bnInference(
@@ -210,10 +224,18 @@ interface DnnlBnPlan {
  * per shape, epsilon and `relu`.
  *
  * @example
- * ```ts ignore
- * const bn = new DnnlBatchNorm(dnnl);
- * const f = bn.forward(x, [128, 32, 32, 16], gamma, beta, 1e-5, true);
- * const { dx } = bn.backward(dy, x, [128, 32, 32, 16], [gamma, f.mean, f.variance], 1e-5, f.mask);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DnnlBatchNorm } from "./batch_norm_kernels.ts";
+ * import { loadNativeLibraries } from "./ffi.ts";
+ * const bn = new DnnlBatchNorm(loadNativeLibraries().dnnl!); // needs libdnnl.so.2
+ * const shape = [2, 1, 1, 1]; // NHWC; a ResNet20 layer is e.g. [128, 32, 32, 16]
+ * const x = Float32Array.of(1, 3), gamma = Float32Array.of(1), beta = Float32Array.of(0);
+ * const f = bn.forward(x, shape, gamma, beta, 0, true);
+ * assert.deepEqual(f.mean, Float32Array.of(2));
+ * assert.deepEqual(f.y, Float32Array.of(0, 1)); // [-1, 1], then the fused ReLU
+ * const b = bn.backward(Float32Array.of(1, 1), x, shape, [gamma, f.mean, f.variance], 0, f.mask);
+ * assert.deepEqual(b.dbeta, Float32Array.of(1)); // dy counts only where the ReLU passed
  * ```
  */
 export class DnnlBatchNorm {
@@ -385,8 +407,23 @@ export class DnnlBatchNorm {
  * the loops) that the gradient kernel takes as input `mask`.
  *
  * @example
- * ```ts ignore
- * for (const k of batchNormKernels("native", dnnl)) tf.registerKernel(k);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { BN_TRAIN_KERNEL } from "../ops/batch_norm_train.ts";
+ * import { batchNormKernels } from "./batch_norm_kernels.ts";
+ * // A cpu-derived backend with these kernels (the TypedArray loops: no oneDNN),
+ * // as registerNativeBackend() builds "native".
+ * tf.registerBackend("bn-demo", () => new MathBackendCPU());
+ * for (const k of batchNormKernels("bn-demo", null)) tf.registerKernel(k);
+ * await tf.setBackend("bn-demo");
+ * // What batchNormTrain() of lib/ops runs on such a backend.
+ * const x = tf.tensor4d([1, 3], [2, 1, 1, 1]), gamma = tf.ones([1]), beta = tf.zeros([1]);
+ * const outs = tf.engine().runKernel(BN_TRAIN_KERNEL, { x, gamma, beta }, { epsilon: 0 });
+ * const [y, mean] = outs as tf.Tensor[];
+ * assert.deepEqual(await y.data(), Float32Array.of(-1, 1));
+ * assert.deepEqual(await mean.data(), Float32Array.of(2));
  * ```
  */
 export function batchNormKernels(

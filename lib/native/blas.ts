@@ -51,11 +51,16 @@ export interface SgemmOptions {
  * A CBLAS library opened with `Deno.dlopen`.
  *
  * @example
- * ```ts ignore
- * const blas = Blas.open("libopenblas.so.0");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Blas } from "./blas.ts";
+ * const blas = Blas.open("libopenblas.so.0"); // or any of BLAS_CANDIDATES (ffi.ts)
+ * const a = Float32Array.of(1, 2, 3, 4); // [[1, 2], [3, 4]]
  * const c = new Float32Array(4);
- * blas.sgemm([2, 2, 2], [new Float32Array([1, 2, 3, 4]), new Float32Array([1, 0, 0, 1]), c]);
- * console.log(c); // Float32Array [1, 2, 3, 4]
+ * blas.sgemm([2, 2, 2], [a, Float32Array.of(1, 0, 0, 1), c]); // C = A I
+ * assert.deepEqual(c, a);
+ * blas.sgemm([2, 2, 2], [a, Float32Array.of(1, 0, 0, 1), c], { transA: true }); // C = A^T I
+ * assert.deepEqual(c, Float32Array.of(1, 3, 2, 4));
  * ```
  */
 export class Blas {

@@ -23,11 +23,16 @@ export const POOL_MIN_VALUES = 1 << 14;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { BufferPool } from "./buffer_pool.ts";
- * const pool = new BufferPool(1 << 26);
+ * const pool = new BufferPool(1 << 26); // keep up to 64 MiB of free buffers
  * const a = pool.take(1 << 16);
+ * pool.release(a); // tfjs disposed the tensor that held it
+ * assert.equal(pool.freeBytes, 4 << 16);
+ * assert.equal(pool.take(1 << 16), a); // recycled, old contents and all
+ * pool.pin(a); // handed out by read(): never recycled
  * pool.release(a);
- * console.log(pool.take(1 << 16) === a); // true
+ * assert.equal(pool.freeBytes, 0);
  * ```
  */
 export class BufferPool {

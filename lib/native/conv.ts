@@ -64,9 +64,19 @@ interface Plan {
  * geometry.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { NativeConv } from "./conv.ts";
+ * import { convGeometry } from "./conv_kernels.ts";
+ * import { loadNativeLibraries } from "./ffi.ts";
  * const conv = new NativeConv(loadNativeLibraries());
- * const y = conv.forward(x, w, geometry); // Float32Array [N, outH, outW, outC]
+ * // A 3x3 "same" convolution of a 3x3 one-channel image: x [1, 3, 3, 1], w [3, 3, 1, 1].
+ * const g = convGeometry(tf.backend_util.computeConv2DInfo([1, 3, 3, 1], [3, 3, 1, 1], 1, 1, "same"))!;
+ * const y = conv.forward(new Float32Array(9).fill(1), new Float32Array(9).fill(1), g); // [1, 3, 3, 1]
+ * assert.deepEqual(y, Float32Array.of(4, 6, 4, 6, 9, 6, 4, 6, 4)); // ones under the window
+ * const dw = conv.backpropFilter(new Float32Array(9).fill(1), new Float32Array(9).fill(1), g);
+ * assert.deepEqual(dw, Float32Array.of(4, 6, 4, 6, 9, 6, 4, 6, 4));
  * ```
  */
 export class NativeConv {

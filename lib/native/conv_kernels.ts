@@ -23,7 +23,25 @@ function f32s(backend: MathBackendCPU, ...ts: tf.TensorInfo[]): Float32Array[] |
 
 type Info = tf.backend_util.Conv2DInfo;
 
-/** The geometry of `info`, or null when the native path cannot run it. */
+/**
+ * The geometry of `info`, or null when the native path cannot run it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { convGeometry } from "./conv_kernels.ts";
+ * // ResNet20's first stride-2 conv: [N, 32, 32, 16] -> [N, 16, 16, 32], PyTorch's padding 1.
+ * const pad = [[0, 0], [1, 1], [1, 1], [0, 0]] as tf.backend_util.ExplicitPadding;
+ * const info = tf.backend_util.computeConv2DInfo([8, 32, 32, 16], [3, 3, 16, 32], 2, 1, pad);
+ * const g = convGeometry(info)!;
+ * assert.deepEqual([g.outH, g.outW, g.outC], [16, 16, 32]);
+ * assert.deepEqual([g.padTop, g.padBottom, g.padLeft, g.padRight], [1, 1, 1, 1]);
+ * // Dilated convolutions go to the `cpu` kernel.
+ * const dilated = tf.backend_util.computeConv2DInfo([8, 32, 32, 16], [3, 3, 16, 32], 1, 2, "same");
+ * assert.equal(convGeometry(dilated), null);
+ * ```
+ */
 export function convGeometry(info: Info): ConvGeometry | null {
   if (
     info.dataFormat !== "channelsLast" || info.dilationHeight !== 1 ||
@@ -56,8 +74,19 @@ export function convGeometry(info: Info): ConvGeometry | null {
  * The three convolution kernels for `backendName`, computing with `conv`.
  *
  * @example
- * ```ts ignore
- * for (const k of convKernels("native", new NativeConv(libs))) tf.registerKernel(k);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { NativeConv } from "./conv.ts";
+ * import { convKernels } from "./conv_kernels.ts";
+ * import { loadNativeLibraries } from "./ffi.ts";
+ * // A cpu-derived backend with these kernels, as registerNativeBackend() builds "native".
+ * tf.registerBackend("conv-demo", () => new MathBackendCPU());
+ * for (const k of convKernels("conv-demo", new NativeConv(loadNativeLibraries()))) tf.registerKernel(k);
+ * await tf.setBackend("conv-demo");
+ * const y = tf.conv2d(tf.ones([1, 3, 3, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 1, "same");
+ * assert.deepEqual(await y.data(), Float32Array.of(4, 6, 4, 6, 9, 6, 4, 6, 4));
  * ```
  */
 export function convKernels(

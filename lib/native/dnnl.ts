@@ -182,7 +182,21 @@ const SYMBOLS = {
 
 type DnnlSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Error raised when a oneDNN call returns a non-success status. */
+/**
+ * Error raised when a oneDNN call returns a non-success status.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DNNL, Dnnl, DnnlError } from "./dnnl.ts";
+ * const dnnl = Dnnl.open("libdnnl.so.2");
+ * assert.throws(() => dnnl.memoryDesc([-4], DNNL.tagA), DnnlError); // a negative dimension
+ * assert.equal(
+ *   new DnnlError("dnnl_primitive_execute", 2).message,
+ *   `oneDNN call "dnnl_primitive_execute" failed with status 2 (invalid arguments)`,
+ * );
+ * ```
+ */
 export class DnnlError extends Error {
   /**
    * @param call The oneDNN function that failed.
@@ -207,9 +221,18 @@ interface ArgSlot {
  * with TypedArrays bound to each argument for the duration of the call.
  *
  * @example
- * ```ts ignore
- * const prim = dnnl.primitive(opDesc, [[DNNL.argSrc, srcMd], [DNNL.argDst, dstMd]]);
- * prim.run([x, y]);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DNNL, Dnnl } from "./dnnl.ts";
+ * const dnnl = Dnnl.open("libdnnl.so.2");
+ * // A ReLU over 4 values: op descriptor, primitive descriptor, primitive.
+ * const md = dnnl.memoryDesc([4], DNNL.tagA);
+ * const desc = dnnl.opDesc("dnnl_eltwise_forward_desc_init", (b) =>
+ *   dnnl.symbols.dnnl_eltwise_forward_desc_init(b, DNNL.forwardInference, DNNL.eltwiseRelu, md, 0, 0));
+ * const relu = dnnl.primitiveForArgs(dnnl.primitiveDesc(desc), [DNNL.argSrc, DNNL.argDst]);
+ * const y = new Float32Array(4);
+ * relu.run([Float32Array.of(-2, -1, 1, 2), y]); // one array per argument, in order
+ * assert.deepEqual(y, Float32Array.of(0, 0, 1, 2));
  * ```
  */
 export class DnnlPrimitive {
@@ -267,9 +290,12 @@ export class DnnlPrimitive {
  * A oneDNN CPU engine and stream opened from a shared library.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Dnnl } from "./dnnl.ts";
  * const dnnl = Dnnl.open("libdnnl.so.2");
- * console.log(dnnl.version); // "2.6.3"
+ * assert.match(dnnl.version, /^2\.\d+\.\d+$/); // e.g. "2.6.3"; 3.x is refused
+ * assert.equal(dnnl.path, "libdnnl.so.2");
  * ```
  */
 export class Dnnl {

@@ -18,12 +18,16 @@ export const DNNL_ELEMENTWISE_MIN = 1 << 16;
  * Cached oneDNN element-wise primitives, one set per array length.
  *
  * @example
- * ```ts ignore
- * const ew = new DnnlElementwise(dnnl);
- * const y = ew.relu(x);               // max(x, 0)
- * const dx = ew.reluGrad(dy, x);      // dy where x > 0, else 0
- * const s = ew.add(a, b);             // a + b
- * const h = ew.add(a, b, true);       // max(a + b, 0)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DnnlElementwise } from "./dnnl_elementwise.ts";
+ * import { loadNativeLibraries } from "./ffi.ts";
+ * const ew = new DnnlElementwise(loadNativeLibraries().dnnl!); // needs libdnnl.so.2
+ * const x = Float32Array.of(-2, 1), dy = Float32Array.of(5, 5);
+ * assert.deepEqual(ew.relu(x), Float32Array.of(0, 1)); // max(x, 0)
+ * assert.deepEqual(ew.reluGrad(dy, x), Float32Array.of(0, 5)); // dy where x > 0, else 0
+ * assert.deepEqual(ew.add(x, x), Float32Array.of(-4, 2)); // a + b
+ * assert.deepEqual(ew.add(x, x, true), Float32Array.of(0, 2)); // max(a + b, 0)
  * ```
  */
 export class DnnlElementwise {

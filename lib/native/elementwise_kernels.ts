@@ -372,8 +372,19 @@ function reluGradKernel(backendName: string, ew: DnnlElementwise | null): tf.Ker
  * or more run on oneDNN (multithreaded; NaN inputs give 0 there, not NaN).
  *
  * @example
- * ```ts ignore
- * for (const k of elementwiseKernels("native")) tf.registerKernel(k);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { elementwiseKernels } from "./elementwise_kernels.ts";
+ * // A cpu-derived backend with these kernels (no oneDNN `ew`: loops only),
+ * // as registerNativeBackend() builds "native".
+ * tf.registerBackend("ew-demo", () => new MathBackendCPU());
+ * for (const k of elementwiseKernels("ew-demo")) tf.registerKernel(k);
+ * await tf.setBackend("ew-demo");
+ * const y = tf.relu(tf.add(tf.tensor2d([1, -3, 2, 0], [2, 2]), tf.tensor1d([1, 1]))); // broadcast add
+ * assert.deepEqual(await y.data(), Float32Array.of(2, 0, 3, 1));
+ * assert.deepEqual(await tf.mean(y, 1).data(), Float32Array.of(1, 2));
  * ```
  */
 export function elementwiseKernels(

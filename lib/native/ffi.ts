@@ -44,7 +44,19 @@ export interface LoadNativeOptions {
   blasPaths?: string[];
 }
 
-/** Raised when no usable native library (or no FFI permission) is found. */
+/**
+ * Raised when no usable native library (or no FFI permission) is found.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadNativeLibraries, NativeUnavailableError } from "./ffi.ts";
+ * assert.throws(
+ *   () => loadNativeLibraries({ dnnl: false, blasPaths: ["libno-such-blas.so"] }),
+ *   NativeUnavailableError,
+ * );
+ * ```
+ */
 export class NativeUnavailableError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -59,9 +71,14 @@ export class NativeUnavailableError extends Error {
  * found.
  *
  * @example
- * ```ts ignore
- * const libs = loadNativeLibraries();
- * console.log(libs.description); // "oneDNN 2.6.3 (libdnnl.so.2) + BLAS libopenblas.so.0"
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadNativeLibraries } from "./ffi.ts";
+ * const libs = loadNativeLibraries(); // needs --allow-ffi
+ * assert.ok(libs.dnnl !== null || libs.blas !== null);
+ * // e.g. "oneDNN 2.6.3 (libdnnl.so.2) + BLAS libopenblas.so.0"
+ * assert.match(libs.description, /oneDNN|BLAS/);
+ * assert.equal(loadNativeLibraries({ dnnl: false }).dnnl, null); // the BLAS-only path
  * ```
  */
 export function loadNativeLibraries(

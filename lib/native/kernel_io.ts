@@ -23,9 +23,11 @@ export const freshAlloc: Alloc = (n) => new Float32Array(n);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import "@tensorflow/tfjs-backend-cpu";
  * import { cpuKernel } from "./kernel_io.ts";
- * console.log(typeof cpuKernel("Add")); // "function"
+ * assert.equal(typeof cpuKernel("Add"), "function");
+ * assert.throws(() => cpuKernel("NoSuchKernel"), /not registered for "cpu"/);
  * ```
  */
 export function cpuKernel(name: string): tf.KernelFunc {
@@ -43,9 +45,16 @@ export function cpuKernel(name: string): tf.KernelFunc {
  * (the kernel then falls back to `cpu`).
  *
  * @example
- * ```ts ignore
- * const xv = f32(backend, x);
- * if (!xv) return fallback(args);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { f32 } from "./kernel_io.ts";
+ * // In a kernel: `const xv = f32(backend, x); if (!xv) return fallback(args);`
+ * const backend = new MathBackendCPU();
+ * const x = backend.makeTensorInfo([2], "float32", Float32Array.of(1, 2));
+ * const i = backend.makeTensorInfo([2], "int32", Int32Array.of(1, 2));
+ * assert.deepEqual(f32(backend, x), Float32Array.of(1, 2));
+ * assert.equal(f32(backend, i), null);
  * ```
  */
 export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | null {
@@ -58,8 +67,14 @@ export function f32(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array | n
  * custom ops of this folder only ever pass float32 tensors).
  *
  * @example
- * ```ts ignore
- * const gamma = valuesOf(backend, inputs.gamma);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { valuesOf } from "./kernel_io.ts";
+ * // In a kernel: `const gamma = valuesOf(backend, inputs.gamma);`
+ * const backend = new MathBackendCPU();
+ * const gamma = backend.makeTensorInfo([2], "float32", Float32Array.of(1, 0.5));
+ * assert.deepEqual(valuesOf(backend, gamma), Float32Array.of(1, 0.5)); // the backend's own array
  * ```
  */
 export function valuesOf(backend: MathBackendCPU, t: tf.TensorInfo): Float32Array {

@@ -16,8 +16,19 @@ import type { Blas } from "./blas.ts";
  * kernel) for inputs it does not handle.
  *
  * @example
- * ```ts ignore
- * tf.registerKernel(matMulKernel("native", blas, tf.getKernel("BatchMatMul", "cpu")!));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { Blas } from "./blas.ts";
+ * import { matMulKernel } from "./matmul_kernels.ts";
+ * // A cpu-derived backend with this kernel, as registerNativeBackend() builds "native".
+ * tf.registerBackend("matmul-demo", () => new MathBackendCPU());
+ * const fallback = tf.getKernel(tf.BatchMatMul, "cpu")!;
+ * tf.registerKernel(matMulKernel("matmul-demo", Blas.open("libopenblas.so.0"), fallback));
+ * await tf.setBackend("matmul-demo");
+ * const y = tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([0, 1, 1, 0], [2, 2])); // swaps columns
+ * assert.deepEqual(await y.data(), Float32Array.of(2, 1, 4, 3));
  * ```
  */
 export function matMulKernel(backendName: string, blas: Blas, fallback: tf.KernelConfig): tf.KernelConfig {

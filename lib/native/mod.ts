@@ -58,9 +58,13 @@ function load(): NativeLibraries | Error {
  * description, or why not (missing library, missing `--allow-ffi`).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nativeAvailable } from "./mod.ts";
  * const { ok, detail } = nativeAvailable();
- * console.log(ok ? `native: ${detail}` : `falling back to cpu: ${detail}`);
+ * // The backend chooser uses "native" when ok, else falls back to "cpu" and reports `detail`.
+ * assert.equal(typeof ok, "boolean");
+ * assert.match(detail, ok ? /oneDNN|BLAS/ : /FFI|library/);
  * ```
  */
 export function nativeAvailable(): { ok: boolean; detail: string } {
@@ -74,8 +78,11 @@ export function nativeAvailable(): { ok: boolean; detail: string } {
  * {@linkcode NativeUnavailableError} when none loads.
  *
  * @example
- * ```ts ignore
- * console.log(nativeLibraryDescription());
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nativeLibraryDescription } from "./mod.ts";
+ * // e.g. "oneDNN 2.6.3 (libdnnl.so.2) + BLAS libopenblas.so.0", recorded in run.json
+ * assert.match(nativeLibraryDescription(), /^(oneDNN \d+\.\d+\.\d+ \(.+\)|BLAS \S+)/);
  * ```
  */
 export function nativeLibraryDescription(): string {
@@ -95,6 +102,16 @@ const pool = new BufferPool(POOL_BYTES);
  * without touching `cpu`, which gives the native kernels' output buffers
  * back to {@linkcode BufferPool} when tfjs frees them. Arrays it hands out
  * (`read`, `readSync`) are never recycled.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { NativeBackend, registerNativeBackend } from "./mod.ts";
+ * await registerNativeBackend(); // creates it for "native"
+ * await tf.setBackend("native");
+ * assert.ok(tf.backend() instanceof NativeBackend);
+ * ```
  */
 export class NativeBackend extends MathBackendCPU {
   override disposeData(dataId: object, force = false): boolean {
@@ -143,11 +160,16 @@ function pinningInputs(kernel: tf.KernelConfig): tf.KernelConfig {
  * loads; call `tf.setBackend("native")` afterwards to use it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
- * const device = await registerNativeBackend();
+ * import { registerNativeBackend } from "./mod.ts";
+ * const device = await registerNativeBackend(); // needs --allow-ffi
  * await tf.setBackend("native");
- * console.log(device); // "oneDNN 2.6.3 (libdnnl.so.2) + BLAS libopenblas.so.0"
+ * assert.match(device, /oneDNN|BLAS/); // e.g. "oneDNN 2.6.3 (libdnnl.so.2) + BLAS libopenblas.so.0"
+ * // Any tfjs op runs; convolutions on oneDNN.
+ * const y = tf.conv2d(tf.ones([1, 3, 3, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 1, "same");
+ * assert.deepEqual(await y.data(), Float32Array.of(4, 6, 4, 6, 9, 6, 4, 6, 4));
  * ```
  */
 export function registerNativeBackend(): Promise<string> {

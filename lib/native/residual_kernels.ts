@@ -54,8 +54,20 @@ function shortcutCopy(
  * `backendName` (oneDNN's add when `ew` is given and the input large).
  *
  * @example
- * ```ts ignore
- * for (const k of residualKernels("native", ew)) tf.registerKernel(k);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { addRelu, shortcutA } from "../ops/residual.ts";
+ * import { residualKernels } from "./residual_kernels.ts";
+ * // A cpu-derived backend with these kernels (no oneDNN `ew`: loops only),
+ * // as registerNativeBackend() builds "native".
+ * tf.registerBackend("residual-demo", () => new MathBackendCPU());
+ * for (const k of residualKernels("residual-demo", null)) tf.registerKernel(k);
+ * await tf.setBackend("residual-demo");
+ * assert.deepEqual(await addRelu(tf.tensor1d([1, -3]), tf.tensor1d([1, 1])).data(), Float32Array.of(2, 0));
+ * const y = shortcutA(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]), 3); // x[:, ::2, ::2], zero channels around
+ * assert.deepEqual(await y.data(), Float32Array.of(0, 1, 0));
  * ```
  */
 export function residualKernels(backendName: string, ew: DnnlElementwise | null): tf.KernelConfig[] {

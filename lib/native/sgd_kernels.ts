@@ -48,8 +48,20 @@ export function sgdUpdate(
  * `cpu`-derived backend).
  *
  * @example
- * ```ts ignore
- * tf.registerKernel(sgdKernel("native"));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+ * import { sgdMomentumStep } from "../ops/sgd_update.ts";
+ * import { sgdKernel } from "./sgd_kernels.ts";
+ * // A cpu-derived backend with this kernel, as registerNativeBackend() builds "native".
+ * tf.registerBackend("sgd-demo", () => new MathBackendCPU());
+ * tf.registerKernel(sgdKernel("sgd-demo"));
+ * await tf.setBackend("sgd-demo");
+ * const [param, grad, buffer] = [tf.tensor1d([1]), tf.tensor1d([2]), tf.tensor1d([0])];
+ * const [p, buf] = sgdMomentumStep(param, grad, buffer, tf.scalar(0.5), { momentum: 0.9, weightDecay: 0 });
+ * assert.deepEqual(await p.data(), Float32Array.of(0)); // 1 - 0.5 * 2
+ * assert.deepEqual(await buf.data(), Float32Array.of(2));
  * ```
  */
 export function sgdKernel(backendName: string): tf.KernelConfig {

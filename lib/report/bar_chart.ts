@@ -43,12 +43,15 @@ const ROW = 26; // pixels per bar, bar plus gap
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { barChart } from "./bar_chart.ts";
  * const svg = barChart({
  *   title: "Test accuracy per class", valueLabel: "accuracy (%)", range: [0, 100],
  *   bars: [{ label: "cat", value: 61.5 }, { label: "dog", value: 70.2 }],
  * });
- * console.assert(svg.startsWith("<svg"));
+ * assert.match(svg, /^<svg /);
+ * assert.equal(svg.match(/<rect [^>]*fill="#0072B2"/g)?.length, 2); // one bar each
+ * assert.match(svg, />70.2<\/text>/); // the value at the bar's end
  * ```
  */
 export function barChart(spec: BarChartSpec): string {

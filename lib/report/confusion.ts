@@ -14,9 +14,10 @@ export type ConfusionMatrix = number[][];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { confusionMatrix } from "./confusion.ts";
  * const m = confusionMatrix(Uint8Array.of(0, 1, 1), Int32Array.of(0, 0, 1), 2);
- * console.assert(JSON.stringify(m) === "[[1,0],[1,1]]");
+ * assert.deepEqual(m, [[1, 0], [1, 1]]); // one class-1 example taken for class 0
  * ```
  */
 export function confusionMatrix(
@@ -47,9 +48,10 @@ export const PER_CLASS_COLUMNS = ["class", "name", "correct", "total", "accuracy
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { perClassRows } from "./confusion.ts";
  * const rows = perClassRows([[1, 0], [1, 1]], ["cat", "dog"]);
- * console.assert(rows[1].accuracy === 0.5);
+ * assert.deepEqual(rows[1], { class: 1, name: "dog", correct: 1, total: 2, accuracy: 0.5 });
  * ```
  */
 export function perClassRows(m: ConfusionMatrix, names: readonly string[]): Row[] {
@@ -59,7 +61,17 @@ export function perClassRows(m: ConfusionMatrix, names: readonly string[]): Row[
   });
 }
 
-/** `confusion.csv` rows: `label` (true class name) then one count column per predicted class. */
+/**
+ * `confusion.csv` rows: `label` (true class name) then one count column per predicted class.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { confusionRows } from "./confusion.ts";
+ * const rows = confusionRows([[1, 0], [1, 1]], ["cat", "dog"]);
+ * assert.deepEqual(rows, [{ label: "cat", cat: 1, dog: 0 }, { label: "dog", cat: 1, dog: 1 }]);
+ * ```
+ */
 export function confusionRows(m: ConfusionMatrix, names: readonly string[]): Row[] {
   return m.map((row, c) => Object.fromEntries([["label", names[c]], ...row.map((v, p) => [names[p], v])]));
 }
@@ -70,9 +82,11 @@ export function confusionRows(m: ConfusionMatrix, names: readonly string[]): Row
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { confusionCsvs } from "./confusion.ts";
- * const { perClass } = confusionCsvs(Uint8Array.of(0, 1), Int32Array.of(0, 0), ["cat", "dog"]);
- * console.assert(perClass.startsWith("class,name,correct,total,accuracy"));
+ * const { perClass, confusion } = confusionCsvs(Uint8Array.of(0, 1), Int32Array.of(0, 0), ["cat", "dog"]);
+ * assert.equal(perClass, "class,name,correct,total,accuracy\n0,cat,1,1,1\n1,dog,0,1,0\n");
+ * assert.equal(confusion, "label,cat,dog\ncat,1,0\ndog,1,0\n");
  * ```
  */
 export function confusionCsvs(
@@ -88,9 +102,10 @@ export function confusionCsvs(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { matrixCsvs } from "./confusion.ts";
  * const { confusion } = matrixCsvs([[1, 0], [1, 1]], ["cat", "dog"]);
- * console.assert(confusion.split("\n")[1] === "cat,1,0");
+ * assert.equal(confusion, "label,cat,dog\ncat,1,0\ndog,1,1\n");
  * ```
  */
 export function matrixCsvs(

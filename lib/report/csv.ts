@@ -11,7 +11,19 @@ import { parse } from "csv-parse/sync";
 /** A CSV row: column name to value. */
 export type Row = Record<string, string | number | null>;
 
-/** Raised for malformed CSV; the message names the source and line. */
+/**
+ * Raised for malformed CSV; the message names the source and line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CsvError, parseCsv } from "./csv.ts";
+ * assert.throws(
+ *   () => parseCsv("epoch,loss\n1,oops\n", { source: "metrics.csv", numeric: ["loss"] }),
+ *   CsvError, // metrics.csv, line 2: column "loss" is "oops", expected a number
+ * );
+ * ```
+ */
 export class CsvError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -26,8 +38,10 @@ export class CsvError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toCsv } from "./csv.ts";
- * console.assert(toCsv(["a", "b"], [{ a: 1, b: "x" }]) === "a,b\n1,x\n");
+ * const rows = [{ epoch: 1, loss: 2.302585093, note: "warm-up" }, { epoch: 2, loss: 1.5, note: null }];
+ * assert.equal(toCsv(["epoch", "loss", "note"], rows), "epoch,loss,note\n1,2.30259,warm-up\n2,1.5,\n");
  * ```
  */
 export function toCsv(columns: readonly string[], rows: readonly Row[]): string {
@@ -69,9 +83,12 @@ export interface CsvTable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCsvTable } from "./csv.ts";
  * const t = parseCsvTable("epoch,loss\n\n1,0.5\n");
- * console.assert(t.header.join() === "epoch,loss" && t.lines[0] === 3);
+ * assert.deepEqual(t.header, ["epoch", "loss"]);
+ * assert.deepEqual(t.rows, [{ epoch: "1", loss: "0.5" }]);
+ * assert.deepEqual(t.lines, [3]); // after the blank line 2
  * ```
  */
 export function parseCsvTable(text: string, options: ParseCsvOptions = {}): CsvTable {
@@ -112,9 +129,10 @@ export function parseCsvTable(text: string, options: ParseCsvOptions = {}): CsvT
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCsv } from "./csv.ts";
- * const rows = parseCsv("epoch,loss\n1,0.5\n", { numeric: ["loss"] });
- * console.assert(rows[0].loss === "0.5");
+ * const rows = parseCsv("epoch,loss\n1,0.5\n", { required: ["epoch"], numeric: ["loss"] });
+ * assert.deepEqual(rows, [{ epoch: "1", loss: "0.5" }]);
  * ```
  */
 export function parseCsv(text: string, options: ParseCsvOptions = {}): Record<string, string>[] {

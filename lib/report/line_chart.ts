@@ -54,12 +54,17 @@ const COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2"
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lineChart } from "./line_chart.ts";
  * const svg = lineChart({
- *   title: "Loss", xLabel: "epoch", yLabel: "MSE",
+ *   title: "Loss", xLabel: "epoch", yLabel: "MSE", logY: true, integerX: true,
  *   series: [{ name: "train", x: [1, 2, 3], y: [3, 2, 1] }],
+ *   markers: [{ x: 2, label: "lr 0.01" }],
  * });
- * console.assert(svg.startsWith("<svg"));
+ * assert.match(svg, /^<svg /);
+ * assert.match(svg, />train<\/text>/); // the legend
+ * assert.match(svg, />lr 0.01<\/text>/); // the marker
+ * assert.match(svg, /MSE \(log scale\)/);
  * ```
  */
 export function lineChart(spec: ChartSpec): string {
@@ -189,8 +194,10 @@ export function lineChart(spec: ChartSpec): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { niceTicks } from "./line_chart.ts";
- * console.assert(niceTicks(0, 10, 5).join() === "0,2,4,6,8,10");
+ * assert.deepEqual(niceTicks(0, 10, 5), [0, 2, 4, 6, 8, 10]);
+ * assert.deepEqual(niceTicks(0.013, 0.048, 4), [0.02, 0.03, 0.04]); // not 0.030000000000000002
  * ```
  */
 export function niceTicks(lo: number, hi: number, count: number): number[] {

@@ -54,7 +54,9 @@ const STUDY_TITLES = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderReport } from "./render_report.ts";
+ * // One Lab 2 folder as readRunFolder() returns it.
  * const { markdown, charts } = renderReport([{
  *   lab: "exp2", dir: "runs/a",
  *   info: { lab: "exp2", config: { schedule: "0.1:1" } },
@@ -65,7 +67,9 @@ const STUDY_TITLES = {
  *   }],
  *   perClass: null, confusion: null,
  * }]);
- * console.assert(markdown.includes("35.00%") && charts[0].path === "report-files/a-accuracy.svg");
+ * assert.match(markdown, /final test accuracy 35\.00%/);
+ * assert.deepEqual(charts.map((c) => c.path), ["report-files/a-accuracy.svg"]);
+ * assert.match(markdown, /!\[.*\]\(report-files\/a-accuracy\.svg\)/); // the link to it
  * ```
  */
 export function renderReport(folders: readonly RunFolder[], options: RenderReportOptions = {}): Report {
@@ -446,8 +450,9 @@ function mostConfused(m: number[][]): { true: number; predicted: number; count: 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { chartSlugs } from "./render_report.ts";
- * console.assert(chartSlugs(["runs/a/", "b/a", "x y"]).join() === "a,a-2,x-y");
+ * assert.deepEqual(chartSlugs(["runs/a/", "b/a", "x y"]), ["a", "a-2", "x-y"]);
  * ```
  */
 export function chartSlugs(dirs: readonly string[]): string[] {
@@ -469,9 +474,12 @@ export function chartSlugs(dirs: readonly string[]): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { thin } from "./render_report.ts";
  * const [x, y] = thin([1, 2, 3, 4, 5, 6], [5, 1, 4, 9, 2, 3], { maxPoints: 4 });
- * console.assert(x.length <= 6 && y.includes(9) && y.includes(1));
+ * // The first, lowest, highest and last points survive.
+ * assert.deepEqual(x, [1, 2, 4, 6]);
+ * assert.deepEqual(y, [5, 1, 9, 3]);
  * ```
  */
 export function thin(

@@ -14,7 +14,18 @@ import { parseSchedule, type Stage } from "../train/schedule.ts";
 import { PER_CLASS_COLUMNS } from "./confusion.ts";
 import { EPOCH_LOSS_COLUMNS, METRICS_COLUMNS, SUMMARY_COLUMNS } from "./columns.ts";
 
-/** Raised for a missing, malformed or inconsistent run folder; the message names the file. */
+/**
+ * Raised for a missing, malformed or inconsistent run folder; the message names the file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readRunFolder, RunFolderError } from "./run_folder.ts";
+ * const dir = await Deno.makeTempDir(); // a folder with no run.json
+ * await assert.rejects(readRunFolder(dir), RunFolderError);
+ * await Deno.remove(dir);
+ * ```
+ */
 export class RunFolderError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -153,9 +164,27 @@ const EXPECTED = `expected a run folder written by "deno task exp1" or "deno tas
  * `per_class.csv` and `confusion.csv`.
  *
  * @example
- * ```ts ignore
- * const folder = await readRunFolder("runs/exp2-20250101-120000");
- * if (folder.lab === "exp2") console.log(folder.epochs.at(-1)?.testAcc);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readRunFolder } from "./run_folder.ts";
+ * // The smallest Lab 2 folder: run.json and a one-epoch metrics.csv
+ * // (a finished exp2 run also writes per_class.csv and confusion.csv).
+ * const dir = await Deno.makeTempDir();
+ * const runJson = { lab: "exp2", config: { schedule: "0.1:1" } };
+ * await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify(runJson));
+ * await Deno.writeTextFile(
+ *   `${dir}/metrics.csv`,
+ *   "epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,images_per_second\n" +
+ *     "1,0.1,1.62,0.41,1.35,0.52,95.1,525.8\n",
+ * );
+ * const folder = await readRunFolder(dir);
+ * assert.equal(folder.lab, "exp2");
+ * if (folder.lab === "exp2") {
+ *   assert.deepEqual(folder.stages, [{ lr: 0.1, epochs: 1 }]);
+ *   assert.equal(folder.epochs.at(-1)?.testAcc, 0.52);
+ *   assert.equal(folder.perClass, null);
+ * }
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function readRunFolder(dir: string): Promise<RunFolder> {

@@ -14,15 +14,26 @@ export const FONT = `font-family="Helvetica, Arial, sans-serif"`;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeXml } from "./svg.ts";
- * console.assert(escapeXml("a < b") === "a &lt; b");
+ * assert.equal(escapeXml(`lr < 0.1 & "fast"`), "lr &lt; 0.1 &amp; &quot;fast&quot;");
  * ```
  */
 export function escapeXml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
-/** A coordinate with one decimal, enough for screen and print. */
+/**
+ * A coordinate with one decimal, enough for screen and print.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { coord } from "./svg.ts";
+ * assert.equal(coord(12.345), "12.3");
+ * assert.equal(coord(40), "40.0");
+ * ```
+ */
 export function coord(v: number): string {
   return v.toFixed(1);
 }
@@ -33,9 +44,11 @@ export function coord(v: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { svgHead } from "./svg.ts";
- * const lines = [...svgHead(400, 300, "Loss"), "</svg>"];
- * console.assert(lines[0].startsWith("<svg"));
+ * const svg = [...svgHead(400, 300, "Loss"), "</svg>"].join("\n");
+ * assert.match(svg, /^<svg [^>]*width="400" height="300"/);
+ * assert.match(svg, />Loss<\/text>/);
  * ```
  */
 export function svgHead(width: number, height: number, title: string): string[] {

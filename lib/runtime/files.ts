@@ -12,8 +12,15 @@ import { dirname } from "node:path";
  * Writes `data` to `path` atomically, creating the folder if needed.
  *
  * @example
- * ```ts ignore
- * await writeFileAtomic("runs/a/metrics.csv", "epoch,loss\n");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeFileAtomic } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/runs/a/metrics.csv`, "epoch,loss\n"); // creates runs/a
+ * assert.equal(await Deno.readTextFile(`${dir}/runs/a/metrics.csv`), "epoch,loss\n");
+ * const names = [...Deno.readDirSync(`${dir}/runs/a`)].map((e) => e.name);
+ * assert.deepEqual(names, ["metrics.csv"]); // no temporary file left behind
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -36,12 +43,39 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
-/** Writes `value` as pretty JSON, atomically. */
+/**
+ * Writes `value` as pretty JSON, atomically.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeJsonAtomic } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeJsonAtomic(`${dir}/run.json`, { lab: "exp2", config: { seed: 0 } });
+ * const text = await Deno.readTextFile(`${dir}/run.json`);
+ * assert.equal(text, '{\n  "lab": "exp2",\n  "config": {\n    "seed": 0\n  }\n}\n');
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
-/** Reads a file with an error that names it when it is missing. */
+/**
+ * Reads a file with an error that names it when it is missing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readFileNamed } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await assert.rejects(readFileNamed(`${dir}/final.safetensors`, "weights file"), {
+ *   name: "NotFound",
+ *   message: `Cannot read weights file "${dir}/final.safetensors": no such file`,
+ * });
+ * await Deno.remove(dir);
+ * ```
+ */
 export async function readFileNamed(path: string, what = "file"): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
@@ -57,8 +91,13 @@ export async function readFileNamed(path: string, what = "file"): Promise<Uint8A
  * Whether `path` exists (any kind of file).
  *
  * @example
- * ```ts ignore
- * if (await exists("runs/a/metrics.csv")) console.log("a run is there");
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exists } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * assert.equal(await exists(dir), true);
+ * assert.equal(await exists(`${dir}/metrics.csv`), false);
+ * await Deno.remove(dir);
  * ```
  */
 export async function exists(path: string): Promise<boolean> {

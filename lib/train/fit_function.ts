@@ -48,9 +48,19 @@ export interface FitOptions {
  * returns it with the result. The caller disposes the model.
  *
  * @example
- * ```ts ignore
- * const { model, result } = await fitFunction((x) => x * x, { ...FIT_DEFAULTS, epochs: 10 });
- * console.log(result.testMse);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { FIT_DEFAULTS, fitFunction } from "./fit_function.ts";
+ * await tf.setBackend("cpu");
+ * // A short run; the lab's default is FIT_DEFAULTS (1000 samples, 1000 epochs).
+ * const config = { ...FIT_DEFAULTS, samples: 200, epochs: 3, hidden: [16] };
+ * const { model, result } = await fitFunction((x) => x * x, config);
+ * assert.equal(result.status, "ok");
+ * assert.equal(result.epochLoss.length, 3);
+ * assert.equal(result.steps, 3 * 200 / config.batchSize);
+ * assert.ok(Number.isFinite(result.testMse));
  * model.dispose();
  * ```
  */
@@ -139,7 +149,18 @@ export async function fitFunction(
   };
 }
 
-/** The dense evaluation grid: {@linkcode GRID_POINTS} points from xMin to xMax. */
+/**
+ * The dense evaluation grid: {@linkcode GRID_POINTS} points from xMin to xMax.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GRID_POINTS, gridPoints } from "./fit_function.ts";
+ * const grid = gridPoints({ xMin: -5, xMax: 5 });
+ * assert.equal(grid.length, GRID_POINTS);
+ * assert.deepEqual([grid[0], grid[500], grid[1000]], [-5, 0, 5]);
+ * ```
+ */
 export function gridPoints(range: { xMin: number; xMax: number }): Float32Array {
   const out = new Float32Array(GRID_POINTS);
   for (let i = 0; i < GRID_POINTS; i++) {
@@ -148,7 +169,23 @@ export function gridPoints(range: { xMin: number; xMax: number }): Float32Array 
   return out;
 }
 
-/** The model's predictions at `xs`. */
+/**
+ * The model's predictions at `xs`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { predict } from "./fit_function.ts";
+ * import { Mlp } from "../models/mlp.ts";
+ * await tf.setBackend("cpu");
+ * const model = new Mlp([8]); // usually the model fitFunction() returns
+ * const ys = await predict(model, Float32Array.of(-1, 0, 1));
+ * assert.equal(ys.length, 3);
+ * model.dispose();
+ * ```
+ */
 export async function predict(model: Mlp, xs: Float32Array): Promise<Float32Array> {
   const y = tf.tidy(() => model.forward(tf.tensor2d(xs, [xs.length, 1])));
   const values = await y.data() as Float32Array;

@@ -17,7 +17,16 @@ export interface Stage {
 /** The lab's recipe (`LAB2_DEFAULTS.schedule`). */
 export const LAB_SCHEDULE: string = LAB2_DEFAULTS.schedule;
 
-/** Raised for a malformed `--schedule`. */
+/**
+ * Raised for a malformed `--schedule`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseSchedule, ScheduleError } from "./schedule.ts";
+ * assert.throws(() => parseSchedule("0.1:5,0.01"), ScheduleError); // stage 2 lacks its epochs
+ * ```
+ */
 export class ScheduleError extends Error {
   /** Creates the error. */
   constructor(message: string) {
@@ -31,9 +40,9 @@ export class ScheduleError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSchedule } from "./schedule.ts";
- * const stages = parseSchedule("0.1:5,0.01:5");
- * console.assert(stages.length === 2 && stages[1].lr === 0.01);
+ * assert.deepEqual(parseSchedule("0.1:5,0.01:5"), [{ lr: 0.1, epochs: 5 }, { lr: 0.01, epochs: 5 }]);
  * ```
  */
 export function parseSchedule(text: string): Stage[] {
@@ -52,7 +61,16 @@ export function parseSchedule(text: string): Stage[] {
   });
 }
 
-/** Total epochs of all stages. */
+/**
+ * Total epochs of all stages.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseSchedule, totalEpochs } from "./schedule.ts";
+ * assert.equal(totalEpochs(parseSchedule("0.1:5,0.01:5")), 10);
+ * ```
+ */
 export function totalEpochs(stages: readonly Stage[]): number {
   return stages.reduce((n, s) => n + s.epochs, 0);
 }
@@ -62,9 +80,12 @@ export function totalEpochs(stages: readonly Stage[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lrAt, parseSchedule } from "./schedule.ts";
  * const s = parseSchedule("0.1:5,0.01:5");
- * console.assert(lrAt(s, 5) === 0.1 && lrAt(s, 6) === 0.01);
+ * assert.equal(lrAt(s, 5), 0.1);
+ * assert.equal(lrAt(s, 6), 0.01);
+ * assert.throws(() => lrAt(s, 11), RangeError); // past the last epoch
  * ```
  */
 export function lrAt(stages: readonly Stage[], epoch: number): number {
@@ -79,12 +100,31 @@ export function lrAt(stages: readonly Stage[], epoch: number): number {
   throw new RangeError(`Epoch ${epoch} is past the schedule's last epoch ${end}`);
 }
 
-/** The schedule as text, e.g. `0.1:5,0.01:5`. */
+/**
+ * The schedule as text, e.g. `0.1:5,0.01:5`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatSchedule } from "./schedule.ts";
+ * assert.equal(formatSchedule([{ lr: 0.1, epochs: 5 }, { lr: 0.01, epochs: 5 }]), "0.1:5,0.01:5");
+ * ```
+ */
 export function formatSchedule(stages: readonly Stage[]): string {
   return stages.map((s) => `${s.lr}:${s.epochs}`).join(",");
 }
 
-/** The 1-based first epoch and learning rate of every stage (epoch 1 included), for chart markers. */
+/**
+ * The 1-based first epoch and learning rate of every stage (epoch 1 included), for chart markers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseSchedule, stageStarts } from "./schedule.ts";
+ * const starts = stageStarts(parseSchedule("0.1:5,0.01:5"));
+ * assert.deepEqual(starts, [{ epoch: 1, lr: 0.1 }, { epoch: 6, lr: 0.01 }]);
+ * ```
+ */
 export function stageStarts(stages: readonly Stage[]): { epoch: number; lr: number }[] {
   const out: { epoch: number; lr: number }[] = [];
   let start = 1;

@@ -31,11 +31,23 @@ export interface SgdOptions {
  * The optimizer over named variables.
  *
  * @example
- * ```ts ignore
- * const sgd = new Sgd(model.trainable(), { lr: 0.1 });
- * const { grads } = tf.variableGrads(loss);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import "../ops/gradients.ts";
+ * import { Sgd } from "./sgd.ts";
+ * await tf.setBackend("cpu");
+ * // With a model: new Sgd(model.trainable(), { lr: 0.1 }).
+ * const w = tf.variable(tf.tensor1d([1, 2]), true, "w");
+ * const sgd = new Sgd(new Map([["w", w]]), { lr: 0.25, weightDecay: 0 });
+ * const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(w)), [w]); // gradient 2w
  * sgd.step(grads);
- * tf.dispose(grads);
+ * assert.deepEqual(await w.data(), Float32Array.of(0.5, 1)); // w - 0.25 * 2w
+ * const state = await sgd.state(); // what a checkpoint stores
+ * assert.deepEqual(state.get("optimizer.momentum.w")!.data, Float32Array.of(2, 4));
+ * tf.dispose([value, grads, w]);
+ * sgd.dispose();
  * ```
  */
 export class Sgd {

@@ -30,10 +30,13 @@ export interface StudyRun {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { studyRuns } from "./study.ts";
  * import { FIT_DEFAULTS } from "./fit_function.ts";
  * const runs = studyRuns("lr", FIT_DEFAULTS);
- * console.assert(runs.map((r) => r.name).join() === "lr-1,lr-0.1,lr-0.01,lr-0.001");
+ * assert.deepEqual(runs.map((r) => r.name), ["lr-1", "lr-0.1", "lr-0.01", "lr-0.001"]);
+ * assert.ok(runs.every((r) => r.config.epochs === 1000));
+ * assert.equal(studyRuns(null, FIT_DEFAULTS)[0].config, FIT_DEFAULTS);
  * ```
  */
 export function studyRuns(study: StudyName | null, base: FitConfig): StudyRun[] {
