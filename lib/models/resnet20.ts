@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { NUM_CLASSES } from "../data/cifar.ts";
-import { addRelu, batchNormTrain, shortcutA } from "../ops/mod.ts";
+import { addRelu, batchNormRunningUpdate, batchNormTrain, shortcutA } from "../ops/mod.ts";
 import { Rng } from "../data/rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { checkStateDict, type StateDict, type TensorSpec } from "../formats/state_dict.ts";
@@ -286,12 +286,16 @@ export class ResNet20 {
       BN_EPS,
       relu,
     );
-    const n = x.size / x.shape[3];
     tf.tidy(() => {
-      const m = BN_MOMENTUM;
-      bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
-      const unbiased = tf.mul(variance, n / Math.max(n - 1, 1));
-      bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
+      const [runningMean, runningVar] = batchNormRunningUpdate(
+        bn.runningMean as tf.Tensor1D,
+        bn.runningVar as tf.Tensor1D,
+        mean,
+        variance,
+        { momentum: BN_MOMENTUM, count: x.size / x.shape[3] },
+      );
+      bn.runningMean.assign(runningMean);
+      bn.runningVar.assign(runningVar);
     });
     bn.tracked.value += 1;
     return y;

@@ -11,6 +11,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from "../ops/batch_norm_train.ts";
+import { BN_RUNNING_KERNEL, type BatchNormRunningAttrs } from "../ops/batch_norm_running.ts";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 import { type Alloc, cpuKernel, freshAlloc, valuesOf } from "./kernel_io.ts";
 
@@ -399,6 +400,35 @@ export class DnnlBatchNorm {
 }
 
 /**
+ * PyTorch's running averages, `running (1 - m) + batch m` with the variance
+ * made unbiased first, rounded to float32 after every operation as the
+ * reference's tfjs ops round.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bnRunning } from "./batch_norm_kernels.ts";
+ * const [m, v] = bnRunning([0, 1, 2, 4].map((x) => new Float32Array([x])) as [Float32Array, Float32Array, Float32Array, Float32Array], {
+ *   momentum: 0.5,
+ *   count: 2,
+ * });
+ * assert.deepEqual([m[0], v[0]], [1, 4.5]);
+ * ```
+ */
+export function bnRunning(
+  [runningMean, runningVar, mean, variance]: [Float32Array, Float32Array, Float32Array, Float32Array],
+  { momentum, count }: BatchNormRunningAttrs,
+): [Float32Array, Float32Array] {
+  const f = Math.fround, keep = f(1 - momentum), m = f(momentum), unbias = f(count / Math.max(count - 1, 1));
+  const c = mean.length, outMean = new Float32Array(c), outVar = new Float32Array(c);
+  for (let i = 0; i < c; i++) {
+    outMean[i] = f(runningMean[i] * keep) + f(mean[i] * m);
+    outVar[i] = f(runningVar[i] * keep) + f(f(variance[i] * unbias) * m);
+  }
+  return [outMean, outVar];
+}
+
+/**
  * The batch-norm kernel configs for backend `backendName`, on oneDNN
  * when `dnnl` is given, else on the TypedArray loops: `FusedBatchNorm`
  * (inference; other layouts go to the `cpu` kernel) and the two training
@@ -462,6 +492,19 @@ export function batchNormKernels(
           ? bn.inference(v(x!), x!.shape, stats, eps)
           : bnInference(v(x!), stats, eps);
         return cpu.makeTensorInfo(x!.shape, "float32", y);
+      },
+    },
+    {
+      kernelName: BN_RUNNING_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const cpu = backend as MathBackendCPU, v = (t: tf.TensorInfo) => valuesOf(cpu, t);
+        const { runningMean, runningVar, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+        const [m, vr] = bnRunning(
+          [v(runningMean), v(runningVar), v(mean), v(variance)],
+          attrs as unknown as BatchNormRunningAttrs,
+        );
+        return [cpu.makeTensorInfo(mean.shape, "float32", m), cpu.makeTensorInfo(mean.shape, "float32", vr)];
       },
     },
     {

@@ -1,7 +1,7 @@
 /**
  * The backend-neutral ops of this toolkit, with their gradients and the
  * kernel names a backend registers to run them fused: training batch norm
- * (ReLU optionally fused), `relu(a + b)`, the option-A shortcut, the
+ * (ReLU optionally fused) and its running averages, `relu(a + b)`, the option-A shortcut, the
  * SGD-momentum update and ReLU's gradient. Each op is also written in plain
  * tfjs ops, which run on any backend and are the reference its kernels are
  * tested against. Models and trainers import ops only from here; backends
@@ -18,6 +18,11 @@ export {
   BN_TRAIN_GRAD_KERNEL,
   BN_TRAIN_KERNEL,
 } from "./batch_norm_train.ts";
+export {
+  BN_RUNNING_KERNEL,
+  type BatchNormRunningAttrs,
+  batchNormRunningUpdate,
+} from "./batch_norm_running.ts";
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
 export { fuseReluGradient, onBackend, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";
 export { SGD_MOMENTUM_KERNEL, type SgdMomentumAttrs, sgdMomentumStep } from "./sgd_update.ts";

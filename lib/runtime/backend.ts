@@ -48,9 +48,6 @@ export class BackendError extends Error {
   }
 }
 
-/** Programs per WebGPU queue submit; see {@linkcode selectBackend}. */
-export const WEBGPU_SUBMIT_BATCH = 1000;
-
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
 
 /**
@@ -164,16 +161,14 @@ async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendIn
         `use --backend auto, native or cpu`,
     );
   }
-  await import("@tensorflow/tfjs-backend-webgpu");
-  // How many GPU programs tfjs records before a queue submit (tfjs default:
-  // 15). Deno's queue.submit is synchronous and costly, so fewer, larger
-  // submits help; WEBGPU_SUBMIT_BATCH overrides for experiments.
+  const { startWebGpuPlugin, WEBGPU_SUBMIT_BATCH } = await import("../webgpu/mod.ts");
+  // WEBGPU_SUBMIT_BATCH overrides the programs per queue submit, for experiments.
   const batch = Number(readEnv("WEBGPU_SUBMIT_BATCH") ?? WEBGPU_SUBMIT_BATCH);
-  if (Number.isInteger(batch) && batch > 0) tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
-  if (!(await tf.setBackend("webgpu"))) {
-    throw new BackendError(`Backend "webgpu" failed to start on "${gpu.description}"`);
+  try {
+    await startWebGpuPlugin({ submitBatch: Number.isInteger(batch) && batch > 0 ? batch : WEBGPU_SUBMIT_BATCH });
+  } catch (e) {
+    throw new BackendError(`Backend "webgpu" failed to start on "${gpu.description}": ${(e as Error).message}`);
   }
-  await tf.ready();
   const reason = strict
     ? gpu.software ? "requested (software adapter: slow, for testing only)" : "requested"
     : "auto: hardware GPU";

@@ -1,0 +1,389 @@
+/**
+ * WebGPU kernels for training-mode batch norm (`lib/ops/batch_norm_train.ts`)
+ * on NHWC data and for the running-average update: three dispatches each
+ * way where tfjs's ops take about ten forward (transposes for the
+ * reductions, moments, normalisation) and twenty backward.
+ *
+ * Statistics over the `R = N*H*W` rows of each channel:
+ * 1. tiles of rows: each thread sums one channel over one tile, shifted by
+ *    the tile's first value (`n`, `sum(v - k)`, `sum((v - k)^2)`), so no
+ *    precision is lost to a large mean;
+ * 2. one thread a channel merges the tiles (Chan et al.'s pairwise update)
+ *    into the mean and the biased variance;
+ * 3. one thread a value normalises: `y = x * scale + (beta - mean * scale)`,
+ *    `scale = gamma / sqrt(var + eps)`, as the reference, then ReLU.
+ * The gradient sums `dy'` and `dy' (x - mean)` the same way (`dy'` is `dy`
+ * masked by the ReLU output) and applies the closed form of the reference.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs-core";
+import { BN_RUNNING_KERNEL, BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, type BatchNormRunningAttrs } from "../ops/mod.ts";
+import { grid, type KernelRunner, WORKGROUP, type WgslKernel } from "./program.ts";
+
+/** Threads per workgroup of the per-channel passes (x: channels). */
+const CHANNEL_GROUP = 64;
+
+/**
+ * Rows a thread sums in pass 1: enough tiles (about 512) to fill a GPU, at
+ * least 64 rows each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tileRows } from "./batch_norm_kernels.ts";
+ * assert.equal(tileRows(128 * 32 * 32), 256); // 512 tiles of 256 rows
+ * assert.equal(tileRows(30), 64); // one tile
+ * ```
+ */
+export function tileRows(rows: number): number {
+  return Math.max(64, Math.ceil(rows / 512));
+}
+
+const STATS_UNIFORMS = "struct U { rows : u32, c : u32, tileRows : u32, tiles : u32 }";
+
+/** Pass 1 forward: per (tile, channel) `[n, sum(v - k), sum((v - k)^2), k]`. */
+export const bnPartialWgsl: WgslKernel = {
+  name: "bnPartial",
+  code: `
+@group(0) @binding(0) var<storage, read> x : array<f32>;
+@group(0) @binding(1) var<storage, read_write> partial : array<f32>;
+${STATS_UNIFORMS}
+@group(0) @binding(2) var<uniform> u : U;
+@compute @workgroup_size(${CHANNEL_GROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let c = gid.x;
+  let t = gid.y;
+  if (c >= u.c || t >= u.tiles) { return; }
+  let r0 = t * u.tileRows;
+  let r1 = min(u.rows, r0 + u.tileRows);
+  let k = x[r0 * u.c + c];
+  var s = 0.0;
+  var ss = 0.0;
+  for (var r = r0; r < r1; r = r + 1u) {
+    let d = x[r * u.c + c] - k;
+    s = s + d;
+    ss = ss + d * d;
+  }
+  let o = (t * u.c + c) * 4u;
+  partial[o] = f32(r1 - r0);
+  partial[o + 1u] = s;
+  partial[o + 2u] = ss;
+  partial[o + 3u] = k;
+}`,
+};
+
+/** Pass 2 forward: merge the tiles of each channel into its mean and biased variance. */
+export const bnMergeWgsl: WgslKernel = {
+  name: "bnMerge",
+  code: `
+@group(0) @binding(0) var<storage, read> partial : array<f32>;
+@group(0) @binding(1) var<storage, read_write> mean : array<f32>;
+@group(0) @binding(2) var<storage, read_write> variance : array<f32>;
+${STATS_UNIFORMS}
+@group(0) @binding(3) var<uniform> u : U;
+@compute @workgroup_size(${CHANNEL_GROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let c = gid.x;
+  if (c >= u.c) { return; }
+  var n = 0.0;
+  var m = 0.0;
+  var m2 = 0.0;
+  for (var t = 0u; t < u.tiles; t = t + 1u) {
+    let o = (t * u.c + c) * 4u;
+    let nb = partial[o];
+    let s = partial[o + 1u];
+    let mb = partial[o + 3u] + s / nb;
+    let m2b = partial[o + 2u] - s * s / nb;
+    let total = n + nb;
+    let delta = mb - m;
+    m = m + delta * nb / total;
+    m2 = m2 + m2b + delta * delta * n * nb / total;
+    n = total;
+  }
+  mean[c] = m;
+  variance[c] = max(m2 / n, 0.0);
+}`,
+};
+
+/** Pass 3 forward: normalise, scale, shift, then ReLU when the kernel says so. */
+function bnNormaliseWgsl(relu: boolean): WgslKernel {
+  return {
+    name: relu ? "bnNormaliseRelu" : "bnNormalise",
+    code: `
+@group(0) @binding(0) var<storage, read> x : array<f32>;
+@group(0) @binding(1) var<storage, read> gamma : array<f32>;
+@group(0) @binding(2) var<storage, read> beta : array<f32>;
+@group(0) @binding(3) var<storage, read> mean : array<f32>;
+@group(0) @binding(4) var<storage, read> variance : array<f32>;
+@group(0) @binding(5) var<storage, read_write> y : array<f32>;
+struct U { size : u32, c : u32, eps : f32 }
+@group(0) @binding(6) var<uniform> u : U;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${WORKGROUP}u;
+  if (i >= u.size) { return; }
+  let c = i % u.c;
+  let scale = gamma[c] * inverseSqrt(variance[c] + u.eps);
+  let v = x[i] * scale + (beta[c] - mean[c] * scale);
+  y[i] = ${relu ? "max(v, 0.0)" : "v"};
+}`,
+  };
+}
+
+export const bnNormaliseReluWgsl: WgslKernel = bnNormaliseWgsl(true);
+export const bnNormalisePlainWgsl: WgslKernel = bnNormaliseWgsl(false);
+
+/** Pass 1 backward: per (tile, channel) `[sum(dy'), sum(dy' (x - mean))]`, `dy'` masked by `y > 0` when given. */
+function bnGradPartialWgsl(masked: boolean): WgslKernel {
+  const inputs = masked ? "@group(0) @binding(3) var<storage, read> y : array<f32>;" : "";
+  const b = masked ? 4 : 3;
+  return {
+    name: masked ? "bnGradPartialRelu" : "bnGradPartial",
+    code: `
+@group(0) @binding(0) var<storage, read> dy : array<f32>;
+@group(0) @binding(1) var<storage, read> x : array<f32>;
+@group(0) @binding(2) var<storage, read> mean : array<f32>;
+${inputs}
+@group(0) @binding(${b}) var<storage, read_write> partial : array<f32>;
+${STATS_UNIFORMS}
+@group(0) @binding(${b + 1}) var<uniform> u : U;
+@compute @workgroup_size(${CHANNEL_GROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let c = gid.x;
+  let t = gid.y;
+  if (c >= u.c || t >= u.tiles) { return; }
+  let r0 = t * u.tileRows;
+  let r1 = min(u.rows, r0 + u.tileRows);
+  let m = mean[c];
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var r = r0; r < r1; r = r + 1u) {
+    let i = r * u.c + c;
+    let g = ${masked ? "dy[i] * select(0.0, 1.0, y[i] > 0.0)" : "dy[i]"};
+    s1 = s1 + g;
+    s2 = s2 + g * (x[i] - m);
+  }
+  let o = (t * u.c + c) * 2u;
+  partial[o] = s1;
+  partial[o + 1u] = s2;
+}`,
+  };
+}
+
+export const bnGradPartialReluWgsl: WgslKernel = bnGradPartialWgsl(true);
+export const bnGradPartialPlainWgsl: WgslKernel = bnGradPartialWgsl(false);
+
+/**
+ * Pass 2 backward: `dbeta = sum(dy')`, `dgamma = sum(dy' (x - mean)) / sqrt(var + eps)`,
+ * also side by side in `dgb` (`[dgamma, dbeta]`) for pass 3, which would
+ * otherwise need more than the 8 storage bindings WebGPU guarantees.
+ */
+export const bnGradMergeWgsl: WgslKernel = {
+  name: "bnGradMerge",
+  code: `
+@group(0) @binding(0) var<storage, read> partial : array<f32>;
+@group(0) @binding(1) var<storage, read> variance : array<f32>;
+@group(0) @binding(2) var<storage, read_write> dgamma : array<f32>;
+@group(0) @binding(3) var<storage, read_write> dbeta : array<f32>;
+@group(0) @binding(4) var<storage, read_write> dgb : array<f32>;
+struct U { rows : u32, c : u32, tileRows : u32, tiles : u32, eps : f32 }
+@group(0) @binding(5) var<uniform> u : U;
+@compute @workgroup_size(${CHANNEL_GROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let c = gid.x;
+  if (c >= u.c) { return; }
+  var s1 = 0.0;
+  var s2 = 0.0;
+  for (var t = 0u; t < u.tiles; t = t + 1u) {
+    s1 = s1 + partial[(t * u.c + c) * 2u];
+    s2 = s2 + partial[(t * u.c + c) * 2u + 1u];
+  }
+  let dg = s2 * inverseSqrt(variance[c] + u.eps);
+  dbeta[c] = s1;
+  dgamma[c] = dg;
+  dgb[c] = dg;
+  dgb[u.c + c] = s1;
+}`,
+};
+
+/** Pass 3 backward: `dx = gamma invstd ((dy' - dbeta / m) - xhat dgamma / m)`. */
+function bnGradInputWgsl(masked: boolean): WgslKernel {
+  const b = masked ? 7 : 6;
+  return {
+    name: masked ? "bnGradInputRelu" : "bnGradInput",
+    code: `
+@group(0) @binding(0) var<storage, read> dy : array<f32>;
+@group(0) @binding(1) var<storage, read> x : array<f32>;
+@group(0) @binding(2) var<storage, read> gamma : array<f32>;
+@group(0) @binding(3) var<storage, read> mean : array<f32>;
+@group(0) @binding(4) var<storage, read> variance : array<f32>;
+@group(0) @binding(5) var<storage, read> dgb : array<f32>;
+${masked ? "@group(0) @binding(6) var<storage, read> y : array<f32>;" : ""}
+@group(0) @binding(${b}) var<storage, read_write> dx : array<f32>;
+struct U { size : u32, c : u32, eps : f32, m : f32 }
+@group(0) @binding(${b + 1}) var<uniform> u : U;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${WORKGROUP}u;
+  if (i >= u.size) { return; }
+  let c = i % u.c;
+  let invStd = inverseSqrt(variance[c] + u.eps);
+  let xhat = (x[i] - mean[c]) * invStd;
+  let g = ${masked ? "dy[i] * select(0.0, 1.0, y[i] > 0.0)" : "dy[i]"};
+  dx[i] = (gamma[c] * invStd) * ((g - dgb[u.c + c] / u.m) - xhat * (dgb[c] / u.m));
+}`,
+  };
+}
+
+export const bnGradInputReluWgsl: WgslKernel = bnGradInputWgsl(true);
+export const bnGradInputPlainWgsl: WgslKernel = bnGradInputWgsl(false);
+
+/** `running = running (1 - m) + batch m`, the variance made unbiased first. */
+export const bnRunningWgsl: WgslKernel = {
+  name: "bnRunning",
+  code: `
+@group(0) @binding(0) var<storage, read> runningMean : array<f32>;
+@group(0) @binding(1) var<storage, read> runningVar : array<f32>;
+@group(0) @binding(2) var<storage, read> mean : array<f32>;
+@group(0) @binding(3) var<storage, read> variance : array<f32>;
+@group(0) @binding(4) var<storage, read_write> meanOut : array<f32>;
+@group(0) @binding(5) var<storage, read_write> varOut : array<f32>;
+struct U { size : u32, keep : f32, momentum : f32, unbias : f32 }
+@group(0) @binding(6) var<uniform> u : U;
+@compute @workgroup_size(${CHANNEL_GROUP})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+  let c = gid.x;
+  if (c >= u.size) { return; }
+  meanOut[c] = runningMean[c] * u.keep + mean[c] * u.momentum;
+  varOut[c] = runningVar[c] * u.keep + (variance[c] * u.unbias) * u.momentum;
+}`,
+};
+
+/** Every WGSL kernel of this file, to compile at startup. */
+export const BATCH_NORM_WGSL: readonly WgslKernel[] = [
+  bnPartialWgsl,
+  bnMergeWgsl,
+  bnNormaliseReluWgsl,
+  bnNormalisePlainWgsl,
+  bnGradPartialReluWgsl,
+  bnGradPartialPlainWgsl,
+  bnGradMergeWgsl,
+  bnGradInputReluWgsl,
+  bnGradInputPlainWgsl,
+  bnRunningWgsl,
+];
+
+const u32 = (d: number) => ({ type: "uint32" as const, data: [d] });
+const f32 = (d: number) => ({ type: "float32" as const, data: [d] });
+
+/** Rows, channels and tiling of an NHWC tensor. */
+function stats(shape: readonly number[]) {
+  const c = shape.at(-1)!;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const rows = size / c;
+  const rowsPerTile = tileRows(rows);
+  const tiles = Math.ceil(rows / rowsPerTile);
+  if (tiles > 65535) throw new Error(`Batch norm over ${rows} rows needs ${tiles} tiles: more than 65535`);
+  return { c, size, rows, rowsPerTile, tiles, uniforms: [u32(rows), u32(c), u32(rowsPerTile), u32(tiles)] };
+}
+
+/**
+ * The kernel configs of this file for the `webgpu` backend.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a WebGPU adapter.
+ * for (const k of batchNormKernels(() => runner)) tf.registerKernel(k);
+ * ```
+ */
+export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): tf.KernelConfig[] {
+  const backendName = "webgpu";
+  return [
+    {
+      kernelName: BN_TRAIN_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const runner = runnerOf(backend);
+        const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
+        const { epsilon, relu = false } = attrs as { epsilon: number; relu?: boolean };
+        const s = stats(x.shape);
+        const channelGroups = Math.ceil(s.c / CHANNEL_GROUP);
+        const [partial] = runner.run(bnPartialWgsl, {
+          inputs: [x],
+          outputs: [{ shape: [s.tiles * s.c * 4], dtype: "float32" }],
+          uniforms: s.uniforms,
+          workgroups: [channelGroups, s.tiles, 1],
+        });
+        const [mean, variance] = runner.run(bnMergeWgsl, {
+          inputs: [partial],
+          outputs: [{ shape: [s.c], dtype: "float32" }, { shape: [s.c], dtype: "float32" }],
+          uniforms: s.uniforms,
+          workgroups: [channelGroups, 1, 1],
+        });
+        runner.dispose(partial);
+        const [y] = runner.run(relu ? bnNormaliseReluWgsl : bnNormalisePlainWgsl, {
+          inputs: [x, gamma, beta, mean, variance],
+          outputs: [{ shape: x.shape, dtype: "float32" }],
+          uniforms: [u32(s.size), u32(s.c), f32(epsilon)],
+          workgroups: grid(s.size),
+        });
+        // No mask output: the op hands the ReLU output back to the gradient.
+        return [y, mean, variance];
+      },
+    },
+    {
+      kernelName: BN_TRAIN_GRAD_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const runner = runnerOf(backend);
+        const { dy, x, gamma, mean, variance, mask } = inputs as Record<string, tf.TensorInfo | undefined>;
+        const eps = (attrs as { epsilon: number }).epsilon;
+        const s = stats(x!.shape);
+        const channelGroups = Math.ceil(s.c / CHANNEL_GROUP);
+        const masked = mask !== undefined;
+        const [partial] = runner.run(masked ? bnGradPartialReluWgsl : bnGradPartialPlainWgsl, {
+          inputs: masked ? [dy!, x!, mean!, mask!] : [dy!, x!, mean!],
+          outputs: [{ shape: [s.tiles * s.c * 2], dtype: "float32" }],
+          uniforms: s.uniforms,
+          workgroups: [channelGroups, s.tiles, 1],
+        });
+        const [dgamma, dbeta, dgb] = runner.run(bnGradMergeWgsl, {
+          inputs: [partial, variance!],
+          outputs: [
+            { shape: [s.c], dtype: "float32" },
+            { shape: [s.c], dtype: "float32" },
+            { shape: [2 * s.c], dtype: "float32" },
+          ],
+          uniforms: [...s.uniforms, f32(eps)],
+          workgroups: [channelGroups, 1, 1],
+        });
+        runner.dispose(partial);
+        const [dx] = runner.run(masked ? bnGradInputReluWgsl : bnGradInputPlainWgsl, {
+          inputs: masked ? [dy!, x!, gamma!, mean!, variance!, dgb, mask!] : [dy!, x!, gamma!, mean!, variance!, dgb],
+          outputs: [{ shape: x!.shape, dtype: "float32" }],
+          uniforms: [u32(s.size), u32(s.c), f32(eps), f32(s.rows)],
+          workgroups: grid(s.size),
+        });
+        runner.dispose(dgb);
+        return [dx, dgamma, dbeta];
+      },
+    },
+    {
+      kernelName: BN_RUNNING_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const runner = runnerOf(backend);
+        const { runningMean, runningVar, mean, variance } = inputs as Record<string, tf.TensorInfo>;
+        const { momentum, count } = attrs as unknown as BatchNormRunningAttrs;
+        const c = mean.shape[0];
+        return runner.run(bnRunningWgsl, {
+          inputs: [runningMean, runningVar, mean, variance],
+          outputs: [{ shape: [c], dtype: "float32" }, { shape: [c], dtype: "float32" }],
+          uniforms: [u32(c), f32(1 - momentum), f32(momentum), f32(count / Math.max(count - 1, 1))],
+          workgroups: [Math.ceil(c / CHANNEL_GROUP), 1, 1],
+        });
+      },
+    },
+  ];
+}

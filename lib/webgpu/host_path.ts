@@ -1,0 +1,223 @@
+/**
+ * A cheaper host path for tfjs-backend-webgpu, installed on the backend
+ * instance from outside (tfjs itself is not modified):
+ *
+ * - **Uniforms in one arena per submit.** tfjs writes every program's
+ *   uniforms (shapes, strides) with its own `queue.writeBuffer` into a pooled
+ *   buffer; in Deno (wgpu) every `writeBuffer` allocates a staging buffer,
+ *   and every buffer allocation queries the driver's memory budget. Here the
+ *   uniforms go into a host arena at offsets aligned to
+ *   `minUniformBufferOffsetAlignment`, bound as slices of one GPU buffer
+ *   that is written once, just before the submit that uses it.
+ * - **Scalars cached.** A step uploads ~300 one-element constants (momentum,
+ *   epsilon, divisors); each was a fresh mapped staging buffer, a copy and a
+ *   compute-pass break. One persistent buffer per (dtype, value) is uploaded
+ *   once and shared (tfjs never writes to an input's buffer).
+ * - **Uploads by `writeBuffer`** into pooled buffers, instead of a mapped
+ *   staging buffer created and destroyed per upload: queue-ordered before
+ *   the pending command encoder, so no compute pass is broken.
+ *
+ * Results are identical: only where bytes travel changes.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { ProgramUniform, TensorData, UniformBinding, WebGpuBackend } from "./backend_internals.ts";
+
+/** Bytes of the uniform arena; a submit is forced when a step needs more. */
+export const UNIFORM_ARENA_BYTES = 1 << 20;
+/** Most distinct scalar constants kept on the GPU. */
+export const MAX_CACHED_SCALARS = 4096;
+
+/**
+ * Packs uniform fields as WGSL lays out a struct of scalars and vectors:
+ * 1 value aligned to 4 bytes, 2 to 8, 3-6 to 16 (a field after a 5- or
+ * 6-value field also to 16), the size rounded to the largest alignment.
+ * The same layout tfjs's shaders declare.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { packUniforms } from "./host_path.ts";
+ * const bytes = packUniforms([{ type: "float32", data: [1] }, { type: "int32", data: [2, 3, 4] }]);
+ * assert.equal(bytes.byteLength, 32); // 4 bytes, padding to 16, then 12 bytes, rounded to 16
+ * assert.deepEqual([...new Int32Array(bytes.buffer, 16, 3)], [2, 3, 4]);
+ * ```
+ */
+export function packUniforms(fields: readonly ProgramUniform[]): Uint8Array {
+  let offset = 0, previous = 0, maxAlign = 1;
+  const offsets: number[] = [];
+  for (const f of fields) {
+    const n = Math.max(f.data.length, 1);
+    if (n > 6) throw new Error(`Uniform field of ${n} values: tfjs's layout has at most 6`);
+    let align = n === 1 ? 4 : n === 2 ? 8 : 16;
+    if (previous === 5 || previous === 6) align = 16;
+    maxAlign = Math.max(maxAlign, align);
+    offset = Math.ceil(offset / align) * align;
+    offsets.push(offset);
+    offset += n * 4;
+    previous = n;
+  }
+  const bytes = new Uint8Array(Math.ceil(offset / maxAlign) * maxAlign);
+  fields.forEach((f, i) => {
+    const data = f.data.length ? f.data : [1];
+    const Array_ = f.type === "int32" ? Int32Array : f.type === "uint32" ? Uint32Array : Float32Array;
+    new Array_(bytes.buffer, offsets[i], data.length).set(data);
+  });
+  return bytes;
+}
+
+/** The uniform arena of one backend. */
+export class UniformArena {
+  readonly buffer: GPUBuffer;
+  readonly #host: Uint8Array<ArrayBuffer>;
+  readonly #align: number;
+  #used = 0;
+
+  /** Creates the arena's GPU buffer on `device`. */
+  constructor(device: GPUDevice, bytes = UNIFORM_ARENA_BYTES) {
+    this.buffer = device.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.#host = new Uint8Array(bytes);
+    this.#align = device.limits.minUniformBufferOffsetAlignment;
+  }
+
+  /** Whether `bytes` more fit before the next submit. */
+  fits(bytes: number): boolean {
+    return this.#used + bytes <= this.#host.length;
+  }
+
+  /** Copies `bytes` into the arena; the binding is valid for the next submit. */
+  push(bytes: Uint8Array): UniformBinding {
+    if (!this.fits(bytes.length)) throw new Error(`Uniform arena full (${this.#host.length} bytes)`);
+    const offset = this.#used;
+    this.#host.set(bytes, offset);
+    this.#used = Math.ceil((offset + bytes.length) / this.#align) * this.#align;
+    return { buffer: this.buffer, offset, size: bytes.length };
+  }
+
+  /** The bytes at `offset` of the pending submit (for a recorder). */
+  bytesAt(offset: number, size: number): Uint8Array {
+    return this.#host.slice(offset, offset + size);
+  }
+
+  /** Writes the pending bytes to the GPU (one `writeBuffer`) and starts over. */
+  flush(queue: GPUQueue): void {
+    if (this.#used === 0) return;
+    queue.writeBuffer(this.buffer, 0, this.#host, 0, this.#used);
+    this.#used = 0;
+  }
+
+  /** Frees the GPU buffer. */
+  destroy(): void {
+    this.buffer.destroy();
+  }
+}
+
+/** What {@linkcode installHostPath} adds to a backend. */
+export interface HostPath {
+  readonly arena: UniformArena;
+  /** Distinct scalar constants held on the GPU. */
+  readonly cachedScalars: number;
+  /** The binding of uniform `fields` for the next dispatch (arena slice). */
+  uniforms(fields: readonly ProgramUniform[]): UniformBinding;
+}
+
+const installedOn = new WeakMap<WebGpuBackend, HostPath>();
+
+/**
+ * Installs the cheaper host path on `backend` (idempotent) and returns it.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a WebGPU adapter.
+ * await tf.setBackend("webgpu");
+ * installHostPath(tf.backend() as WebGpuBackend);
+ * ```
+ */
+export function installHostPath(backend: WebGpuBackend): HostPath {
+  const existing = installedOn.get(backend);
+  if (existing) return existing;
+  const device = backend.device;
+  const arena = new UniformArena(device);
+  const scalars = new Map<string, GPUBuffer>();
+  const flushAndSubmit = () => {
+    backend.endComputePassEncoder();
+    backend.submitQueue();
+  };
+
+  const uniforms = (fields: readonly ProgramUniform[]): UniformBinding => {
+    const bytes = packUniforms(fields);
+    // makeUniforms runs before the bind group and the dispatch are recorded,
+    // so submitting the work so far here is safe.
+    if (!arena.fits(bytes.length) && backend.commandEncoder) flushAndSubmit();
+    return arena.push(bytes);
+  };
+  backend.makeUniforms = (fields) => uniforms(fields);
+
+  const submit = backend.submitQueue.bind(backend);
+  backend.submitQueue = () => {
+    arena.flush(backend.queue);
+    submit();
+  };
+
+  const upload = backend.uploadToGPU.bind(backend);
+  backend.uploadToGPU = (dataId: object) => {
+    const data = backend.tensorMap.get(dataId);
+    if (data.resource != null) return;
+    const count = tf.util.sizeFromShape(data.shape);
+    if (count === 0 || !["float32", "int32", "bool"].includes(data.dtype)) return upload(dataId);
+    if (data.values != null && count === 1 && scalars.size < MAX_CACHED_SCALARS) {
+      data.resource = cachedScalar(device, scalars, data);
+      // Shared and never released by tfjs: the cache owns it.
+      data.external = true;
+      data.values = null;
+      return;
+    }
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const buffer = backend.bufferManager.acquireBuffer(4 * count, usage);
+    if (data.values != null) {
+      backend.queue.writeBuffer(buffer, 0, gpuValues(data));
+      data.values = null;
+    }
+    data.resource = buffer;
+  };
+
+  const path: HostPath = {
+    arena,
+    get cachedScalars() {
+      return scalars.size;
+    },
+    uniforms,
+  };
+  installedOn.set(backend, path);
+  return path;
+}
+
+/** The values as the GPU holds them: float32, or int32 for int32 and bool. */
+function gpuValues(data: TensorData): Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer> {
+  const values = data.values as ArrayLike<number>;
+  const own = (a: Float32Array | Int32Array) => a.buffer instanceof ArrayBuffer;
+  if (data.dtype === "float32") {
+    return values instanceof Float32Array && own(values)
+      ? values as Float32Array<ArrayBuffer>
+      : Float32Array.from(values);
+  }
+  return values instanceof Int32Array && own(values) ? values as Int32Array<ArrayBuffer> : Int32Array.from(values);
+}
+
+function cachedScalar(device: GPUDevice, cache: Map<string, GPUBuffer>, data: TensorData): GPUBuffer {
+  const value = gpuValues(data);
+  const key = `${data.dtype === "float32" ? "f" : "i"}${new Uint32Array(value.buffer, value.byteOffset, 1)[0]}`;
+  let buffer = cache.get(key);
+  if (!buffer) {
+    buffer = device.createBuffer({
+      size: 4,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      mappedAtCreation: true,
+    });
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(value.buffer, value.byteOffset, 4));
+    buffer.unmap();
+    cache.set(key, buffer);
+  }
+  return buffer;
+}

@@ -1,0 +1,125 @@
+/**
+ * Runs this plugin's own WGSL kernels inside tfjs's WebGPU command stream:
+ * the same command encoder and compute pass as tfjs's programs, so the
+ * order of work is the order of the calls; the same submit batching and
+ * deferred buffer release (a tensor used in the pending encoder is freed
+ * only after the submit). Unlike tfjs's programs, a kernel here may have
+ * several outputs, and its WGSL is the whole module: bindings `0..k-1` are
+ * the inputs (`read` storage), then the outputs (`read_write` storage),
+ * then the uniforms when the kernel has any.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { bufferOf, type ProgramUniform, type WebGpuBackend } from "./backend_internals.ts";
+import type { HostPath } from "./host_path.ts";
+
+/** One WGSL kernel: its whole module, compiled once per device. */
+export interface WgslKernel {
+  /** Unique name, the pipeline cache key. */
+  readonly name: string;
+  /** The WGSL module; entry point `main`. */
+  readonly code: string;
+}
+
+/** What one dispatch of a {@linkcode WgslKernel} takes. */
+export interface Dispatch {
+  inputs: readonly tf.TensorInfo[];
+  /** Shapes and dtypes of new output tensors. */
+  outputs: readonly { shape: number[]; dtype: tf.DataType }[];
+  /** Uniform fields, in the order the WGSL struct declares them. */
+  uniforms?: readonly ProgramUniform[];
+  /** Workgroups in x, y, z. */
+  workgroups: readonly [number, number, number];
+}
+
+/** Workgroup size of the element-wise kernels (threads per workgroup). */
+export const WORKGROUP = 256;
+
+/**
+ * Workgroups for `n` threads of {@linkcode WORKGROUP}: at most 65,535 in x
+ * (WebGPU's default limit), the rest in y. Kernels recover the linear index
+ * as `gid.x + gid.y * nwg.x * WORKGROUP`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grid } from "./program.ts";
+ * assert.deepEqual(grid(1000), [4, 1, 1]);
+ * assert.deepEqual(grid(65535 * 256 + 1), [65535, 2, 1]);
+ * ```
+ */
+export function grid(n: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / WORKGROUP));
+  return groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
+}
+
+/** Compiles and runs the plugin's kernels on one backend. */
+export class KernelRunner {
+  readonly #backend: WebGpuBackend;
+  readonly #host: HostPath;
+  readonly #pipelines = new Map<string, GPUComputePipeline>();
+
+  /** A runner for `backend`, whose uniforms go through `host`'s arena. */
+  constructor(backend: WebGpuBackend, host: HostPath) {
+    this.#backend = backend;
+    this.#host = host;
+  }
+
+  /**
+   * Compiles `kernels` now, asynchronously, so that a WGSL error is a clear
+   * startup error instead of silent zeros later (WebGPU reports invalid
+   * pipelines asynchronously).
+   */
+  async compile(kernels: readonly WgslKernel[]): Promise<void> {
+    const device = this.#backend.device;
+    for (const k of kernels) {
+      if (this.#pipelines.has(k.name)) continue;
+      const module = device.createShaderModule({ code: k.code, label: k.name });
+      try {
+        const pipeline = await device.createComputePipelineAsync({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+          label: k.name,
+        });
+        this.#pipelines.set(k.name, pipeline);
+      } catch (e) {
+        const info = await module.getCompilationInfo();
+        const messages = info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ");
+        throw new Error(`WGSL kernel ${k.name} does not compile: ${messages || (e as Error).message}`);
+      }
+    }
+  }
+
+  /** Releases a tensor a kernel made for its own use (freed after the pending submit). */
+  dispose(t: tf.TensorInfo): void {
+    this.#backend.disposeData(t.dataId);
+  }
+
+  /** Records one dispatch of `kernel` and returns its new output tensors. */
+  run(kernel: WgslKernel, d: Dispatch): tf.TensorInfo[] {
+    const be = this.#backend;
+    const pipeline = this.#pipelines.get(kernel.name);
+    if (!pipeline) throw new Error(`WGSL kernel ${kernel.name} was not compiled`);
+    const outputs = d.outputs.map((o) => be.makeTensorInfo(o.shape, o.dtype));
+    const entries: GPUBindGroupEntry[] = [];
+    for (const t of [...d.inputs, ...outputs]) {
+      entries.push({ binding: entries.length, resource: { buffer: bufferOf(be, t) } });
+    }
+    if (d.uniforms?.length) entries.push({ binding: entries.length, resource: this.#host.uniforms(d.uniforms) });
+    for (const t of [...d.inputs, ...outputs]) be.commandQueueOwnedIds.add(t.dataId);
+    const bindGroup = be.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    be.ensureCommandEncoderReady();
+    be.computePassEncoder ??= be.commandEncoder!.beginComputePass();
+    const pass = be.computePassEncoder;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    be.dispatchCountInPass++;
+    if (tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") <= be.dispatchCountInPass) {
+      be.endComputePassEncoder();
+      be.submitQueue();
+    }
+    return outputs;
+  }
+}
