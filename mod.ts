@@ -10,7 +10,8 @@
  * ({@linkcode makeBatch}) -> models ({@linkcode Mlp}, {@linkcode ResNet20})
  * -> training ({@linkcode fitFunction}, {@linkcode trainEpoch},
  * {@linkcode Sgd}, {@linkcode parseSchedule}, {@linkcode encodeCheckpoint})
- * -> metrics ({@linkcode toCsv}, {@linkcode lineChart}).
+ * -> metrics ({@linkcode toCsv}, {@linkcode lineChart}, {@linkcode StepLog})
+ * -> the live dashboard ({@linkcode startWatch}).
  *
  * @example
  * ```ts ignore
@@ -52,6 +53,11 @@ export * from "./lib/report/line_chart.ts";
 export * from "./lib/report/bar_chart.ts";
 export * from "./lib/report/run_folder.ts";
 export * from "./lib/report/render_report.ts";
+export * from "./lib/report/step_log.ts";
+export * from "./lib/report/run_state.ts";
+export * from "./lib/report/watch_view.ts";
+export * from "./lib/report/run_files.ts";
+export * from "./lib/report/watch_server.ts";
 export * from "./lib/runtime/progress.ts";
 export * from "./lib/runtime/files.ts";
 export * from "./lib/runtime/run_info.ts";

@@ -26,7 +26,7 @@ export interface Figure {
 }
 
 /** A progress bar. */
-export interface Bar {
+export interface ProgressBar {
   label: string;
   /** In [0, 1]; null when unknown (the bar is drawn empty and striped). */
   fraction: number | null;
@@ -70,7 +70,7 @@ export interface RunView {
   /** Newest change in the folder, ms since 1970. */
   updatedAt: number | null;
   figures: Figure[];
-  bars: Bar[];
+  bars: ProgressBar[];
   /** When the run should end, ms since 1970; null when unknown or not running. */
   etaAt: number | null;
   charts: ViewChart[];
@@ -196,11 +196,12 @@ function exp2View(s: Exp2State, view: RunView): void {
   const starts = stageStarts(s.stages);
   const stage = starts.findLastIndex((st) => st.epoch <= p.epoch);
   const lr = live?.lr ?? s.stages[Math.max(0, stage)].lr;
+  const accNow = live?.acc ?? null;
   view.figures = [
     {
       label: "Epoch",
       value: `${p.epoch} / ${p.epochs}`,
-      note: s.status === "finished" ? "done" : "in progress",
+      note: `LR ${lr} (stage ${stage + 1}/${s.stages.length})`,
     },
     {
       label: "Test accuracy",
@@ -214,13 +215,13 @@ function exp2View(s: Exp2State, view: RunView): void {
     {
       label: "Train loss",
       value: live ? loss(live.loss) : last ? loss(last.trainLoss) : "–",
-      note: live
-        ? `step ${live.step}${live.acc !== null ? `, accuracy ${pct(live.acc)}` : ""}`
-        : last
-        ? `epoch ${last.epoch} mean`
-        : "",
+      note: live ? `step ${live.step}` : last ? `epoch ${last.epoch} mean` : "",
     },
-    { label: "Learning rate", value: String(lr), note: `stage ${stage + 1} of ${s.stages.length}` },
+    {
+      label: "Train accuracy",
+      value: accNow !== null ? pct(accNow) : last ? pct(last.trainAcc) : "–",
+      note: accNow !== null ? `step ${live!.step}` : last ? `epoch ${last.epoch} mean` : "",
+    },
     {
       label: "Speed",
       value: live?.imagesPerSecond
@@ -228,7 +229,7 @@ function exp2View(s: Exp2State, view: RunView): void {
         : last
         ? `${Math.round(last.imagesPerSecond)} img/s`
         : "–",
-      note: last ? `epoch ${last.epoch}: ${last.epochSeconds.toFixed(0)} s training` : "",
+      note: last ? `epoch ${last.epoch}: ${last.epochSeconds.toFixed(0)} s` : "",
     },
   ];
   let epochLabel = `Epoch ${p.epoch} of ${p.epochs}`;
@@ -259,7 +260,7 @@ function exp2View(s: Exp2State, view: RunView): void {
       series: [
         { name: "test, per epoch", x: ex, y: s.epochs.map((e) => e.testLoss), dots: true },
         { name: "train, per epoch", x: ex, y: s.epochs.map((e) => e.trainLoss), dots: true },
-        { name: "train, per step", x: lx, y: ly },
+        ...(lx.length ? [{ name: "train, per step", x: lx, y: ly }] : []),
       ],
     }),
   });
@@ -280,7 +281,7 @@ function exp2View(s: Exp2State, view: RunView): void {
       series: [
         { name: "test, per epoch", x: ex, y: s.epochs.map((e) => 100 * e.testAcc), dots: true },
         { name: "train, per epoch", x: ex, y: s.epochs.map((e) => 100 * e.trainAcc), dots: true },
-        { name: "train, per step", x: ax, y: ay },
+        ...(ax.length ? [{ name: "train, per step", x: ax, y: ay }] : []),
       ],
     }),
   });
@@ -345,8 +346,8 @@ function exp1View(s: Exp1State, view: RunView): void {
       },
       {
         label: "Speed",
-        value: live?.imagesPerSecond ? `${Math.round(live.imagesPerSecond)} samples/s` : "–",
-        note: "",
+        value: live?.imagesPerSecond ? `${compact(live.imagesPerSecond)}/s` : "–",
+        note: "training samples",
       },
     ];
     view.bars = [
@@ -424,6 +425,12 @@ function flatten(value: Record<string, unknown>, prefix = ""): [string, string][
     } else out.push([`${prefix}${k}`, typeof v === "string" ? v : JSON.stringify(v) ?? "undefined"]);
   }
   return out;
+}
+
+/** A rate in few characters: 245, 4.8k, 48k. */
+function compact(v: number): string {
+  if (v < 1000) return String(Math.round(v));
+  return v < 10_000 ? `${(v / 1000).toFixed(1)}k` : `${Math.round(v / 1000)}k`;
 }
 
 function pct(v: number): string {

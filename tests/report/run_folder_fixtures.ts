@@ -205,6 +205,42 @@ export function midRunExp2Files(now: number): FolderFiles {
   };
 }
 
+/**
+ * Lab 1's learning-rate study caught in its third run (lr-0.01 at epoch
+ * 600 of 1000), for the browser test and the README's screenshot: the first
+ * two runs' files of `results/lab1-lr-study/` (summary rows, loss CSVs, fit
+ * columns), and `steps.csv` rows every 5 epochs (10 steps an epoch) from the
+ * runs' real losses. Started `now` minus 50 seconds.
+ */
+export function midStudyExp1Files(now: number): FolderFiles {
+  const dir = new URL("../../results/lab1-lr-study/", import.meta.url);
+  const read = (name: string) => Deno.readTextFileSync(new URL(name, dir));
+  const info = JSON.parse(read("run.json"));
+  info.started = new Date(now - 50_000).toISOString();
+  info.command = "deno task exp1 --study lr --out runs/lab1-lr --watch";
+  const summary = read("summary.csv").trim().split("\n");
+  const losses = ["lr-1", "lr-0.1", "lr-0.01"].map((name) =>
+    read(`${name}.csv`).trim().split("\n").slice(1).map((l) => Number(l.split(",")[1]))
+  );
+  const steps: string[] = [];
+  losses.forEach((loss, k) => {
+    const last = k < 2 ? 1000 : 600;
+    for (let epoch = 5; epoch <= last; epoch += 5) {
+      const lr = [1, 0.1, 0.01][k];
+      steps.push(`${k * 10000 + epoch * 10},${epoch},${lr},${loss[epoch - 1]},,48000`);
+    }
+  });
+  const fit = read("fit.csv").trim().split("\n").map((l) => l.split(",").slice(0, 4).join(","));
+  return {
+    "run.json": JSON.stringify(info),
+    "summary.csv": summary.slice(0, 3).join("\n") + "\n",
+    "lr-1.csv": read("lr-1.csv"),
+    "lr-0.1.csv": read("lr-0.1.csv"),
+    "fit.csv": fit.join("\n") + "\n",
+    "steps.csv": `${STEPS_HEADER}\n` + steps.map((l) => `${l}\n`).join(""),
+  };
+}
+
 /** Writes `files` into a new folder `name` under `parent` and returns its path. */
 export async function writeFolder(parent: string, name: string, files: FolderFiles): Promise<string> {
   const dir = join(parent, name);

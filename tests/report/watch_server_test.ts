@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { RunFilesError } from "../../lib/report/run_files.ts";
 import type { RunView } from "../../lib/report/watch_view.ts";
 import { startWatch, type Watch, WatchError } from "../../lib/report/watch_server.ts";
-import { withTempDir } from "../helpers.ts";
+import { rawGet, withTempDir } from "../helpers.ts";
 import { exp1Files, liveExp2Files, writeFolder } from "./run_folder_fixtures.ts";
 
 /** Starts a server on `dirs`, runs `fn`, and always closes it. */
@@ -14,27 +14,6 @@ async function serving(dirs: string[], fn: (w: Watch, port: number) => Promise<v
   } finally {
     await w.close();
   }
-}
-
-/**
- * Sends `target` exactly as written (no URL normalisation, unlike fetch) and
- * returns the status code and body.
- */
-export async function rawGet(
-  port: number,
-  target: string,
-  options: { host?: string; method?: string } = {},
-): Promise<{ status: number; body: string }> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const host = options.host ?? `127.0.0.1:${port}`;
-  await conn.write(
-    new TextEncoder().encode(
-      `${options.method ?? "GET"} ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-    ),
-  );
-  const text = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
-  const [head, ...rest] = text.split("\r\n\r\n");
-  return { status: Number(head.split(" ")[1]), body: rest.join("\r\n\r\n") };
 }
 
 /** Server-sent events from `url`, read one at a time. */
@@ -141,7 +120,7 @@ Deno.test("startWatch() serves the run folders' files and 404s every way out of 
     await Deno.symlink(join(tmp, "secret.csv"), join(run, "link.csv"));
     await Deno.symlink(tmp, join(run, "parent"));
     const before = await tree(tmp);
-    await serving([run], async (w, port) => {
+    await serving([run], async (_, port) => {
       const ok = await rawGet(port, "/runs/0/metrics.csv");
       assert.equal(ok.status, 200);
       assert.equal(ok.body, await Deno.readTextFile(join(run, "metrics.csv")));
@@ -209,13 +188,20 @@ Deno.test("startWatch() pushes a folder's new state to the page when its files c
       assert.deepEqual(await events.next(), { event: "hello", data: `{"runs":1}` });
       const first = await events.next();
       assert.equal(first?.event, "run");
-      assert.equal((JSON.parse(first!.data) as RunView).figures[2].note, "step 12, accuracy 30.00%");
+      assert.deepEqual((JSON.parse(first!.data) as RunView).figures[3], {
+        label: "Train accuracy",
+        value: "30.00%",
+        note: "step 12",
+      });
 
       await Deno.writeTextFile(join(run, "steps.csv"), "14,2,0.1,1.25,0.5,100\n", { append: true });
       const next = await events.next(3000);
       assert.equal(next?.event, "run");
       const view = JSON.parse(next!.data) as RunView;
-      assert.deepEqual([view.figures[2].value, view.figures[2].note], ["1.25", "step 14, accuracy 50.00%"]);
+      assert.deepEqual(view.figures.slice(2, 4).map((f) => [f.value, f.note]), [
+        ["1.25", "step 14"],
+        ["50.00%", "step 14"],
+      ]);
 
       const closed = w.close();
       assert.equal((await events.next())?.event, "bye");
