@@ -11,7 +11,7 @@
  * -> training ({@linkcode fitFunction}, {@linkcode trainEpoch},
  * {@linkcode Sgd}, {@linkcode parseSchedule}, {@linkcode encodeCheckpoint})
  * -> metrics ({@linkcode toCsv}, {@linkcode lineChart}, {@linkcode StepLog})
- * -> the live dashboard ({@linkcode startWatch}).
+ * -> the live dashboard ({@linkcode startWatch}, {@linkcode startWatchInWorker}).
  *
  * @example
  * ```ts ignore
@@ -58,6 +58,7 @@ export * from "./lib/report/run_state.ts";
 export * from "./lib/report/watch_view.ts";
 export * from "./lib/report/run_files.ts";
 export * from "./lib/report/watch_server.ts";
+export * from "./lib/report/watch_worker.ts";
 export * from "./lib/runtime/progress.ts";
 export * from "./lib/runtime/files.ts";
 export * from "./lib/runtime/run_info.ts";
