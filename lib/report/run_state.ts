@@ -272,7 +272,7 @@ function exp2State(snapshot: RunSnapshot, base: StateBase, now: number): Exp2Sta
   if (finished || done >= current) epochFraction = 1;
   else if (last && last.epoch === current) {
     epochFraction = clamp((last.step - (current - 1) * stepsPerEpoch) / stepsPerEpoch);
-  } else if (last || done > 0) epochFraction = 0;
+  } else if (snapshot.texts["steps.csv"] !== undefined) epochFraction = 0; // no row of this epoch yet
   const stepsDone = finished
     ? planned * stepsPerEpoch
     : Math.max(done * stepsPerEpoch, last && last.epoch > done ? last.step : 0);

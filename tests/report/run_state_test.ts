@@ -264,3 +264,13 @@ Deno.test("runState() reports summary.csv rows it cannot use", () => {
     `summary.csv, line 2: run is "../x", expected a name of letters, digits, ".", "+", "-", "_"`,
   ]);
 });
+
+Deno.test("runState() knows no progress within the epoch for a run without steps.csv", () => {
+  const files = liveExp2Files({ done: 1, step: 0 });
+  assert.equal(exp2(files, T0, T0).progress.epochFraction, 0);
+  delete files["steps.csv"];
+  const s = exp2(files, T0, T0);
+  assert.equal(s.progress.epochFraction, null);
+  assert.equal(s.progress.epoch, 2);
+  assert.equal(s.progress.fraction, 1 / 4);
+});
