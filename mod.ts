@@ -12,7 +12,8 @@
  * -> models ({@linkcode Mlp}, {@linkcode ResNet20}) -> training
  * ({@linkcode fitFunction}, {@linkcode trainEpoch}, {@linkcode Sgd},
  * {@linkcode parseSchedule}) -> metrics and report ({@linkcode toCsv},
- * {@linkcode lineChart}, {@linkcode renderReport}); {@linkcode selectBackend}
+ * {@linkcode lineChart}, {@linkcode renderReport}) -> the live dashboard
+ * ({@linkcode StepLog}, {@linkcode startWatch}); {@linkcode selectBackend}
  * starts TensorFlow.js on WebGPU, the `native` CPU backend or a fallback.
  * Subpaths give single formats without TensorFlow.js: `./safetensors`,
  * `./pth`, `./cifar`; `./resnet20` the model; `./flags` the flag tables.
@@ -68,6 +69,9 @@ export { accuracyChart } from "./lib/report/accuracy_chart.ts";
 export { confusionMatrix } from "./lib/report/confusion.ts";
 export { readRunFolder, type RunFolder } from "./lib/report/run_folder.ts";
 export { renderReport } from "./lib/report/render_report.ts";
+export { StepLog } from "./lib/report/step_log.ts";
+export { startWatch } from "./lib/report/watch_server.ts";
+export { startWatchInWorker } from "./lib/report/watch_worker.ts";
 
 export { type BackendChoice, type BackendInfo, selectBackend } from "./lib/runtime/backend.ts";
 export { TOOLKIT_VERSION } from "./lib/runtime/run_info.ts";

@@ -1,9 +1,9 @@
 /**
  * What the tests share (touches the disk: temp folders only): the repository
  * and data paths, running a lab as a subprocess with the permissions its task
- * grants, temporary folders that are always removed, and the numeric
- * references: seeded uniform data, running ops on one backend, and
- * PyTorch's SGD step in float32.
+ * grants, temporary folders that are always removed, raw HTTP requests to a
+ * local server, and the numeric references: seeded uniform data, running ops
+ * on one backend, and PyTorch's SGD step in float32.
  *
  * @module
  */
@@ -76,6 +76,32 @@ export async function withTempDir(prefix: string, fn: (dir: string) => Promise<v
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * Sends a GET (or `options.method`) for `target` to 127.0.0.1:`port` exactly
+ * as written, with no URL normalisation (unlike `fetch`, which resolves `..`
+ * before sending), and returns the status code and body.
+ *
+ * @example
+ * ```ts ignore
+ * const { status } = await rawGet(port, "/runs/0/../../etc/passwd");
+ * ```
+ */
+export async function rawGet(
+  port: number,
+  target: string,
+  options: { host?: string; method?: string } = {},
+): Promise<{ status: number; body: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const host = options.host ?? `127.0.0.1:${port}`;
+  const request = `${
+    options.method ?? "GET"
+  } ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(request));
+  const text = new TextDecoder().decode(await new Response(conn.readable).arrayBuffer());
+  const [head, ...rest] = text.split("\r\n\r\n");
+  return { status: Number(head.split(" ")[1]), body: rest.join("\r\n\r\n") };
 }
 
 /** The sorted names in `dir`. */

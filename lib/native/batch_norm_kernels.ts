@@ -11,7 +11,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from "../ops/batch_norm_train.ts";
-import { BN_RUNNING_KERNEL, type BatchNormRunningAttrs } from "../ops/batch_norm_running.ts";
+import { type BatchNormRunningAttrs, BN_RUNNING_KERNEL } from "../ops/batch_norm_running.ts";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
 import { type Alloc, cpuKernel, freshAlloc, valuesOf } from "./kernel_io.ts";
 

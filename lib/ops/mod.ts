@@ -19,9 +19,9 @@ export {
   BN_TRAIN_KERNEL,
 } from "./batch_norm_train.ts";
 export {
-  BN_RUNNING_KERNEL,
   type BatchNormRunningAttrs,
   batchNormRunningUpdate,
+  BN_RUNNING_KERNEL,
 } from "./batch_norm_running.ts";
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
 export { fuseReluGradient, onBackend, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";

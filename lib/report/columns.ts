@@ -33,6 +33,17 @@ export const METRICS_COLUMNS = [
   "images_per_second",
 ] as const;
 
+/**
+ * `steps.csv`, written while training (exp1 and exp2) and read by `deno task
+ * watch`: a few rows a second at most. `step` counts optimisation steps from
+ * the start of the run (in an exp1 study, each run starts where the one
+ * before it was planned to end); `epoch` is the 1-based epoch the row's last
+ * step belongs to; `loss` and `acc` are means over the steps since the
+ * previous row (`acc` is empty where the lab has none); `images_per_second`
+ * is training examples per second.
+ */
+export const STEPS_COLUMNS = ["step", "epoch", "lr", "loss", "acc", "images_per_second"] as const;
+
 /** One `metrics.csv` row. */
 export type EpochMetrics = Record<typeof METRICS_COLUMNS[number], number>;
 

@@ -40,6 +40,16 @@ export interface ChartSpec {
   xRange?: [number, number];
   /** Only whole-number x ticks (epochs). @default {false} */
   integerX?: boolean;
+  /**
+   * Hover text for a browser: each curve carries a `<title>` with its name and
+   * each dot one with its series, x and y. @default {false}
+   */
+  tooltips?: boolean;
+  /**
+   * Id of the plot's clip path; give each chart its own when several are
+   * inlined in one HTML page, where ids are shared. @default {"plot"}
+   */
+  clipId?: string;
   /** @default {720} */
   width?: number;
   /** @default {420} */
@@ -146,10 +156,11 @@ export function lineChart(spec: ChartSpec): string {
       }</text>`,
     );
   }
+  const clipId = escapeXml(spec.clipId ?? "plot");
   out.push(
-    `<clipPath id="plot"><rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
-      plot.bottom - plot.top
-    }"/></clipPath>`,
+    `<clipPath id="${clipId}"><rect x="${plot.left}" y="${plot.top}" width="${
+      plot.right - plot.left
+    }" height="${plot.bottom - plot.top}"/></clipPath>`,
   );
   spec.series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length];
@@ -164,15 +175,22 @@ export function lineChart(spec: ChartSpec): string {
       pen = "L";
     }
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
-    out.push(
-      `<path d="${path.join("")}" fill="none" stroke="${color}" stroke-width="${
-        s.dashed ? 2.5 : 1.8
-      }"${dash} clip-path="url(#plot)"/>`,
-    );
+    const name = escapeXml(s.name);
+    const attrs = `d="${path.join("")}" fill="none" stroke="${color}" stroke-width="${
+      s.dashed ? 2.5 : 1.8
+    }"${dash} clip-path="url(#${clipId})"`;
+    out.push(spec.tooltips ? `<path ${attrs}><title>${name}</title></path>` : `<path ${attrs}/>`);
     if (s.dots) {
       for (let i = 0; i < s.x.length; i++) {
         if (usable(s.y[i]) && Number.isFinite(s.x[i])) {
-          out.push(`<circle cx="${coord(px(s.x[i]))}" cy="${coord(py(ty(s.y[i])))}" r="3" fill="${color}"/>`);
+          const dot = `<circle cx="${coord(px(s.x[i]))}" cy="${coord(py(ty(s.y[i])))}" r="3" fill="${color}"`;
+          out.push(
+            spec.tooltips
+              ? `${dot}><title>${name}: ${escapeXml(spec.xLabel)} ${exact(s.x[i])}, ${
+                escapeXml(spec.yLabel)
+              } ${exact(s.y[i])}</title></circle>`
+              : `${dot}/>`,
+          );
         }
       }
     }
@@ -219,6 +237,11 @@ function logTicks(lo: number, hi: number): number[] {
   const ticks: number[] = [];
   for (let t = Math.ceil(lo); t <= Math.floor(hi); t++) ticks.push(t);
   return ticks.length >= 2 ? ticks : niceTicks(lo, hi, 4);
+}
+
+/** A data value for hover text: 6 significant digits, without float noise (78.12, not 78.12000000000001). */
+function exact(v: number): string {
+  return String(Number(v.toPrecision(6)));
 }
 
 function fmt(v: number): string {

@@ -223,7 +223,17 @@ async function requireText(path: string, what: string): Promise<string> {
   return text;
 }
 
-function parseRunJson(text: string, path: string): RunJson {
+/**
+ * Parses and checks a `run.json`'s text; `path` names it in errors.
+ *
+ * @example
+ * ```ts
+ * import { parseRunJson } from "./run_folder.ts";
+ * const info = parseRunJson('{"lab":"exp2","config":{"schedule":"0.1:1"}}', "run.json");
+ * console.assert(info.lab === "exp2");
+ * ```
+ */
+export function parseRunJson(text: string, path: string): RunJson {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -431,7 +441,8 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
   return { lab: "exp2", dir, info, stages, epochs, perClass, confusion };
 }
 
-function parsePerClass(text: string, path: string): ClassAccuracy[] {
+/** Parses and checks a `per_class.csv`'s text (one row per CIFAR-10 class); `path` names it in errors. */
+export function parsePerClass(text: string, path: string): ClassAccuracy[] {
   const { rows, lines } = parseCsvTable(text, {
     source: path,
     required: PER_CLASS_COLUMNS,
@@ -467,7 +478,11 @@ function parsePerClass(text: string, path: string): ClassAccuracy[] {
   });
 }
 
-function parseConfusion(text: string, path: string): number[][] {
+/**
+ * Parses and checks a `confusion.csv`'s text into `[true][predicted]` counts
+ * in CIFAR-10 label order; `path` names it in errors.
+ */
+export function parseConfusion(text: string, path: string): number[][] {
   const columns = ["label", ...CLASS_NAMES];
   const { header, rows, lines } = parseCsvTable(text, {
     source: path,

@@ -165,9 +165,13 @@ async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendIn
   // WEBGPU_SUBMIT_BATCH overrides the programs per queue submit, for experiments.
   const batch = Number(readEnv("WEBGPU_SUBMIT_BATCH") ?? WEBGPU_SUBMIT_BATCH);
   try {
-    await startWebGpuPlugin({ submitBatch: Number.isInteger(batch) && batch > 0 ? batch : WEBGPU_SUBMIT_BATCH });
+    await startWebGpuPlugin({
+      submitBatch: Number.isInteger(batch) && batch > 0 ? batch : WEBGPU_SUBMIT_BATCH,
+    });
   } catch (e) {
-    throw new BackendError(`Backend "webgpu" failed to start on "${gpu.description}": ${(e as Error).message}`);
+    throw new BackendError(
+      `Backend "webgpu" failed to start on "${gpu.description}": ${(e as Error).message}`,
+    );
   }
   const reason = strict
     ? gpu.software ? "requested (software adapter: slow, for testing only)" : "requested"

@@ -18,8 +18,13 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs-core";
-import { BN_RUNNING_KERNEL, BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL, type BatchNormRunningAttrs } from "../ops/mod.ts";
-import { grid, type KernelRunner, WORKGROUP, type WgslKernel } from "./program.ts";
+import {
+  type BatchNormRunningAttrs,
+  BN_RUNNING_KERNEL,
+  BN_TRAIN_GRAD_KERNEL,
+  BN_TRAIN_KERNEL,
+} from "../ops/mod.ts";
+import { grid, type KernelRunner, type WgslKernel, WORKGROUP } from "./program.ts";
 
 /** Threads per workgroup of the per-channel passes (x: channels). */
 const CHANNEL_GROUP = 64;
@@ -360,7 +365,9 @@ export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): t
         });
         runner.dispose(partial);
         const [dx] = runner.run(masked ? bnGradInputReluWgsl : bnGradInputPlainWgsl, {
-          inputs: masked ? [dy!, x!, gamma!, mean!, variance!, dgb, mask!] : [dy!, x!, gamma!, mean!, variance!, dgb],
+          inputs: masked
+            ? [dy!, x!, gamma!, mean!, variance!, dgb, mask!]
+            : [dy!, x!, gamma!, mean!, variance!, dgb],
           outputs: [{ shape: x!.shape, dtype: "float32" }],
           uniforms: [u32(s.size), u32(s.c), f32(eps), f32(s.rows)],
           workgroups: grid(s.size),

@@ -16,7 +16,7 @@ import {
   SHORTCUT_GRAD_KERNEL,
   SHORTCUT_KERNEL,
 } from "../ops/mod.ts";
-import { grid, type KernelRunner, WORKGROUP, type WgslKernel } from "./program.ts";
+import { grid, type KernelRunner, type WgslKernel, WORKGROUP } from "./program.ts";
 
 /** The linear thread index, for kernels dispatched with {@linkcode grid}. */
 const INDEX = `@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>`;

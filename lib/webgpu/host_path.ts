@@ -76,7 +76,10 @@ export class UniformArena {
 
   /** Creates the arena's GPU buffer on `device`. */
   constructor(device: GPUDevice, bytes = UNIFORM_ARENA_BYTES) {
-    this.buffer = device.createBuffer({ size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.buffer = device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
     this.#host = new Uint8Array(bytes);
     this.#align = device.limits.minUniformBufferOffsetAlignment;
   }
@@ -202,12 +205,16 @@ function gpuValues(data: TensorData): Float32Array<ArrayBuffer> | Int32Array<Arr
       ? values as Float32Array<ArrayBuffer>
       : Float32Array.from(values);
   }
-  return values instanceof Int32Array && own(values) ? values as Int32Array<ArrayBuffer> : Int32Array.from(values);
+  return values instanceof Int32Array && own(values)
+    ? values as Int32Array<ArrayBuffer>
+    : Int32Array.from(values);
 }
 
 function cachedScalar(device: GPUDevice, cache: Map<string, GPUBuffer>, data: TensorData): GPUBuffer {
   const value = gpuValues(data);
-  const key = `${data.dtype === "float32" ? "f" : "i"}${new Uint32Array(value.buffer, value.byteOffset, 1)[0]}`;
+  const key = `${data.dtype === "float32" ? "f" : "i"}${
+    new Uint32Array(value.buffer, value.byteOffset, 1)[0]
+  }`;
   let buffer = cache.get(key);
   if (!buffer) {
     buffer = device.createBuffer({

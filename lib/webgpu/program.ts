@@ -106,7 +106,9 @@ export class KernelRunner {
     for (const t of [...d.inputs, ...outputs]) {
       entries.push({ binding: entries.length, resource: { buffer: bufferOf(be, t) } });
     }
-    if (d.uniforms?.length) entries.push({ binding: entries.length, resource: this.#host.uniforms(d.uniforms) });
+    if (d.uniforms?.length) {
+      entries.push({ binding: entries.length, resource: this.#host.uniforms(d.uniforms) });
+    }
     for (const t of [...d.inputs, ...outputs]) be.commandQueueOwnedIds.add(t.dataId);
     const bindGroup = be.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     be.ensureCommandEncoderReady();

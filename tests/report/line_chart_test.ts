@@ -267,3 +267,22 @@ Deno.test("lineChart() with integerX and xRange labels whole epochs over the who
   const labels = texts(short);
   assert.ok(!labels.includes("1.5") && !labels.includes("1.2"), `fractional epoch ticks: ${labels}`);
 });
+
+Deno.test("lineChart() with tooltips titles each curve and each dot with its values", () => {
+  const series = [{ name: "test <acc>", x: [1, 2], y: [50, 78.12000000000001], dots: true }];
+  const svg = lineChart(spec({ series, yLabel: "accuracy (%)", tooltips: true }));
+  const root = parseSvg(svg);
+  assert.deepEqual(asList(root.path).map((p) => p.title), ["test <acc>"]);
+  assert.deepEqual(asList(root.circle).map((c) => c.title), [
+    "test <acc>: epoch 1, accuracy (%) 50",
+    "test <acc>: epoch 2, accuracy (%) 78.12",
+  ]);
+  assert.ok(!lineChart(spec({ series })).includes("<title>"));
+});
+
+Deno.test("lineChart() names its clip path as asked, so several charts can share a page", () => {
+  const svg = lineChart(spec({ clipId: "run1-loss" }));
+  assert.ok(svg.includes(`<clipPath id="run1-loss">`));
+  assert.ok(!svg.includes("url(#plot)"));
+  assert.equal(svg.match(/clip-path="url\(#run1-loss\)"/g)?.length, 2);
+});
