@@ -86,8 +86,12 @@ export class Sgd {
     tf.tidy(() => this.#lrTensor.assign(tf.scalar(value)));
   }
 
-  /** Applies one update from gradients keyed by variable name (tfjs `variableGrads` keys). */
-  step(grads: tf.NamedTensorMap): void {
+  /**
+   * Applies one update from gradients keyed by variable name (tfjs
+   * `variableGrads` keys), at `lr` when given (a device scalar, as a
+   * compiled step passes it), else at {@linkcode Sgd.lr}.
+   */
+  step(grads: tf.NamedTensorMap, lr: tf.Scalar = this.#lrTensor): void {
     // Check first, so a missing gradient cannot leave a half-applied step.
     for (const [name, p] of this.#params) {
       if (!grads[p.name]) throw new Error(`No gradient for parameter "${name}"`);
@@ -96,11 +100,16 @@ export class Sgd {
     tf.tidy(() => {
       for (const [name, p] of this.#params) {
         const buffer = this.#buffers.get(name)!;
-        const [np, nb] = sgdMomentumStep(p, grads[p.name], buffer, this.#lrTensor, attrs);
+        const [np, nb] = sgdMomentumStep(p, grads[p.name], buffer, lr, attrs);
         buffer.assign(nb);
         p.assign(np);
       }
     });
+  }
+
+  /** The momentum buffers, by parameter name (for a compiled step's state). */
+  buffers(): Map<string, tf.Variable> {
+    return new Map(this.#buffers);
   }
 
   /** Momentum buffers as `optimizer.momentum.<param>` tensors, in tfjs layout. */

@@ -33,12 +33,18 @@ export interface TrainEpochOptions {
   /** @default {LAB2_DEFAULTS.batchSize} (128) */
   batchSize?: number;
   /**
-   * Called every `progressEvery` steps with the images done and the running
-   * loss; reading the loss syncs with the device, so keep it sparse.
+   * Called every `progressEvery` steps (and after the last) with the images
+   * done and the running mean loss and accuracy over them; reading them
+   * syncs with the device, so keep it sparse.
    */
-  onProgress?: (done: number, runningLoss: number) => void;
+  onProgress?: (done: number, runningLoss: number, runningAcc: number) => void;
   /** @default {20} */
   progressEvery?: number;
+  /**
+   * What runs the steps; its sums are reset at the start of the epoch.
+   * @default {an EagerStepRunner of model and sgd, disposed after the epoch}
+   */
+  runner?: StepRunner;
 }
 
 /**
@@ -80,31 +86,37 @@ export async function trainEpoch(
   const every = options.progressEvery ?? 20;
   const start = performance.now();
   const order = rng.permutation(train.count);
-  const vars = [...model.trainable().values()];
-  let lossSum: tf.Tensor = tf.scalar(0);
-  let correctSum: tf.Tensor = tf.scalar(0);
+  const runner = options.runner ?? new EagerStepRunner(model, sgd);
+  runner.reset();
   let step = 0;
-  // One input buffer for the epoch: each step's tensor is disposed before
-  // the next batch overwrites it.
+  // One input buffer for the epoch: each step is done with it before the
+  // next batch overwrites it.
   const batch = new Float32Array(batchSize * IMAGE_BYTES);
-  for (let s = 0; s < order.length; s += batchSize) {
-    const idx = order.subarray(s, Math.min(s + batchSize, order.length));
-    const x = makeBatch(train, idx, { augment: true, rng, out: batch }).subarray(0, idx.length * IMAGE_BYTES);
-    const y = labelsOf(train, idx);
-    const [loss, correct] = trainStep(model, sgd, x, y, vars);
-    const [l, c] = [tf.add(lossSum, loss), tf.add(correctSum, correct)];
-    tf.dispose([lossSum, correctSum, loss, correct]);
-    [lossSum, correctSum] = [l, c];
-    step++;
-    if (options.onProgress && (step % every === 0 || s + batchSize >= order.length)) {
-      options.onProgress(s + idx.length, (await lossSum.data())[0] / (s + idx.length));
+  try {
+    for (let s = 0; s < order.length; s += batchSize) {
+      const idx = order.subarray(s, Math.min(s + batchSize, order.length));
+      const x = makeBatch(train, idx, { augment: true, rng, out: batch }).subarray(
+        0,
+        idx.length * IMAGE_BYTES,
+      );
+      runner.step(x, labelsOf(train, idx));
+      step++;
+      const done = s + idx.length;
+      if (options.onProgress && (step % every === 0 || done >= order.length)) {
+        const { loss, correct } = await runner.totals();
+        options.onProgress(done, loss / done, correct / done);
+      }
     }
+    const { loss, correct } = await runner.totals();
+    return {
+      loss: loss / train.count,
+      acc: correct / train.count,
+      count: train.count,
+      seconds: (performance.now() - start) / 1000,
+    };
+  } finally {
+    if (!options.runner) runner.dispose();
   }
-  // Async reads: WebGPU in Deno has no synchronous download.
-  const loss = (await lossSum.data())[0] / train.count;
-  const acc = (await correctSum.data())[0] / train.count;
-  tf.dispose([lossSum, correctSum]);
-  return { loss, acc, count: train.count, seconds: (performance.now() - start) / 1000 };
 }
 
 /**
@@ -144,22 +156,98 @@ export function trainStep(
   vars: tf.Variable[] = [...model.trainable().values()],
 ): [tf.Scalar, tf.Scalar] {
   const n = labels.length;
-  return tf.tidy(() => {
-    const x = tf.tensor4d(images, [n, 32, 32, 3]);
-    const y = tf.tensor1d(labels, "int32");
-    let correct: tf.Scalar | null = null;
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = model.forward(x, true);
-      correct = tf.keep(countCorrect(logits, y));
-      return tf.losses.softmaxCrossEntropy(tf.oneHot(y, NUM_CLASSES), logits) as tf.Scalar;
-    }, vars);
-    sgd.step(grads);
-    const kept = correct!;
-    // Re-own the kept count in this tidy so it is returned, not leaked.
-    const out: [tf.Scalar, tf.Scalar] = [tf.mul(value, n), tf.clone(kept)];
-    kept.dispose();
-    return out;
-  });
+  return tf.tidy(() =>
+    trainStepOn(model, sgd, tf.tensor4d(images, [n, 32, 32, 3]), tf.tensor1d(labels, "int32"), vars)
+  );
+}
+
+/**
+ * {@linkcode trainStep} on device tensors: NHWC images `[n, 32, 32, 3]` and
+ * int32 labels `[n]`, at learning rate `lr` when given (else `sgd.lr`).
+ * Returns the batch's summed loss and correct count; call inside `tf.tidy`.
+ */
+export function trainStepOn(
+  model: ResNet20,
+  sgd: Sgd,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  vars: tf.Variable[] = [...model.trainable().values()],
+  lr?: tf.Scalar,
+): [tf.Scalar, tf.Scalar] {
+  let correct: tf.Scalar | null = null;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = model.forward(x, true);
+    correct = tf.keep(countCorrect(logits, y));
+    return tf.losses.softmaxCrossEntropy(tf.oneHot(y, NUM_CLASSES), logits) as tf.Scalar;
+  }, vars);
+  sgd.step(grads, lr);
+  const kept = correct!;
+  // Re-own the kept count in the caller's tidy so it is returned, not leaked.
+  const out: [tf.Scalar, tf.Scalar] = [tf.mul(value, x.shape[0]), tf.clone(kept)];
+  kept.dispose();
+  return out;
+}
+
+/** Runs training steps and keeps their summed loss and correct count on the device. */
+export interface StepRunner {
+  /** One optimisation step on a batch: NHWC images and labels, at `sgd.lr`. */
+  step(images: Float32Array, labels: Int32Array): void;
+  /** The sums since the last reset (one read-back from the device). */
+  totals(): Promise<{ loss: number; correct: number }>;
+  /** Sets the sums to zero. */
+  reset(): void;
+  /** Frees what the runner holds (not the model or the optimizer). */
+  dispose(): void;
+}
+
+/**
+ * Steps run op by op through tfjs's engine ({@linkcode trainStep}), sums
+ * added up on the device.
+ *
+ * @example
+ * ```ts ignore
+ * const runner = new EagerStepRunner(model, sgd);
+ * runner.step(images, labels);
+ * console.log((await runner.totals()).loss);
+ * runner.dispose();
+ * ```
+ */
+export class EagerStepRunner implements StepRunner {
+  readonly #model: ResNet20;
+  readonly #sgd: Sgd;
+  readonly #vars: tf.Variable[];
+  #loss: tf.Scalar = tf.scalar(0);
+  #correct: tf.Scalar = tf.scalar(0);
+
+  /** A runner for `model` trained by `sgd`. */
+  constructor(model: ResNet20, sgd: Sgd) {
+    this.#model = model;
+    this.#sgd = sgd;
+    this.#vars = [...model.trainable().values()];
+  }
+
+  step(images: Float32Array, labels: Int32Array): void {
+    const [loss, correct] = trainStep(this.#model, this.#sgd, images, labels, this.#vars);
+    const [l, c] = [tf.add(this.#loss, loss), tf.add(this.#correct, correct)] as tf.Scalar[];
+    tf.dispose([this.#loss, this.#correct, loss, correct]);
+    [this.#loss, this.#correct] = [l, c];
+  }
+
+  async totals(): Promise<{ loss: number; correct: number }> {
+    // Async reads: WebGPU in Deno has no synchronous download.
+    const [loss, correct] = await Promise.all([this.#loss.data(), this.#correct.data()]);
+    return { loss: loss[0], correct: correct[0] };
+  }
+
+  reset(): void {
+    tf.dispose([this.#loss, this.#correct]);
+    this.#loss = tf.scalar(0);
+    this.#correct = tf.scalar(0);
+  }
+
+  dispose(): void {
+    tf.dispose([this.#loss, this.#correct]);
+  }
 }
 
 /** Options for {@linkcode evaluate}. */
