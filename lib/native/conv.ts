@@ -95,6 +95,8 @@ export class NativeConv {
   #blas: Blas | null;
   #alloc: Alloc;
   #plans = new Map<string, Plan | null>();
+  /** {@linkcode patchOffsets} per geometry, for the BLAS path. */
+  #offsets = new Map<string, Int32Array>();
 
   /**
    * Uses oneDNN when `libs.dnnl` is set, else `libs.blas`. oneDNN's outputs
@@ -184,7 +186,7 @@ export class NativeConv {
   #plan(g: ConvGeometry): Plan | null {
     const d = this.#dnnl;
     if (d === null) return null;
-    const key = Object.values(g).join(",");
+    const key = geometryKey(g);
     const cached = this.#plans.get(key);
     if (cached !== undefined) return cached;
     let plan: Plan | null = null;
@@ -295,6 +297,9 @@ export class NativeConv {
     const k = g.kH * g.kW * g.inC, rowsPer = g.outH * g.outW;
     const chunk = this.#chunk(g);
     const col = new Float32Array(chunk * rowsPer * k);
+    const key = geometryKey(g);
+    let offsets = this.#offsets.get(key);
+    if (!offsets) this.#offsets.set(key, offsets = patchOffsets(g));
     for (let n0 = 0; n0 < g.batch; n0 += chunk) {
       const nb = Math.min(chunk, g.batch - n0);
       const m = nb * rowsPer;
@@ -302,10 +307,10 @@ export class NativeConv {
       const ys = y.subarray(n0 * rowsPer * g.outC, (n0 + nb) * rowsPer * g.outC);
       if (dir === "backwardData") {
         blas.sgemm([m, k, g.outC], [ys, w, cols], { transB: true });
-        im2col(x, col, g, n0, nb, true);
+        im2col(x, col, g, offsets, n0, nb, true);
         continue;
       }
-      im2col(x, col, g, n0, nb);
+      im2col(x, col, g, offsets, n0, nb);
       if (dir === "forward") blas.sgemm([m, g.outC, k], [cols, w, ys]);
       else blas.sgemm([k, g.outC, m], [cols, ys, w], { transA: true, beta: n0 === 0 ? 0 : 1 });
     }
@@ -319,39 +324,62 @@ export class NativeConv {
   }
 }
 
+/** A string naming `g`, for the caches kept per geometry. */
+function geometryKey(g: ConvGeometry): string {
+  return Object.values(g).join(",");
+}
+
+/**
+ * For each output pixel `(oh, ow)` and filter tap `(i, j)`, in im2col's row
+ * order: the offset of the tap's input pixel in one NHWC image, or -1 where
+ * it falls in the padding.
+ */
+function patchOffsets(g: ConvGeometry): Int32Array {
+  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW } = g;
+  const offsets = new Int32Array(outH * outW * kH * kW);
+  let p = 0;
+  for (let oh = 0; oh < outH; oh++) {
+    for (let ow = 0; ow < outW; ow++) {
+      for (let i = 0; i < kH; i++) {
+        const ih = oh * strideH - g.padTop + i;
+        for (let j = 0; j < kW; j++) {
+          const iw = ow * strideW - g.padLeft + j;
+          offsets[p++] = ih < 0 || ih >= inH || iw < 0 || iw >= inW ? -1 : (ih * inW + iw) * inC;
+        }
+      }
+    }
+  }
+  return offsets;
+}
+
 /**
  * im2col: rows `(n, oh, ow)` of `col` get the `[kH, kW, inC]` input patch
- * of `x` (zeros outside the image) for images `n0 .. n0 + nb`; or, with
+ * of `x` (zeros in the padding) for images `n0 .. n0 + nb`; or, with
  * `adjoint`, col2im: each row of `col` is added back into its patch of `x`.
+ * `offsets` are {@linkcode patchOffsets}`(g)`.
  */
 function im2col(
   x: Float32Array,
   col: Float32Array,
   g: ConvGeometry,
+  offsets: Int32Array,
   n0: number,
   nb: number,
   adjoint = false,
 ): void {
-  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW } = g;
+  const inC = g.inC, image = g.inH * g.inW * inC;
   let r = 0;
   for (let n = n0; n < n0 + nb; n++) {
-    const base = n * inH * inW * inC;
-    for (let oh = 0; oh < outH; oh++) {
-      for (let ow = 0; ow < outW; ow++) {
-        for (let i = 0; i < kH; i++) {
-          const ih = oh * strideH - g.padTop + i;
-          for (let j = 0; j < kW; j++) {
-            const iw = ow * strideW - g.padLeft + j;
-            if (ih >= 0 && ih < inH && iw >= 0 && iw < inW) {
-              const at = base + (ih * inW + iw) * inC;
-              if (adjoint) { for (let c = 0; c < inC; c++) x[at + c] += col[r + c]; }
-              else for (let c = 0; c < inC; c++) col[r + c] = x[at + c];
-            } else if (!adjoint) {
-              col.fill(0, r, r + inC);
-            }
-            r += inC;
-          }
-        }
+    for (let p = 0; p < offsets.length; p++, r += inC) {
+      if (offsets[p] < 0) {
+        if (!adjoint) col.fill(0, r, r + inC);
+        continue;
+      }
+      const at = n * image + offsets[p];
+      if (adjoint) {
+        for (let c = 0; c < inC; c++) x[at + c] += col[r + c];
+      } else {
+        for (let c = 0; c < inC; c++) col[r + c] = x[at + c];
       }
     }
   }
