@@ -35,8 +35,26 @@ export interface ConvGeometry {
 /** Largest im2col buffer (floats) the BLAS path uses per batch chunk. */
 const COL_FLOATS = 1 << 22;
 
+/** The three convolution primitives of a plan. */
+type Direction = "forward" | "backwardData" | "backwardWeights";
+
+/**
+ * Per direction: the primitive's arguments (`DNNL_ARG_*`) in the order
+ * `Step.prim.run` takes them, and the memory descriptor query of the filter
+ * (or filter gradient), the one argument that is reordered.
+ */
+const STEP_ARGS: Record<Direction, { args: number[]; filter: number }> = {
+  forward: { args: [DNNL.argSrc, DNNL.argWeights, DNNL.argDst], filter: DNNL.queryWeightsMd },
+  backwardData: { args: [DNNL.argDiffDst, DNNL.argWeights, DNNL.argDiffSrc], filter: DNNL.queryWeightsMd },
+  backwardWeights: {
+    args: [DNNL.argSrc, DNNL.argDiffDst, DNNL.argDiffWeights],
+    filter: DNNL.queryDiffWeightsMd,
+  },
+};
+
 /** One oneDNN primitive plus its filter reorder and blocked filter buffer. */
 interface Step {
+  pd: Deno.PointerObject;
   prim: DnnlPrimitive;
   /** Offset in `blocked` of each HWIO filter element (null: HWIO itself). */
   reorder: Int32Array | null;
@@ -44,12 +62,9 @@ interface Step {
   blocked: Float32Array | null;
 }
 
-interface Plan {
+/** A geometry's oneDNN descriptors, which all three directions share. */
+interface Descriptors {
   g: ConvGeometry;
-  fwdPd: Deno.PointerObject;
-  fwd: Step;
-  bwdData?: Step;
-  bwdWeights?: Step;
   srcMd: Uint8Array;
   dstMd: Uint8Array;
   wAny: Uint8Array;
@@ -57,6 +72,12 @@ interface Plan {
   strides: BigInt64Array;
   padL: BigInt64Array;
   padR: BigInt64Array;
+}
+
+interface Plan extends Descriptors {
+  fwd: Step;
+  bwdData?: Step;
+  bwdWeights?: Step;
 }
 
 /**
@@ -84,6 +105,8 @@ export class NativeConv {
   #blas: Blas | null;
   #alloc: Alloc;
   #plans = new Map<string, Plan | null>();
+  /** {@linkcode patchOffsets} per geometry, for the BLAS path. */
+  #offsets = new Map<string, Int32Array>();
 
   /**
    * Uses oneDNN when `libs.dnnl` is set, else `libs.blas`. oneDNN's outputs
@@ -101,18 +124,7 @@ export class NativeConv {
 
   /** `y[N, outH, outW, outC]` from `x[N, inH, inW, inC]`, `w[kH, kW, inC, outC]`. */
   forward(x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
-    const size = g.batch * g.outH * g.outW * g.outC;
-    const plan = this.#plan(g);
-    if (plan) {
-      const y = this.#alloc(size);
-      const step = plan.fwd;
-      const wb = this.#toBlocked(step, w);
-      step.prim.run([x, wb, y]);
-      return y;
-    }
-    const y = new Float32Array(size);
-    this.#gemmForward(x, w, y, g);
-    return y;
+    return this.#filterIn("forward", x, w, g);
   }
 
   /** `dx[N, inH, inW, inC]` from `dy[N, outH, outW, outC]` and the filter. */
@@ -121,19 +133,7 @@ export class NativeConv {
     w: Float32Array,
     g: ConvGeometry,
   ): Float32Array {
-    const size = g.batch * g.inH * g.inW * g.inC;
-    const plan = this.#plan(g);
-    if (plan) {
-      const dx = this.#alloc(size);
-      const step = plan.bwdData ??= this.#bwdDataStep(plan);
-      const wb = this.#toBlocked(step, w);
-      step.prim.run([dy, wb, dx]);
-      return dx;
-    }
-    // col2im adds into dx: it must start zeroed.
-    const dx = new Float32Array(size);
-    this.#gemmBackpropInput(dy, w, dx, g);
-    return dx;
+    return this.#filterIn("backwardData", dy, w, g);
   }
 
   /** `dw[kH, kW, inC, outC]` from the input `x` and `dy`. */
@@ -145,7 +145,7 @@ export class NativeConv {
     const dw = new Float32Array(g.kH * g.kW * g.inC * g.outC);
     const plan = this.#plan(g);
     if (plan) {
-      const step = plan.bwdWeights ??= this.#bwdWeightsStep(plan);
+      const step = plan.bwdWeights ??= this.#step(plan, "backwardWeights", plan.fwd.pd);
       if (step.reorder && step.blocked) {
         step.prim.run([x, dy, step.blocked]);
         const map = step.reorder, blocked = step.blocked;
@@ -155,8 +155,33 @@ export class NativeConv {
       }
       return dw;
     }
-    this.#gemmBackpropFilter(x, dy, dw, g);
+    this.#gemm("backwardWeights", x, dw, dy, g);
     return dw;
+  }
+
+  /**
+   * Forward (`src` is x) or backward data (`src` is dy): the two directions
+   * that take the filter as an input.
+   */
+  #filterIn(
+    dir: "forward" | "backwardData",
+    src: Float32Array,
+    w: Float32Array,
+    g: ConvGeometry,
+  ): Float32Array {
+    const size = dir === "forward" ? g.batch * g.outH * g.outW * g.outC : g.batch * g.inH * g.inW * g.inC;
+    const plan = this.#plan(g);
+    if (plan) {
+      const out = this.#alloc(size);
+      const step = dir === "forward" ? plan.fwd : plan.bwdData ??= this.#step(plan, dir, plan.fwd.pd);
+      step.prim.run([src, this.#toBlocked(step, w), out]);
+      return out;
+    }
+    // col2im adds into dx: it must start zeroed.
+    const out = new Float32Array(size);
+    if (dir === "forward") this.#gemm(dir, src, w, out, g);
+    else this.#gemm(dir, out, w, src, g);
+    return out;
   }
 
   /** HWIO filter in the step's layout (the same array when no reorder). */
@@ -171,7 +196,7 @@ export class NativeConv {
   #plan(g: ConvGeometry): Plan | null {
     const d = this.#dnnl;
     if (d === null) return null;
-    const key = Object.values(g).join(",");
+    const key = geometryKey(g);
     const cached = this.#plans.get(key);
     if (cached !== undefined) return cached;
     let plan: Plan | null = null;
@@ -186,134 +211,34 @@ export class NativeConv {
   }
 
   #createPlan(d: Dnnl, g: ConvGeometry): Plan {
-    const srcMd = d.memoryDesc([g.batch, g.inC, g.inH, g.inW], DNNL.tagNhwc);
-    const dstMd = d.memoryDesc([g.batch, g.outC, g.outH, g.outW], DNNL.tagNhwc);
     const wDims = [g.outC, g.inC, g.kH, g.kW];
-    const wAny = d.memoryDesc(wDims, DNNL.tagAny);
-    const wUser = d.memoryDesc(wDims, DNNL.tagHwio);
-    const strides = d.dims([g.strideH, g.strideW]);
-    const padL = d.dims([g.padTop, g.padLeft]);
-    const padR = d.dims([g.padBottom, g.padRight]);
-    const desc = d.opDesc(
-      "dnnl_convolution_forward_desc_init",
-      (b) =>
-        d.symbols.dnnl_convolution_forward_desc_init(
-          b,
-          DNNL.forwardTraining,
-          DNNL.convolutionDirect,
-          srcMd,
-          wAny,
-          null,
-          dstMd,
-          strides,
-          padL,
-          padR,
-        ),
-    );
-    const fwdPd = d.primitiveDesc(desc);
-    const fwd = this.#step(
-      d,
-      fwdPd,
-      [
-        [DNNL.argSrc, DNNL.querySrcMd],
-        [DNNL.argWeights, DNNL.queryWeightsMd],
-        [DNNL.argDst, DNNL.queryDstMd],
-      ],
-      DNNL.queryWeightsMd,
-      wUser,
+    const descs: Descriptors = {
       g,
-    );
-    return {
-      g,
-      fwdPd,
-      fwd,
-      srcMd,
-      dstMd,
-      wAny,
-      wUser,
-      strides,
-      padL,
-      padR,
+      srcMd: d.memoryDesc([g.batch, g.inC, g.inH, g.inW], DNNL.tagNhwc),
+      dstMd: d.memoryDesc([g.batch, g.outC, g.outH, g.outW], DNNL.tagNhwc),
+      wAny: d.memoryDesc(wDims, DNNL.tagAny),
+      wUser: d.memoryDesc(wDims, DNNL.tagHwio),
+      strides: d.dims([g.strideH, g.strideW]),
+      padL: d.dims([g.padTop, g.padLeft]),
+      padR: d.dims([g.padBottom, g.padRight]),
     };
+    return { ...descs, fwd: this.#step(descs, "forward") };
   }
 
-  #bwdDataStep(p: Plan): Step {
+  /**
+   * The primitive of `dir` (a backward one with its forward's `pd` as
+   * `hint`) plus the HWIO <-> chosen filter layout map.
+   */
+  #step(p: Descriptors, dir: Direction, hint: Deno.PointerObject | null = null): Step {
     const d = this.#dnnl!;
-    const desc = d.opDesc(
-      "dnnl_convolution_backward_data_desc_init",
-      (b) =>
-        d.symbols.dnnl_convolution_backward_data_desc_init(
-          b,
-          DNNL.convolutionDirect,
-          p.srcMd,
-          p.wAny,
-          p.dstMd,
-          p.strides,
-          p.padL,
-          p.padR,
-        ),
-    );
-    const pd = d.primitiveDesc(desc, p.fwdPd);
-    return this.#step(
-      d,
-      pd,
-      [
-        [DNNL.argDiffDst, DNNL.queryDiffDstMd],
-        [DNNL.argWeights, DNNL.queryWeightsMd],
-        [DNNL.argDiffSrc, DNNL.queryDiffSrcMd],
-      ],
-      DNNL.queryWeightsMd,
-      p.wUser,
-      p.g,
-    );
-  }
-
-  #bwdWeightsStep(p: Plan): Step {
-    const d = this.#dnnl!;
-    const desc = d.opDesc(
-      "dnnl_convolution_backward_weights_desc_init",
-      (b) =>
-        d.symbols.dnnl_convolution_backward_weights_desc_init(
-          b,
-          DNNL.convolutionDirect,
-          p.srcMd,
-          p.wAny,
-          null,
-          p.dstMd,
-          p.strides,
-          p.padL,
-          p.padR,
-        ),
-    );
-    const pd = d.primitiveDesc(desc, p.fwdPd);
-    return this.#step(
-      d,
-      pd,
-      [
-        [DNNL.argSrc, DNNL.querySrcMd],
-        [DNNL.argDiffDst, DNNL.queryDiffDstMd],
-        [DNNL.argDiffWeights, DNNL.queryDiffWeightsMd],
-      ],
-      DNNL.queryDiffWeightsMd,
-      p.wUser,
-      p.g,
-    );
-  }
-
-  /** A primitive plus the HWIO <-> chosen filter layout map. */
-  #step(
-    d: Dnnl,
-    pd: Deno.PointerObject,
-    args: [number, number][],
-    wQuery: number,
-    wUser: Uint8Array,
-    g: ConvGeometry,
-  ): Step {
-    const prim = d.primitive(pd, args);
-    if (d.sameMd(pd, wQuery, wUser)) {
-      return { prim, reorder: null, blocked: null };
+    const pd = d.primitiveDesc(this.#opDesc(d, p, dir), hint);
+    const { args, filter } = STEP_ARGS[dir];
+    const prim = d.primitiveForArgs(pd, args);
+    if (d.sameMd(pd, filter, p.wUser)) {
+      return { pd, prim, reorder: null, blocked: null };
     }
-    const chosen = d.queryMd(pd, wQuery)!;
+    const { g } = p;
+    const chosen = d.queryMd(pd, filter)!;
     const blocked = new Float32Array(d.mdBytes(chosen) / 4);
     const offset = d.offsetsOf(chosen);
     const reorder = new Int32Array(g.kH * g.kW * g.inC * g.outC);
@@ -326,7 +251,35 @@ export class NativeConv {
         }
       }
     }
-    return { prim, reorder, blocked };
+    return { pd, prim, reorder, blocked };
+  }
+
+  /**
+   * The op descriptor of `dir`. The backward ones take the forward's
+   * descriptors in the same places: diff_src as src, diff_weights as
+   * weights, diff_dst as dst; no bias.
+   */
+  #opDesc(d: Dnnl, p: Descriptors, dir: Direction): Uint8Array {
+    const s = d.symbols, direct = DNNL.convolutionDirect, train = DNNL.forwardTraining;
+    const { srcMd, wAny, dstMd } = p, window = [p.strides, p.padL, p.padR] as const;
+    switch (dir) {
+      case "forward":
+        return d.opDesc(
+          "dnnl_convolution_forward_desc_init",
+          (b) => s.dnnl_convolution_forward_desc_init(b, train, direct, srcMd, wAny, null, dstMd, ...window),
+        );
+      case "backwardData":
+        return d.opDesc(
+          "dnnl_convolution_backward_data_desc_init",
+          (b) => s.dnnl_convolution_backward_data_desc_init(b, direct, srcMd, wAny, dstMd, ...window),
+        );
+      case "backwardWeights":
+        return d.opDesc(
+          "dnnl_convolution_backward_weights_desc_init",
+          (b) =>
+            s.dnnl_convolution_backward_weights_desc_init(b, direct, srcMd, wAny, null, dstMd, ...window),
+        );
+    }
   }
 
   /** Images per im2col chunk. */
@@ -335,7 +288,16 @@ export class NativeConv {
     return Math.max(1, Math.min(g.batch, Math.floor(COL_FLOATS / perImage)));
   }
 
-  #gemmForward(
+  /**
+   * im2col + sgemm in batch chunks, writing `dir`'s output, one of `x[N, inH,
+   * inW, inC]` (added into: must start zeroed), `w[kH, kW, inC, outC]` or `y[N,
+   * outH, outW, outC]`, from the other two. With `col` the chunk's
+   * `[nb * outH * outW, kH * kW * inC]` patches: forward `y = col w`,
+   * backward data `col = y w^T` then col2im into x, backward weights
+   * `w += col^T y` (the first chunk overwrites).
+   */
+  #gemm(
+    dir: Direction,
     x: Float32Array,
     w: Float32Array,
     y: Float32Array,
@@ -345,59 +307,22 @@ export class NativeConv {
     const k = g.kH * g.kW * g.inC, rowsPer = g.outH * g.outW;
     const chunk = this.#chunk(g);
     const col = new Float32Array(chunk * rowsPer * k);
-    for (let n0 = 0; n0 < g.batch; n0 += chunk) {
-      const nb = Math.min(chunk, g.batch - n0);
-      im2col(x, col, g, n0, nb);
-      const m = nb * rowsPer;
-      blas.sgemm([m, g.outC, k], [
-        col.subarray(0, m * k),
-        w,
-        y.subarray(n0 * rowsPer * g.outC, (n0 + nb) * rowsPer * g.outC),
-      ]);
-    }
-  }
-
-  #gemmBackpropInput(
-    dy: Float32Array,
-    w: Float32Array,
-    dx: Float32Array,
-    g: ConvGeometry,
-  ): void {
-    const blas = this.#requireBlas();
-    const k = g.kH * g.kW * g.inC, rowsPer = g.outH * g.outW;
-    const chunk = this.#chunk(g);
-    const col = new Float32Array(chunk * rowsPer * k);
+    const key = geometryKey(g);
+    let offsets = this.#offsets.get(key);
+    if (!offsets) this.#offsets.set(key, offsets = patchOffsets(g));
     for (let n0 = 0; n0 < g.batch; n0 += chunk) {
       const nb = Math.min(chunk, g.batch - n0);
       const m = nb * rowsPer;
-      blas.sgemm([m, k, g.outC], [
-        dy.subarray(n0 * rowsPer * g.outC, (n0 + nb) * rowsPer * g.outC),
-        w,
-        col.subarray(0, m * k),
-      ], { transB: true });
-      col2im(col, dx, g, n0, nb);
-    }
-  }
-
-  #gemmBackpropFilter(
-    x: Float32Array,
-    dy: Float32Array,
-    dw: Float32Array,
-    g: ConvGeometry,
-  ): void {
-    const blas = this.#requireBlas();
-    const k = g.kH * g.kW * g.inC, rowsPer = g.outH * g.outW;
-    const chunk = this.#chunk(g);
-    const col = new Float32Array(chunk * rowsPer * k);
-    for (let n0 = 0; n0 < g.batch; n0 += chunk) {
-      const nb = Math.min(chunk, g.batch - n0);
-      im2col(x, col, g, n0, nb);
-      const m = nb * rowsPer;
-      blas.sgemm([k, g.outC, m], [
-        col.subarray(0, m * k),
-        dy.subarray(n0 * rowsPer * g.outC, (n0 + nb) * rowsPer * g.outC),
-        dw,
-      ], { transA: true, beta: n0 === 0 ? 0 : 1 });
+      const cols = col.subarray(0, m * k);
+      const ys = y.subarray(n0 * rowsPer * g.outC, (n0 + nb) * rowsPer * g.outC);
+      if (dir === "backwardData") {
+        blas.sgemm([m, k, g.outC], [ys, w, cols], { transB: true });
+        im2col(x, col, g, offsets, n0, nb, true);
+        continue;
+      }
+      im2col(x, col, g, offsets, n0, nb);
+      if (dir === "forward") blas.sgemm([m, g.outC, k], [cols, w, ys]);
+      else blas.sgemm([k, g.outC, m], [cols, ys, w], { transA: true, beta: n0 === 0 ? 0 : 1 });
     }
   }
 
@@ -409,66 +334,62 @@ export class NativeConv {
   }
 }
 
+/** A string naming `g`, for the caches kept per geometry. */
+function geometryKey(g: ConvGeometry): string {
+  return Object.values(g).join(",");
+}
+
 /**
- * Rows `(n, oh, ow)` of `col` get the `[kH, kW, inC]` input patch (zeros
- * outside the image) for images `n0 .. n0 + nb`.
+ * For each output pixel `(oh, ow)` and filter tap `(i, j)`, in im2col's row
+ * order: the offset of the tap's input pixel in one NHWC image, or -1 where
+ * it falls in the padding.
+ */
+function patchOffsets(g: ConvGeometry): Int32Array {
+  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW } = g;
+  const offsets = new Int32Array(outH * outW * kH * kW);
+  let p = 0;
+  for (let oh = 0; oh < outH; oh++) {
+    for (let ow = 0; ow < outW; ow++) {
+      for (let i = 0; i < kH; i++) {
+        const ih = oh * strideH - g.padTop + i;
+        for (let j = 0; j < kW; j++) {
+          const iw = ow * strideW - g.padLeft + j;
+          offsets[p++] = ih < 0 || ih >= inH || iw < 0 || iw >= inW ? -1 : (ih * inW + iw) * inC;
+        }
+      }
+    }
+  }
+  return offsets;
+}
+
+/**
+ * im2col: rows `(n, oh, ow)` of `col` get the `[kH, kW, inC]` input patch
+ * of `x` (zeros in the padding) for images `n0 .. n0 + nb`; or, with
+ * `adjoint`, col2im: each row of `col` is added back into its patch of `x`.
+ * `offsets` are {@linkcode patchOffsets}`(g)`.
  */
 function im2col(
   x: Float32Array,
   col: Float32Array,
   g: ConvGeometry,
+  offsets: Int32Array,
   n0: number,
   nb: number,
+  adjoint = false,
 ): void {
-  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW } = g;
+  const inC = g.inC, image = g.inH * g.inW * inC;
   let r = 0;
   for (let n = n0; n < n0 + nb; n++) {
-    const base = n * inH * inW * inC;
-    for (let oh = 0; oh < outH; oh++) {
-      for (let ow = 0; ow < outW; ow++) {
-        for (let i = 0; i < kH; i++) {
-          const ih = oh * strideH - g.padTop + i;
-          for (let j = 0; j < kW; j++) {
-            const iw = ow * strideW - g.padLeft + j;
-            if (ih < 0 || ih >= inH || iw < 0 || iw >= inW) {
-              col.fill(0, r, r + inC);
-            } else {
-              const src = base + (ih * inW + iw) * inC;
-              for (let c = 0; c < inC; c++) col[r + c] = x[src + c];
-            }
-            r += inC;
-          }
-        }
+    for (let p = 0; p < offsets.length; p++, r += inC) {
+      if (offsets[p] < 0) {
+        if (!adjoint) col.fill(0, r, r + inC);
+        continue;
       }
-    }
-  }
-}
-
-/** Adds each row of `col` back into its input patch of `dx` (im2col's adjoint). */
-function col2im(
-  col: Float32Array,
-  dx: Float32Array,
-  g: ConvGeometry,
-  n0: number,
-  nb: number,
-): void {
-  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW } = g;
-  let r = 0;
-  for (let n = n0; n < n0 + nb; n++) {
-    const base = n * inH * inW * inC;
-    for (let oh = 0; oh < outH; oh++) {
-      for (let ow = 0; ow < outW; ow++) {
-        for (let i = 0; i < kH; i++) {
-          const ih = oh * strideH - g.padTop + i;
-          for (let j = 0; j < kW; j++) {
-            const iw = ow * strideW - g.padLeft + j;
-            if (ih >= 0 && ih < inH && iw >= 0 && iw < inW) {
-              const dst = base + (ih * inW + iw) * inC;
-              for (let c = 0; c < inC; c++) dx[dst + c] += col[r + c];
-            }
-            r += inC;
-          }
-        }
+      const at = n * image + offsets[p];
+      if (adjoint) {
+        for (let c = 0; c < inC; c++) x[at + c] += col[r + c];
+      } else {
+        for (let c = 0; c < inC; c++) col[r + c] = x[at + c];
       }
     }
   }

@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { ConvGeometry, NativeConv } from "./conv.ts";
-import { cpuKernel, f32 } from "./kernel_io.ts";
+import { f32, withCpuFallback } from "./kernel_io.ts";
 
 /** The float32 values of every tensor in `ts`, or null if one is not float32. */
 function f32s(backend: MathBackendCPU, ...ts: tf.TensorInfo[]): Float32Array[] | null {
@@ -70,6 +70,50 @@ export function convGeometry(info: Info): ConvGeometry | null {
   };
 }
 
+/** The attributes of the three kernels (each has the common ones and some of the rest). */
+type ConvAttrs = tf.Conv2DAttrs & tf.Conv2DBackpropInputAttrs & tf.Conv2DBackpropFilterAttrs;
+type Shape4 = [number, number, number, number];
+
+/** What sets one convolution kernel apart; {@linkcode convKernel} does the rest. */
+interface ConvKernelSpec {
+  kernelName: string;
+  /** Its two inputs, in the order `run` takes their values. */
+  inputs: [string, string];
+  /** `[x shape, filter shape, dilations]` of the forward convolution. */
+  shapes(
+    inputs: Record<string, tf.TensorInfo>,
+    attrs: ConvAttrs,
+  ): [Shape4, Shape4, number | [number, number]];
+  /** The native computation. */
+  run(a: Float32Array, b: Float32Array, g: ConvGeometry): Float32Array;
+  /** The output's shape. */
+  outShape(info: Info): number[];
+}
+
+/** `spec`'s kernel: native when {@linkcode convGeometry} and float32 inputs allow, else `cpu`'s. */
+function convKernel(backendName: string, spec: ConvKernelSpec): tf.KernelConfig {
+  const bu = tf.backend_util;
+  return withCpuFallback(spec.kernelName, backendName, (args, backend) => {
+    const inputs = args.inputs as Record<string, tf.TensorInfo>;
+    const a = args.attrs as unknown as ConvAttrs;
+    const [xShape, filterShape, dilations] = spec.shapes(inputs, a);
+    const info = bu.computeConv2DInfo(
+      xShape,
+      filterShape,
+      a.strides,
+      dilations,
+      a.pad,
+      a.dimRoundingMode,
+      false,
+      bu.convertConv2DDataFormat(a.dataFormat),
+    );
+    const g = convGeometry(info);
+    const vals = f32s(backend, inputs[spec.inputs[0]], inputs[spec.inputs[1]]);
+    if (!g || !vals) return null;
+    return backend.makeTensorInfo(spec.outShape(info), "float32", spec.run(vals[0], vals[1], g));
+  });
+}
+
 /**
  * The three convolution kernels for `backendName`, computing with `conv`.
  *
@@ -93,82 +137,28 @@ export function convKernels(
   backendName: string,
   conv: NativeConv,
 ): tf.KernelConfig[] {
-  const bu = tf.backend_util;
-  const fallbackConv = cpuKernel(tf.Conv2D);
-  const fallbackInput = cpuKernel(tf.Conv2DBackpropInput);
-  const fallbackFilter = cpuKernel(tf.Conv2DBackpropFilter);
+  const shape = (t: tf.TensorInfo) => t.shape as Shape4;
   return [
-    {
+    convKernel(backendName, {
       kernelName: tf.Conv2D,
-      backendName,
-      kernelFunc: (args) => {
-        const backend = args.backend as MathBackendCPU;
-        const { x, filter } = args.inputs as Record<string, tf.TensorInfo>;
-        const a = args.attrs as unknown as tf.Conv2DAttrs;
-        const info = bu.computeConv2DInfo(
-          x.shape as [number, number, number, number],
-          filter.shape as [number, number, number, number],
-          a.strides,
-          a.dilations,
-          a.pad,
-          a.dimRoundingMode,
-          false,
-          bu.convertConv2DDataFormat(a.dataFormat),
-        );
-        const g = convGeometry(info);
-        const vals = f32s(backend, x, filter);
-        if (!g || !vals) return fallbackConv(args);
-        const y = conv.forward(vals[0], vals[1], g);
-        return backend.makeTensorInfo(info.outShape, "float32", y);
-      },
-    },
-    {
+      inputs: ["x", "filter"],
+      shapes: ({ x, filter }, a) => [shape(x), shape(filter), a.dilations],
+      run: (x, w, g) => conv.forward(x, w, g),
+      outShape: (info) => info.outShape,
+    }),
+    convKernel(backendName, {
       kernelName: tf.Conv2DBackpropInput,
-      backendName,
-      kernelFunc: (args) => {
-        const backend = args.backend as MathBackendCPU;
-        const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
-        const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-        const info = bu.computeConv2DInfo(
-          a.inputShape,
-          filter.shape as [number, number, number, number],
-          a.strides,
-          1,
-          a.pad,
-          a.dimRoundingMode,
-          false,
-          bu.convertConv2DDataFormat(a.dataFormat),
-        );
-        const g = convGeometry(info);
-        const vals = f32s(backend, dy, filter);
-        if (!g || !vals) return fallbackInput(args);
-        const dx = conv.backpropInput(vals[0], vals[1], g);
-        return backend.makeTensorInfo(info.inShape, "float32", dx);
-      },
-    },
-    {
+      inputs: ["dy", "filter"],
+      shapes: ({ filter }, a) => [a.inputShape, shape(filter), 1],
+      run: (dy, w, g) => conv.backpropInput(dy, w, g),
+      outShape: (info) => info.inShape,
+    }),
+    convKernel(backendName, {
       kernelName: tf.Conv2DBackpropFilter,
-      backendName,
-      kernelFunc: (args) => {
-        const backend = args.backend as MathBackendCPU;
-        const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
-        const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-        const info = bu.computeConv2DInfo(
-          x.shape as [number, number, number, number],
-          a.filterShape,
-          a.strides,
-          1,
-          a.pad,
-          a.dimRoundingMode,
-          false,
-          bu.convertConv2DDataFormat(a.dataFormat),
-        );
-        const g = convGeometry(info);
-        const vals = f32s(backend, x, dy);
-        if (!g || !vals) return fallbackFilter(args);
-        const dw = conv.backpropFilter(vals[0], vals[1], g);
-        return backend.makeTensorInfo(info.filterShape, "float32", dw);
-      },
-    },
+      inputs: ["x", "dy"],
+      shapes: ({ x }, a) => [shape(x), a.filterShape, 1],
+      run: (x, dy, g) => conv.backpropFilter(x, dy, g),
+      outShape: (info) => info.filterShape,
+    }),
   ];
 }

@@ -487,37 +487,13 @@ export class Dnnl {
   }
 
   /**
-   * Creates the primitive for `pd`, with one memory object per `[arg,
-   * query]` pair laid out as the primitive descriptor chose.
-   */
-  primitive(
-    pd: Deno.PointerObject,
-    args: [arg: number, query: number][],
-  ): DnnlPrimitive {
-    const prim = this.#out("dnnl_primitive_create", (p) => this.symbols.dnnl_primitive_create(p, pd));
-    const slots = args.map(([arg, query]) => {
-      const md = this.queryMd(pd, query);
-      const memory = this.#out(
-        "dnnl_memory_create",
-        (p) => this.symbols.dnnl_memory_create(p, md, this.engine, null),
-      );
-      return { arg, memory };
-    });
-    return new DnnlPrimitive(this, prim, this.impl(pd), slots);
-  }
-
-  /**
    * Creates the primitive for `pd`, with one memory object per argument in
    * `args` (`DNNL_ARG_*`), laid out as the primitive descriptor chose.
    */
   primitiveForArgs(pd: Deno.PointerObject, args: number[]): DnnlPrimitive {
     const prim = this.#out("dnnl_primitive_create", (p) => this.symbols.dnnl_primitive_create(p, pd));
     const slots = args.map((arg) => {
-      const md = this.symbols.dnnl_primitive_desc_query_md(
-        pd,
-        DNNL.queryExecArgMd,
-        arg,
-      );
+      const md = this.#argMd(pd, arg);
       const memory = this.#out(
         "dnnl_memory_create",
         (p) => this.symbols.dnnl_memory_create(p, md, this.engine, null),
@@ -529,8 +505,11 @@ export class Dnnl {
 
   /** Bytes of argument `arg` in the layout `pd` chose (0: not used). */
   argBytes(pd: Deno.PointerObject, arg: number): number {
-    return this.mdBytes(
-      this.symbols.dnnl_primitive_desc_query_md(pd, DNNL.queryExecArgMd, arg),
-    );
+    return this.mdBytes(this.#argMd(pd, arg));
+  }
+
+  /** The layout `pd` chose for argument `arg` (`DNNL_ARG_*`). */
+  #argMd(pd: Deno.PointerObject, arg: number): Deno.PointerObject | null {
+    return this.symbols.dnnl_primitive_desc_query_md(pd, DNNL.queryExecArgMd, arg);
   }
 }

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { DNNL_ELEMENTWISE_MIN, type DnnlElementwise } from "./dnnl_elementwise.ts";
 import { RELU_GRAD_KERNEL } from "../ops/relu_grad.ts";
-import { cpuKernel, f32 } from "./kernel_io.ts";
+import { f32, withCpuFallback } from "./kernel_io.ts";
 
 type Args = Parameters<tf.KernelFunc>[0];
 
@@ -156,44 +156,46 @@ function binaryKernel(
   backendName: string,
   ew: DnnlElementwise | null = null,
 ): tf.KernelConfig {
-  const fallback = cpuKernel(name);
-  return {
-    kernelName: name,
-    backendName,
-    kernelFunc: (args: Args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const av = f32(backend, a), bv = f32(backend, b);
-      if (!av || !bv) return fallback(args);
-      if (
-        ew && op === "add" && av.length >= DNNL_ELEMENTWISE_MIN &&
-        tf.util.arraysEqual(a.shape, b.shape)
-      ) {
-        return backend.makeTensorInfo(a.shape, "float32", ew.add(av, bv));
-      }
-      const r = binary(op, av, a.shape, bv, b.shape);
-      return backend.makeTensorInfo(r.shape, "float32", r.out);
-    },
-  };
+  return withCpuFallback(name, backendName, (args, backend) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const av = f32(backend, a), bv = f32(backend, b);
+    if (!av || !bv) return null;
+    if (
+      ew && op === "add" && av.length >= DNNL_ELEMENTWISE_MIN &&
+      tf.util.arraysEqual(a.shape, b.shape)
+    ) {
+      return backend.makeTensorInfo(a.shape, "float32", ew.add(av, bv));
+    }
+    const r = binary(op, av, a.shape, bv, b.shape);
+    return backend.makeTensorInfo(r.shape, "float32", r.out);
+  });
 }
 
+/**
+ * A kernel on one input `x`: `body` computes the float32 output's shape and
+ * values from `x` and its values, or returns null to leave `x` (and any
+ * non-float32 input) to the `cpu` kernel.
+ */
+function xKernel(
+  name: string,
+  backendName: string,
+  body: (x: tf.TensorInfo, xv: Float32Array, attrs: Args["attrs"]) => [number[], Float32Array] | null,
+): tf.KernelConfig {
+  return withCpuFallback(name, backendName, (args, backend) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const xv = f32(backend, x);
+    const out = xv && body(x, xv, args.attrs);
+    return out ? backend.makeTensorInfo(out[0], "float32", out[1]) : null;
+  });
+}
+
+/** `fn` applied to `x`'s values, same shape. */
 function unaryKernel(
   name: string,
   backendName: string,
   fn: (x: Float32Array, attrs: tf.NamedAttrMap) => Float32Array,
 ): tf.KernelConfig {
-  const fallback = cpuKernel(name);
-  return {
-    kernelName: name,
-    backendName,
-    kernelFunc: (args: Args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const xv = f32(backend, x);
-      if (!xv) return fallback(args);
-      return backend.makeTensorInfo(x.shape, "float32", fn(xv, args.attrs ?? {}));
-    },
-  };
+  return xKernel(name, backendName, (x, xv, attrs) => [x.shape, fn(xv, attrs ?? {})]);
 }
 
 /**
@@ -244,29 +246,20 @@ function reduceKernel(
   backendName: string,
   mean: boolean,
 ): tf.KernelConfig {
-  const fallback = cpuKernel(name);
-  return {
-    kernelName: name,
-    backendName,
-    kernelFunc: (args: Args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
-      const xv = f32(backend, x);
-      if (!xv) return fallback(args);
-      const axes = tf.util.parseAxisParam(axis, x.shape);
-      const acc = reduceSum(xv, x.shape, axes);
-      const count = axes.reduce((p, a) => p * x.shape[a], 1);
-      const out = new Float32Array(acc.length);
-      for (let i = 0; i < out.length; i++) {
-        out[i] = mean ? acc[i] / count : acc[i];
-      }
-      const shape = keepDims
-        ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
-        : x.shape.filter((_, i) => !axes.includes(i));
-      return backend.makeTensorInfo(shape, "float32", out);
-    },
-  };
+  return xKernel(name, backendName, (x, xv, attrs) => {
+    const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const acc = reduceSum(xv, x.shape, axes);
+    const count = axes.reduce((p, a) => p * x.shape[a], 1);
+    const out = new Float32Array(acc.length);
+    for (let i = 0; i < out.length; i++) {
+      out[i] = mean ? acc[i] / count : acc[i];
+    }
+    const shape = keepDims
+      ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+      : x.shape.filter((_, i) => !axes.includes(i));
+    return [shape, out];
+  });
 }
 
 /** Copies `n` values; a plain loop for short rows (a subarray costs more). */
@@ -279,54 +272,38 @@ function copyRow(src: Float32Array, from: number, dst: Float32Array, to: number,
 }
 
 function sliceKernel(backendName: string): tf.KernelConfig {
-  const fallback = cpuKernel(tf.Slice);
-  return {
-    kernelName: tf.Slice,
-    backendName,
-    kernelFunc: (args: Args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const a = args.attrs as unknown as tf.SliceAttrs;
-      const xv = f32(backend, x);
-      if (!xv || x.shape.length === 0) return fallback(args);
-      const [begin, size] = tf.slice_util.parseSliceParams(
-        x as tf.Tensor,
-        a.begin,
-        a.size,
-      );
-      const rank = x.shape.length, xs = strides(x.shape);
-      const out = new Float32Array(size.reduce((p, d) => p * d, 1));
-      if (out.length > 0) {
-        const base = begin.reduce((p, b, i) => p + b * xs[i], 0);
-        const inner = size[rank - 1];
-        forEachRow(size, xs, xs, (xo, _b, oo) => copyRow(xv, base + xo, out, oo, inner));
-      }
-      return backend.makeTensorInfo(size, "float32", out);
-    },
-  };
+  return xKernel(tf.Slice, backendName, (x, xv, attrs) => {
+    if (x.shape.length === 0) return null;
+    const a = attrs as unknown as tf.SliceAttrs;
+    const [begin, size] = tf.slice_util.parseSliceParams(
+      x as tf.Tensor,
+      a.begin,
+      a.size,
+    );
+    const rank = x.shape.length, xs = strides(x.shape);
+    const out = new Float32Array(size.reduce((p, d) => p * d, 1));
+    if (out.length > 0) {
+      const base = begin.reduce((p, b, i) => p + b * xs[i], 0);
+      const inner = size[rank - 1];
+      forEachRow(size, xs, xs, (xo, _b, oo) => copyRow(xv, base + xo, out, oo, inner));
+    }
+    return [size, out];
+  });
 }
 
 function padKernel(backendName: string): tf.KernelConfig {
-  const fallback = cpuKernel(tf.PadV2);
-  return {
-    kernelName: tf.PadV2,
-    backendName,
-    kernelFunc: (args: Args) => {
-      const backend = args.backend as MathBackendCPU;
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const a = args.attrs as unknown as tf.PadV2Attrs;
-      const xv = f32(backend, x);
-      if (!xv || x.shape.length === 0 || xv.length === 0) return fallback(args);
-      const shape = x.shape.map((d, i) => a.paddings[i][0] + d + a.paddings[i][1]);
-      const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
-      if (a.constantValue !== 0) out.fill(a.constantValue);
-      const os = strides(shape), rank = shape.length;
-      const base = a.paddings.reduce((p, [lo], i) => p + lo * os[i], 0);
-      const inner = x.shape[rank - 1];
-      forEachRow(x.shape, os, os, (oo, _b, xo) => copyRow(xv, xo, out, base + oo, inner));
-      return backend.makeTensorInfo(shape, "float32", out);
-    },
-  };
+  return xKernel(tf.PadV2, backendName, (x, xv, attrs) => {
+    if (x.shape.length === 0 || xv.length === 0) return null;
+    const a = attrs as unknown as tf.PadV2Attrs;
+    const shape = x.shape.map((d, i) => a.paddings[i][0] + d + a.paddings[i][1]);
+    const out = new Float32Array(shape.reduce((p, d) => p * d, 1));
+    if (a.constantValue !== 0) out.fill(a.constantValue);
+    const os = strides(shape), rank = shape.length;
+    const base = a.paddings.reduce((p, [lo], i) => p + lo * os[i], 0);
+    const inner = x.shape[rank - 1];
+    forEachRow(x.shape, os, os, (oo, _b, xo) => copyRow(xv, xo, out, base + oo, inner));
+    return [shape, out];
+  });
 }
 
 /** Branch-free `max(x, 0)` (NaN stays NaN): random signs defeat prediction. */

@@ -91,26 +91,10 @@ export function loadNativeLibraries(
     );
   }
   const errors: string[] = [];
-  let dnnl: Dnnl | null = null;
-  if (options.dnnl ?? true) {
-    for (const path of options.dnnlPaths ?? DNNL_CANDIDATES) {
-      try {
-        dnnl = Dnnl.open(path);
-        break;
-      } catch (e) {
-        errors.push(`${path}: ${firstLine(e)}`);
-      }
-    }
-  }
-  let blas: Blas | null = null;
-  for (const path of options.blasPaths ?? BLAS_CANDIDATES) {
-    try {
-      blas = Blas.open(path);
-      break;
-    } catch (e) {
-      errors.push(`${path}: ${firstLine(e)}`);
-    }
-  }
+  const dnnl = options.dnnl === false
+    ? null
+    : openFirst(options.dnnlPaths ?? DNNL_CANDIDATES, Dnnl.open, errors);
+  const blas = openFirst(options.blasPaths ?? BLAS_CANDIDATES, Blas.open, errors);
   if (dnnl === null && blas === null) {
     throw new NativeUnavailableError(
       `No oneDNN or CBLAS library found (install libdnnl2 or libopenblas0-pthread); tried ${
@@ -122,6 +106,18 @@ export function loadNativeLibraries(
   if (dnnl) parts.push(`oneDNN ${dnnl.version} (${dnnl.path})`);
   if (blas) parts.push(`BLAS ${blas.path}`);
   return { dnnl, blas, description: parts.join(" + ") };
+}
+
+/** The first of `paths` that `open` opens, or null; each failure's first line goes to `errors`. */
+function openFirst<T>(paths: string[], open: (path: string) => T, errors: string[]): T | null {
+  for (const path of paths) {
+    try {
+      return open(path);
+    } catch (e) {
+      errors.push(`${path}: ${firstLine(e)}`);
+    }
+  }
+  return null;
 }
 
 function firstLine(e: unknown): string {

@@ -41,6 +41,31 @@ export function cpuKernel(name: string): tf.KernelFunc {
 }
 
 /**
+ * The kernel `name` for `backendName`: runs `body`, and the `cpu` kernel
+ * (looked up now, see {@linkcode cpuKernel}) where `body` returns null.
+ *
+ * @example
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { withCpuFallback } from "./kernel_io.ts";
+ * const relu = withCpuFallback("Relu", "native", () => null); // always cpu's
+ * console.log(relu.kernelName); // "Relu"
+ * ```
+ */
+export function withCpuFallback(
+  name: string,
+  backendName: string,
+  body: (args: Parameters<tf.KernelFunc>[0], backend: MathBackendCPU) => tf.TensorInfo | null,
+): tf.KernelConfig {
+  const fallback = cpuKernel(name);
+  return {
+    kernelName: name,
+    backendName,
+    kernelFunc: (args) => body(args, args.backend as MathBackendCPU) ?? fallback(args),
+  };
+}
+
+/**
  * The values of `t` when it is float32 held in a `Float32Array`, else null
  * (the kernel then falls back to `cpu`).
  *

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { plotFrame, xGridLine } from "./plot_frame.ts";
 import { coord, escapeXml, FONT, svgHead } from "./svg.ts";
 import { niceTicks } from "./line_chart.ts";
 
@@ -84,13 +85,7 @@ export function barChart(spec: BarChartSpec): string {
   ];
   for (const t of ticks) {
     if (t < v0 - 1e-9 || t > v1 + 1e-9) continue;
-    const x = coord(px(t));
-    out.push(
-      `<line x1="${x}" y1="${plot.top}" x2="${x}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
-      `<text x="${x}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
-        tickFormat(t)
-      }</text>`,
-    );
+    out.push(...xGridLine(plot, px(t), tickFormat(t)));
   }
   spec.bars.forEach((b, k) => {
     const mid = plot.top + 4 + k * ROW + ROW / 2;
@@ -111,15 +106,7 @@ export function barChart(spec: BarChartSpec): string {
       }</text>`,
     );
   });
-  out.push(
-    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
-      plot.bottom - plot.top
-    }" fill="none" stroke="#333"/>`,
-    `<text x="${(plot.left + plot.right) / 2}" y="${
-      height - 14
-    }" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.valueLabel)}</text>`,
-    `</svg>`,
-  );
+  out.push(...plotFrame(plot, height, { x: spec.valueLabel }), `</svg>`);
   return out.join("\n") + "\n";
 }
 

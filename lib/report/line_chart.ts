@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { plotFrame, xGridLine, yGridLine } from "./plot_frame.ts";
 import { coord, escapeXml, FONT, svgHead } from "./svg.ts";
 
 /** One curve. */
@@ -113,38 +114,13 @@ export function lineChart(spec: ChartSpec): string {
   out.push(
     ...svgHead(width, height, spec.title),
   );
-  for (const t of xTicks) {
-    const x = px(t);
-    out.push(
-      `<line x1="${coord(x)}" y1="${plot.top}" x2="${coord(x)}" y2="${plot.bottom}" stroke="#e5e5e5"/>`,
-      `<text x="${coord(x)}" y="${plot.bottom + 18}" text-anchor="middle" font-size="12" ${FONT}>${
-        fmt(t)
-      }</text>`,
-    );
-  }
+  for (const t of xTicks) out.push(...xGridLine(plot, px(t), fmt(t)));
   for (const t of yTicks) {
     if (t < y0 - 1e-9 || t > y1 + 1e-9) continue;
-    const y = py(t);
-    const label = spec.logY ? fmt(10 ** t) : fmt(t);
-    out.push(
-      `<line x1="${plot.left}" y1="${coord(y)}" x2="${plot.right}" y2="${coord(y)}" stroke="#e5e5e5"/>`,
-      `<text x="${plot.left - 6}" y="${
-        coord(y + 4)
-      }" text-anchor="end" font-size="12" ${FONT}>${label}</text>`,
-    );
+    out.push(...yGridLine(plot, py(t), spec.logY ? fmt(10 ** t) : fmt(t)));
   }
   out.push(
-    `<rect x="${plot.left}" y="${plot.top}" width="${plot.right - plot.left}" height="${
-      plot.bottom - plot.top
-    }" fill="none" stroke="#333"/>`,
-    `<text x="${(plot.left + plot.right) / 2}" y="${
-      height - 14
-    }" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.xLabel)}</text>`,
-    `<text transform="translate(18 ${
-      (plot.top + plot.bottom) / 2
-    }) rotate(-90)" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.yLabel)}${
-      spec.logY ? " (log scale)" : ""
-    }</text>`,
+    ...plotFrame(plot, height, { x: spec.xLabel, y: spec.yLabel + (spec.logY ? " (log scale)" : "") }),
   );
   for (const m of spec.markers ?? []) {
     if (m.x < x0 || m.x > x1) continue;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   checkFinite,
+  type CheckFiniteOptions,
   compileExpr,
   type CompileExprOptions,
   DEFAULT_FN,
@@ -24,6 +25,11 @@ function assertExprError(
     assert.equal(error.column, column);
     return true;
   });
+}
+
+/** {@linkcode assertExprError} for each `[source, message, column]`. */
+function assertExprErrors(cases: [string, string, number?][], options?: CompileExprOptions) {
+  for (const [source, message, column] of cases) assertExprError(source, message, column, options);
 }
 
 Deno.test("compileExpr() reads numbers in every form", () => {
@@ -122,85 +128,30 @@ Deno.test("compileExpr() accepts 64 levels of nesting", () => {
 });
 
 Deno.test("compileExpr() rejects unknown names without touching prototypes", () => {
-  assertExprError(
-    "constructor",
-    `Unknown name "constructor" at column 1: expected x, pi, e or one of ${FUNCTION_LIST}`,
-    1,
-  );
-  assertExprError(
-    "__proto__",
-    `Unknown name "__proto__" at column 1: expected x, pi, e or one of ${FUNCTION_LIST}`,
-    1,
-  );
-  assertExprError(
-    "x + toString",
-    `Unknown name "toString" at column 5: expected x, pi, e or one of ${FUNCTION_LIST}`,
-    5,
-  );
-  assertExprError(
-    "X",
-    `Unknown name "X" at column 1: expected x, pi, e or one of ${FUNCTION_LIST}`,
-    1,
-  );
-  assertExprError(
-    "foo(x)",
-    `Unknown function "foo" at column 1: expected one of ${FUNCTION_LIST}`,
-    1,
-  );
-  assertExprError(
-    "constructor(x)",
-    `Unknown function "constructor" at column 1: expected one of ${FUNCTION_LIST}`,
-    1,
-  );
-  assertExprError(
-    "hasOwnProperty(x)",
-    `Unknown function "hasOwnProperty" at column 1: expected one of ${FUNCTION_LIST}`,
-    1,
-  );
+  const name = `expected x, pi, e or one of ${FUNCTION_LIST}`, fn = `expected one of ${FUNCTION_LIST}`;
+  assertExprErrors([
+    ["constructor", `Unknown name "constructor" at column 1: ${name}`, 1],
+    ["__proto__", `Unknown name "__proto__" at column 1: ${name}`, 1],
+    ["x + toString", `Unknown name "toString" at column 5: ${name}`, 5],
+    ["X", `Unknown name "X" at column 1: ${name}`, 1],
+    ["foo(x)", `Unknown function "foo" at column 1: ${fn}`, 1],
+    ["constructor(x)", `Unknown function "constructor" at column 1: ${fn}`, 1],
+    ["hasOwnProperty(x)", `Unknown function "hasOwnProperty" at column 1: ${fn}`, 1],
+  ]);
 });
 
 Deno.test("compileExpr() rejects characters outside the language", () => {
   const expected = "expected a number, x, a name, an operator (+ - * / ^) or a parenthesis";
-  assertExprError(
-    "x.constructor",
-    `Unexpected character "." at column 2: ${expected}`,
-    2,
-  );
-  assertExprError(
-    "x[0]",
-    `Unexpected character "[" at column 2: ${expected}`,
-    2,
-  );
-  assertExprError(
-    "x ** 2",
-    `Unexpected "*" at column 4: expected a number, x, pi, e, a function call or "("`,
-    4,
-  );
-  assertExprError(
-    "1.2.3",
-    `Unexpected character "." at column 4: a number has at most one decimal point`,
-    4,
-  );
-  assertExprError(
-    "x^2;",
-    `Unexpected character ";" at column 4: ${expected}`,
-    4,
-  );
-  assertExprError(
-    "x × 2",
-    `Unexpected character "×" at column 3: ${expected}`,
-    3,
-  );
-  assertExprError(
-    "`x`",
-    `Unexpected character "\`" at column 1: ${expected}`,
-    1,
-  );
-  assertExprError(
-    "1e999",
-    `Number "1e999" at column 1 is too large: expected a finite number`,
-    1,
-  );
+  assertExprErrors([
+    ["x.constructor", `Unexpected character "." at column 2: ${expected}`, 2],
+    ["x[0]", `Unexpected character "[" at column 2: ${expected}`, 2],
+    ["x ** 2", `Unexpected "*" at column 4: expected a number, x, pi, e, a function call or "("`, 4],
+    ["1.2.3", `Unexpected character "." at column 4: a number has at most one decimal point`, 4],
+    ["x^2;", `Unexpected character ";" at column 4: ${expected}`, 4],
+    ["x × 2", `Unexpected character "×" at column 3: ${expected}`, 3],
+    ["`x`", `Unexpected character "\`" at column 1: ${expected}`, 1],
+    ["1e999", `Number "1e999" at column 1 is too large: expected a finite number`, 1],
+  ]);
 });
 
 Deno.test("compileExpr() rejects empty and overlong input", () => {
@@ -226,82 +177,48 @@ Deno.test("compileExpr() rejects implicit multiplication with a hint", () => {
 });
 
 Deno.test("compileExpr() rejects malformed calls", () => {
-  assertExprError(
-    "sin x",
-    `Unexpected "x" at column 5: expected "(" after function "sin", as in sin(x)`,
-    5,
-  );
-  assertExprError(
-    "sin",
-    `Unexpected end of input at column 4: expected "(" after function "sin", as in sin(x)`,
-    4,
-  );
-  assertExprError(
-    "sin()",
-    `Unexpected ")" at column 5: expected an argument for "sin", as in sin(x)`,
-    5,
-  );
-  assertExprError(
-    "sin(x, 2)",
-    `Unexpected "," at column 6: "sin" takes exactly one argument`,
-    6,
-  );
-  assertExprError(
-    "sin(x",
-    `Unexpected end of input at column 6: expected ")" to close "(" at column 4`,
-    6,
-  );
+  assertExprErrors([
+    ["sin x", `Unexpected "x" at column 5: expected "(" after function "sin", as in sin(x)`, 5],
+    ["sin", `Unexpected end of input at column 4: expected "(" after function "sin", as in sin(x)`, 4],
+    ["sin()", `Unexpected ")" at column 5: expected an argument for "sin", as in sin(x)`, 5],
+    ["sin(x, 2)", `Unexpected "," at column 6: "sin" takes exactly one argument`, 6],
+    ["sin(x", `Unexpected end of input at column 6: expected ")" to close "(" at column 4`, 6],
+  ]);
 });
 
 Deno.test("compileExpr() rejects unbalanced parentheses and trailing tokens", () => {
   const operand = `expected a number, x, pi, e, a function call or "("`;
-  assertExprError(
-    "(x",
-    `Unexpected end of input at column 3: expected ")" to close "(" at column 1`,
-    3,
-  );
-  assertExprError(
-    "((x)",
-    `Unexpected end of input at column 5: expected ")" to close "(" at column 1`,
-    5,
-  );
-  assertExprError("x)", `Unexpected ")" at column 2: no matching "("`, 2);
-  assertExprError("(x))", `Unexpected ")" at column 4: no matching "("`, 4);
-  assertExprError(")", `Unexpected ")" at column 1: ${operand}`, 1);
-  assertExprError("()", `Unexpected ")" at column 2: ${operand}`, 2);
-  assertExprError("x +", `Unexpected end of input at column 4: ${operand}`, 4);
-  assertExprError("x ^", `Unexpected end of input at column 4: ${operand}`, 4);
-  assertExprError("*x", `Unexpected "*" at column 1: ${operand}`, 1);
-  assertExprError(
-    "x, 2",
-    `Unexpected "," at column 2: expected an operator (+ - * / ^) or the end`,
-    2,
-  );
+  assertExprErrors([
+    ["(x", `Unexpected end of input at column 3: expected ")" to close "(" at column 1`, 3],
+    ["((x)", `Unexpected end of input at column 5: expected ")" to close "(" at column 1`, 5],
+    ["x)", `Unexpected ")" at column 2: no matching "("`, 2],
+    ["(x))", `Unexpected ")" at column 4: no matching "("`, 4],
+    [")", `Unexpected ")" at column 1: ${operand}`, 1],
+    ["()", `Unexpected ")" at column 2: ${operand}`, 2],
+    ["x +", `Unexpected end of input at column 4: ${operand}`, 4],
+    ["x ^", `Unexpected end of input at column 4: ${operand}`, 4],
+    ["*x", `Unexpected "*" at column 1: ${operand}`, 1],
+    ["x, 2", `Unexpected "," at column 2: expected an operator (+ - * / ^) or the end`, 2],
+  ]);
 });
 
 Deno.test("compileExpr() rejects nesting deeper than 64 levels", () => {
   const levels = "expected at most 64 nested parentheses, signs and calls";
-  assertExprError(
-    "(".repeat(65) + "x" + ")".repeat(65),
-    `Expression nests deeper than 64 levels at column 65 ("("): ${levels}`,
-    65,
-  );
-  assertExprError(
-    "-".repeat(65) + "x",
-    `Expression nests deeper than 64 levels at column 65 ("-"): ${levels}`,
-    65,
-  );
-  assertExprError(
-    "sin(".repeat(65) + "x" + ")".repeat(65),
-    `Expression nests deeper than 64 levels at column 257 ("sin"): ${levels}`,
-    257,
-  );
-  // Signs inside an exponent nest the rest of the chain.
-  assertExprError(
-    "2" + "^-2".repeat(65),
-    `Expression nests deeper than 64 levels at column 195 ("-"): ${levels}`,
-    195,
-  );
+  assertExprErrors([
+    [
+      "(".repeat(65) + "x" + ")".repeat(65),
+      `Expression nests deeper than 64 levels at column 65 ("("): ${levels}`,
+      65,
+    ],
+    ["-".repeat(65) + "x", `Expression nests deeper than 64 levels at column 65 ("-"): ${levels}`, 65],
+    [
+      "sin(".repeat(65) + "x" + ")".repeat(65),
+      `Expression nests deeper than 64 levels at column 257 ("sin"): ${levels}`,
+      257,
+    ],
+    // Signs inside an exponent nest the rest of the chain.
+    ["2" + "^-2".repeat(65), `Expression nests deeper than 64 levels at column 195 ("-"): ${levels}`, 195],
+  ]);
 });
 
 Deno.test("compileExpr() rejects 100,000-deep nesting without a stack overflow", () => {
@@ -309,29 +226,17 @@ Deno.test("compileExpr() rejects 100,000-deep nesting without a stack overflow",
   const parens = "(".repeat(n) + "x" + ")".repeat(n);
   const signs = "-(".repeat(n) + "x" + ")".repeat(n);
   // By default the length limit answers first.
-  assertExprError(
-    parens,
-    `Expression is ${2 * n + 1} characters long: expected at most 1000`,
-  );
-  assertExprError(
-    signs,
-    `Expression is ${3 * n + 1} characters long: expected at most 1000`,
-  );
+  assertExprErrors([
+    [parens, `Expression is ${2 * n + 1} characters long: expected at most 1000`],
+    [signs, `Expression is ${3 * n + 1} characters long: expected at most 1000`],
+  ]);
   // Without it, the depth limit stops the parser after 64 levels.
   const levels = "expected at most 64 nested parentheses, signs and calls";
   const unlimited = { maxLength: Infinity };
-  assertExprError(
-    parens,
-    `Expression nests deeper than 64 levels at column 65 ("("): ${levels}`,
-    65,
-    unlimited,
-  );
-  assertExprError(
-    signs,
-    `Expression nests deeper than 64 levels at column 65 ("-"): ${levels}`,
-    65,
-    unlimited,
-  );
+  assertExprErrors([
+    [parens, `Expression nests deeper than 64 levels at column 65 ("("): ${levels}`, 65],
+    [signs, `Expression nests deeper than 64 levels at column 65 ("-"): ${levels}`, 65],
+  ], unlimited);
   // A flat chain of 100,000 terms is not nesting and compiles to a loop.
   assert.equal(compileExpr("x+".repeat(n) + "x", unlimited).evaluate(1), n + 1);
   assert.equal(compileExpr("1^".repeat(n) + "x", unlimited).evaluate(2), 1);
@@ -345,50 +250,31 @@ Deno.test("compileExpr() honours maxDepth", () => {
 Deno.test("checkFinite() passes finite functions and names the first bad x", () => {
   checkFinite(compileExpr(DEFAULT_FN), { xMin: -5, xMax: 5 });
   checkFinite(compileExpr("1/x"), { xMin: 0.5, xMax: 5, points: 3 });
-  assert.throws(
-    () => checkFinite(compileExpr("1/x"), { xMin: -5, xMax: 5 }),
-    new RangeError(
-      "f(x) = 1/x is not finite at x = 0 (value Infinity): choose a function defined on [-5, 5]",
-    ),
-  );
-  assert.throws(
-    () => checkFinite(compileExpr("1/0"), { xMin: -5, xMax: 5 }),
-    new RangeError(
-      "f(x) = 1/0 is not finite at x = -5 (value Infinity): choose a function defined on [-5, 5]",
-    ),
-  );
-  assert.throws(
-    () => checkFinite(compileExpr("log(x - 1)"), { xMin: -5, xMax: 5 }),
-    new RangeError(
-      "f(x) = log(x - 1) is not finite at x = -5 (value NaN): choose a function defined on [-5, 5]",
-    ),
-  );
-  assert.throws(
-    () => checkFinite(compileExpr("-1/(x - 2.5)^2"), { xMin: -5, xMax: 5 }),
-    new RangeError(
-      "f(x) = -1/(x - 2.5)^2 is not finite at x = 2.5 (value -Infinity): choose a function defined on [-5, 5]",
-    ),
-  );
-  assert.throws(
-    () => checkFinite(compileExpr("sqrt(x)"), { xMin: -1, xMax: 1, points: 5 }),
-    new RangeError(
+  const onFive = { xMin: -5, xMax: 5 }, five = "choose a function defined on [-5, 5]";
+  const cases: [string, CheckFiniteOptions, string][] = [
+    ["1/x", onFive, `f(x) = 1/x is not finite at x = 0 (value Infinity): ${five}`],
+    ["1/0", onFive, `f(x) = 1/0 is not finite at x = -5 (value Infinity): ${five}`],
+    ["log(x - 1)", onFive, `f(x) = log(x - 1) is not finite at x = -5 (value NaN): ${five}`],
+    ["-1/(x - 2.5)^2", onFive, `f(x) = -1/(x - 2.5)^2 is not finite at x = 2.5 (value -Infinity): ${five}`],
+    [
+      "sqrt(x)",
+      { xMin: -1, xMax: 1, points: 5 },
       "f(x) = sqrt(x) is not finite at x = -1 (value NaN): choose a function defined on [-1, 1]",
-    ),
-  );
+    ],
+  ];
+  for (const [source, options, message] of cases) {
+    assert.throws(() => checkFinite(compileExpr(source), options), new RangeError(message));
+  }
 });
 
 Deno.test("checkFinite() rejects bad options", () => {
   const fn = compileExpr("x");
-  assert.throws(
-    () => checkFinite(fn, { xMin: 5, xMax: -5 }),
-    new RangeError("Interval [5, -5] is invalid: expected finite xMin < xMax"),
-  );
-  assert.throws(
-    () => checkFinite(fn, { xMin: 0, xMax: NaN }),
-    new RangeError("Interval [0, NaN] is invalid: expected finite xMin < xMax"),
-  );
-  assert.throws(
-    () => checkFinite(fn, { xMin: 0, xMax: 1, points: 1 }),
-    new RangeError("Grid points must be an integer >= 2, got 1"),
-  );
+  const cases: [CheckFiniteOptions, string][] = [
+    [{ xMin: 5, xMax: -5 }, "Interval [5, -5] is invalid: expected finite xMin < xMax"],
+    [{ xMin: 0, xMax: NaN }, "Interval [0, NaN] is invalid: expected finite xMin < xMax"],
+    [{ xMin: 0, xMax: 1, points: 1 }, "Grid points must be an integer >= 2, got 1"],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => checkFinite(fn, options), new RangeError(message));
+  }
 });

@@ -22,49 +22,34 @@ function assertQuadrant(p: Uint8Array, qx: number, qy: number, rgb: number[]) {
   }
 }
 
+/** A 2x2 image's encoder input: `data` holds its pixels row by row. */
+function image2x2(data: Uint8Array | Uint16Array, channels: number): Parameters<typeof encode>[0] {
+  return { width: 2, height: 2, data, channels };
+}
+
+/** Asserts the quadrants of source pixels (0, 0), (1, 0), (0, 1) and (1, 1) equal `rgbs`. */
+function assertQuadrants(p: Uint8Array, rgbs: number[][]) {
+  [[0, 0], [1, 0], [0, 1], [1, 1]].forEach(([qx, qy], i) => assertQuadrant(p, qx, qy, rgbs[i]));
+}
+
 Deno.test("toCifarPlanar() replicates an 8-bit grey image to RGB", () => {
-  const p = roundTrip({ width: 2, height: 2, data: Uint8Array.of(0, 255, 100, 7), channels: 1, depth: 8 });
+  const p = roundTrip({ ...image2x2(Uint8Array.of(0, 255, 100, 7), 1), depth: 8 });
   assert.equal(p.length, 3 * S * S);
-  assertQuadrant(p, 0, 0, [0, 0, 0]);
-  assertQuadrant(p, 1, 0, [255, 255, 255]);
-  assertQuadrant(p, 0, 1, [100, 100, 100]);
-  assertQuadrant(p, 1, 1, [7, 7, 7]);
+  assertQuadrants(p, [[0, 0, 0], [255, 255, 255], [100, 100, 100], [7, 7, 7]]);
 });
 
 Deno.test("toCifarPlanar() drops the alpha of grey+alpha and RGBA images without compositing", () => {
-  const ga = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint8Array.of(10, 0, 20, 255, 30, 128, 40, 1),
-    channels: 2,
-  });
-  assertQuadrant(ga, 0, 0, [10, 10, 10]);
-  assertQuadrant(ga, 1, 0, [20, 20, 20]);
-  assertQuadrant(ga, 0, 1, [30, 30, 30]);
-  assertQuadrant(ga, 1, 1, [40, 40, 40]);
-  const rgba = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint8Array.of(255, 0, 0, 0, 0, 255, 0, 255, 0, 0, 255, 128, 1, 2, 3, 4),
-    channels: 4,
-  });
-  assertQuadrant(rgba, 0, 0, [255, 0, 0]);
-  assertQuadrant(rgba, 1, 0, [0, 255, 0]);
-  assertQuadrant(rgba, 0, 1, [0, 0, 255]);
-  assertQuadrant(rgba, 1, 1, [1, 2, 3]);
+  const ga = roundTrip(image2x2(Uint8Array.of(10, 0, 20, 255, 30, 128, 40, 1), 2));
+  assertQuadrants(ga, [[10, 10, 10], [20, 20, 20], [30, 30, 30], [40, 40, 40]]);
+  const rgba = roundTrip(
+    image2x2(Uint8Array.of(255, 0, 0, 0, 0, 255, 0, 255, 0, 0, 255, 128, 1, 2, 3, 4), 4),
+  );
+  assertQuadrants(rgba, [[255, 0, 0], [0, 255, 0], [0, 0, 255], [1, 2, 3]]);
 });
 
 Deno.test("toCifarPlanar() keeps RGB in planar R, G, B order", () => {
-  const p = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint8Array.of(255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30),
-    channels: 3,
-  });
-  assertQuadrant(p, 0, 0, [255, 0, 0]);
-  assertQuadrant(p, 1, 0, [0, 255, 0]);
-  assertQuadrant(p, 0, 1, [0, 0, 255]);
-  assertQuadrant(p, 1, 1, [10, 20, 30]);
+  const p = roundTrip(image2x2(Uint8Array.of(255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 20, 30), 3));
+  assertQuadrants(p, [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]);
   // Planar: the whole red plane first.
   assert.equal(p[0], 255);
   assert.equal(p[S * S], 0);
@@ -72,68 +57,33 @@ Deno.test("toCifarPlanar() keeps RGB in planar R, G, B order", () => {
 });
 
 Deno.test("toCifarPlanar() scales 16-bit samples to 8 bits", () => {
-  const p = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint16Array.of(65535, 0, 257 * 7, 257 * 128 + 128, 257 * 128 + 129, 256, 0, 0, 0, 1, 2, 3),
-    channels: 3,
-    depth: 16,
-  });
-  assertQuadrant(p, 0, 0, [255, 0, 7]);
+  const data = Uint16Array.of(65535, 0, 257 * 7, 257 * 128 + 128, 257 * 128 + 129, 256, 0, 0, 0, 1, 2, 3);
+  const p = roundTrip({ ...image2x2(data, 3), depth: 16 });
   // The nearest 8-bit value of v / 257: 33024 / 257 = 128.498, 33025 / 257 = 128.502, 256 / 257 = 0.996.
-  assertQuadrant(p, 1, 0, [128, 129, 1]);
-  assertQuadrant(p, 0, 1, [0, 0, 0]);
-  assertQuadrant(p, 1, 1, [0, 0, 0]);
+  assertQuadrants(p, [[255, 0, 7], [128, 129, 1], [0, 0, 0], [0, 0, 0]]);
   const grey = roundTrip({ width: 1, height: 1, data: Uint16Array.of(257 * 200), channels: 1, depth: 16 });
   assertQuadrant(grey, 0, 0, [200, 200, 200]);
 });
 
-Deno.test("toCifarPlanar() looks up an 8-bit palette", () => {
-  const palette = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 8, 7]];
-  const p = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint8Array.of(3, 1, 2, 0),
-    channels: 1,
-    depth: 8,
-    palette,
+// Both palette images hold indices 3, 1 / 2, 0; a 4-bit one packs a row's two
+// indices into one byte, high nibble first.
+for (
+  const [name, depth, data] of [
+    ["looks up an 8-bit palette", 8, Uint8Array.of(3, 1, 2, 0)],
+    ["unpacks a 4-bit palette image", 4, Uint8Array.of(0x31, 0x20)],
+  ] as const
+) {
+  Deno.test(`toCifarPlanar() ${name}`, () => {
+    const palette = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 8, 7]];
+    const p = roundTrip({ ...image2x2(data, 1), depth, palette });
+    assertQuadrants(p, [[9, 8, 7], [0, 255, 0], [0, 0, 255], [255, 0, 0]]);
   });
-  assertQuadrant(p, 0, 0, [9, 8, 7]);
-  assertQuadrant(p, 1, 0, [0, 255, 0]);
-  assertQuadrant(p, 0, 1, [0, 0, 255]);
-  assertQuadrant(p, 1, 1, [255, 0, 0]);
-});
-
-Deno.test("toCifarPlanar() unpacks a 4-bit palette image", () => {
-  // Rows are packed two indices per byte, high nibble first: row 0 = 3,1; row 1 = 2,0.
-  const palette = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 8, 7]];
-  const p = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint8Array.of(0x31, 0x20),
-    channels: 1,
-    depth: 4,
-    palette,
-  });
-  assertQuadrant(p, 0, 0, [9, 8, 7]);
-  assertQuadrant(p, 1, 0, [0, 255, 0]);
-  assertQuadrant(p, 0, 1, [0, 0, 255]);
-  assertQuadrant(p, 1, 1, [255, 0, 0]);
-});
+}
 
 Deno.test("toCifarPlanar() unpacks and scales a 1-bit greyscale image", () => {
   // Row 0 = 1,0 (bits 10xxxxxx); row 1 = 0,1 (01xxxxxx): white, black / black, white.
-  const p = roundTrip({
-    width: 2,
-    height: 2,
-    data: Uint8Array.of(0b10000000, 0b01000000),
-    channels: 1,
-    depth: 1,
-  });
-  assertQuadrant(p, 0, 0, [255, 255, 255]);
-  assertQuadrant(p, 1, 0, [0, 0, 0]);
-  assertQuadrant(p, 0, 1, [0, 0, 0]);
-  assertQuadrant(p, 1, 1, [255, 255, 255]);
+  const p = roundTrip({ ...image2x2(Uint8Array.of(0b10000000, 0b01000000), 1), depth: 1 });
+  assertQuadrants(p, [[255, 255, 255], [0, 0, 0], [0, 0, 0], [255, 255, 255]]);
 });
 
 Deno.test("toCifarPlanar() area-averages a 64x64 image to 32x32", () => {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { CLASS_NAMES } from "../../lib/data/cifar.ts";
 import { chartSlugs, renderReport, thin } from "../../lib/report/render_report.ts";
-import type { Exp1Folder, Exp1Run, Exp2Folder } from "../../lib/report/run_folder.ts";
+import type { Exp1Folder, Exp2Folder } from "../../lib/report/run_folder.ts";
+import { exp1Run } from "./run_folder_fixtures.ts";
 
 type Node = Record<string, unknown>;
 const asList = (v: unknown): Node[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]) as Node[];
@@ -15,23 +16,12 @@ function parseSvg(svg: string): Node {
 const texts = (svg: string) => asList(parseSvg(svg).text).map((t) => String(t["#text"] ?? ""));
 const pathCount = (svg: string) => asList(parseSvg(svg).path).length;
 
-const VERSIONS = { toolkit: "0.1.0", deno: "2.9.6", tfjs: "4.22.0" };
-
-function run(name: string, over: Partial<Exp1Run> = {}): Exp1Run {
-  return {
-    name,
-    epochs: 2,
-    lr: 0.1,
-    optimizer: "adam",
-    trainMse: 0.02,
-    testMse: 0.03,
-    seconds: 1.25,
-    divergedEpoch: null,
-    loss: [0.5, 0.02],
-    fit: [0.9, 0.1, 1.1],
-    ...over,
-  };
+/** Asserts that `text` contains each of `parts`. */
+function assertIncludes(text: string, parts: string[]) {
+  for (const part of parts) assert.ok(text.includes(part), `missing: ${part}`);
 }
+
+const VERSIONS = { toolkit: "0.1.0", deno: "2.9.6", tfjs: "4.22.0" };
 
 function exp1(over: Partial<Exp1Folder> = {}): Exp1Folder {
   return {
@@ -50,7 +40,7 @@ function exp1(over: Partial<Exp1Folder> = {}): Exp1Folder {
     fn: "x^2",
     study: "lr",
     runs: [
-      run("lr-1", {
+      exp1Run("lr-1", {
         lr: 1,
         trainMse: NaN,
         testMse: NaN,
@@ -59,8 +49,8 @@ function exp1(over: Partial<Exp1Folder> = {}): Exp1Folder {
         fit: null,
         seconds: 0.5,
       }),
-      run("lr-0.1"),
-      run("lr-0.01", {
+      exp1Run("lr-0.1"),
+      exp1Run("lr-0.01", {
         lr: 0.01,
         trainMse: 0.2,
         testMse: 0.25,
@@ -114,18 +104,18 @@ function exp2(over: Partial<Exp2Folder> = {}): Exp2Folder {
 Deno.test("renderReport() writes Lab 1's summary table, divergence line and three charts", () => {
   const { markdown, charts } = renderReport([exp1()]);
   assert.ok(markdown.startsWith("# Lab report\n"));
-  assert.ok(markdown.includes("## Lab 1: fitting f(x) with a small MLP"));
-  assert.ok(markdown.includes("### Learning-rate study: `runs/lr`"));
-  assert.ok(markdown.includes("Learning-rate study: LR 1, 0.1, 0.01, fitting f(x) = `x^2`."));
-  assert.ok(markdown.includes("| lr-1 | 2 | 1 | adam | n/a | n/a | 0.5 | diverged at epoch 2 |"));
-  assert.ok(markdown.includes("| lr-0.1 | 2 | 0.1 | adam | 0.02 | 0.03 | 1.3 | ok |"));
-  assert.ok(markdown.includes("Diverged (loss not finite): lr-1 at epoch 2."));
-  assert.ok(markdown.includes("Lowest test MSE: lr-0.1 (0.03)."));
-  assert.ok(markdown.includes(
+  assertIncludes(markdown, [
+    "## Lab 1: fitting f(x) with a small MLP",
+    "### Learning-rate study: `runs/lr`",
+    "Learning-rate study: LR 1, 0.1, 0.01, fitting f(x) = `x^2`.",
+    "| lr-1 | 2 | 1 | adam | n/a | n/a | 0.5 | diverged at epoch 2 |",
+    "| lr-0.1 | 2 | 0.1 | adam | 0.02 | 0.03 | 1.3 | ok |",
+    "Diverged (loss not finite): lr-1 at epoch 2.",
+    "Lowest test MSE: lr-0.1 (0.03).",
     "| Lab 1 | `runs/lr` | Learning-rate study: LR 1, 0.1, 0.01 | " +
-      "lowest test MSE 0.03 (lr-0.1); diverged: lr-1 |",
-  ));
-  assert.ok(markdown.includes("Not drawn in the fitted curves: lr-1 (diverged, no model to evaluate)."));
+    "lowest test MSE 0.03 (lr-0.1); diverged: lr-1 |",
+    "Not drawn in the fitted curves: lr-1 (diverged, no model to evaluate).",
+  ]);
   assert.deepEqual(charts.map((c) => c.path), [
     "report-files/lr-fit.svg",
     "report-files/lr-error.svg",
@@ -142,9 +132,9 @@ Deno.test("renderReport() writes Lab 1's summary table, divergence line and thre
 });
 
 Deno.test("renderReport() says when no run diverged", () => {
-  const runs = [run("lr-0.1"), run("lr-0.01")];
+  const runs = [exp1Run("lr-0.1"), exp1Run("lr-0.01")];
   assert.ok(renderReport([exp1({ runs })]).markdown.includes("None of the 2 runs diverged."));
-  const one = renderReport([exp1({ runs: [run("e2-lr0.1")], study: null })]).markdown;
+  const one = renderReport([exp1({ runs: [exp1Run("e2-lr0.1")], study: null })]).markdown;
   assert.ok(one.includes("### Single run: `runs/lr`"));
   assert.ok(one.includes("The run did not diverge."));
   assert.ok(one.includes("| Lab 1 | `runs/lr` | Single run: 2 epochs at LR 0.1 | test MSE 0.03 |"));
@@ -153,8 +143,8 @@ Deno.test("renderReport() says when no run diverged", () => {
 
 Deno.test("renderReport() puts runs of very different lengths on a log10 epoch axis", () => {
   const runs = [
-    run("epochs-2"),
-    run("epochs-40", { epochs: 40, loss: Array.from({ length: 40 }, (_, i) => 1 / (i + 1)) }),
+    exp1Run("epochs-2"),
+    exp1Run("epochs-40", { epochs: 40, loss: Array.from({ length: 40 }, (_, i) => 1 / (i + 1)) }),
   ];
   const { charts } = renderReport([exp1({ runs, study: "epochs" })]);
   const loss = charts.find((c) => c.path.endsWith("-loss.svg"))!.svg;
@@ -163,44 +153,36 @@ Deno.test("renderReport() puts runs of very different lengths on a log10 epoch a
 
 Deno.test("renderReport() shows each run's config, backend, device, versions and wall time", () => {
   const md = renderReport([exp1()]).markdown;
-  assert.ok(md.includes("| folder | `runs/lr` |"));
-  assert.ok(md.includes("| started | 2025-01-02T03:04:05.000Z |"));
-  assert.ok(
-    md.includes("| wall time | 3.3 s (training time, the sum of `seconds` over 3 runs in `summary.csv`) |"),
-  );
-  assert.ok(md.includes("| command | `deno task exp1 --study lr` |"));
-  assert.ok(md.includes("| backend | cpu (auto: small model) |"));
-  assert.ok(md.includes("| device | cpu: test |"));
-  assert.ok(md.includes("| versions | toolkit 0.1.0, deno 2.9.6, tfjs 4.22.0 |"));
-  assert.ok(md.includes("| `fit.hidden` | `[3]` |"));
-  assert.ok(md.includes("| `study` | `lr` |"));
+  assertIncludes(md, [
+    "| folder | `runs/lr` |",
+    "| started | 2025-01-02T03:04:05.000Z |",
+    "| wall time | 3.3 s (training time, the sum of `seconds` over 3 runs in `summary.csv`) |",
+    "| command | `deno task exp1 --study lr` |",
+    "| backend | cpu (auto: small model) |",
+    "| device | cpu: test |",
+    "| versions | toolkit 0.1.0, deno 2.9.6, tfjs 4.22.0 |",
+    "| `fit.hidden` | `[3]` |",
+    "| `study` | `lr` |",
+  ]);
   const bare = renderReport([exp1({ info: { lab: "exp1", config: {} } })]).markdown;
   assert.ok(bare.includes("| device | not recorded |"));
 });
 
 Deno.test("renderReport() writes Lab 2's epochs, accuracy chart with LR stages, per-class accuracy and confusion", () => {
   const { markdown, charts } = renderReport([exp2()]);
-  assert.ok(markdown.includes("## Lab 2: ResNet20 on CIFAR-10"));
-  assert.ok(
-    markdown.includes("**Final test accuracy: 50.00%** after epoch 3 of 3 (best 60.00% at epoch 2)."),
-  );
-  assert.ok(markdown.includes(
+  assertIncludes(markdown, [
+    "## Lab 2: ResNet20 on CIFAR-10",
+    "**Final test accuracy: 50.00%** after epoch 3 of 3 (best 60.00% at epoch 2).",
     "Schedule `0.1:2,0.01:1`: LR 0.1 for epochs 1-2, then LR 0.01 for epoch 3. 100 training and 20 test images, " +
-      "269,722 parameters, batch size 128, SGD momentum 0.9, weight decay 0.0001.",
-  ));
-  assert.ok(markdown.includes("| 3 | 0.01 | 0.5000 | 55.00% | 0.6000 | 50.00% | 10.0 | 5000 |"));
-  assert.ok(markdown.includes("| cat | 1 | 2 | 50.00% |"));
-  assert.ok(markdown.includes("| **all** | 10 | 20 | 50.00% |"));
-  assert.ok(markdown.includes(`| true \\ predicted | ${CLASS_NAMES.join(" | ")} |`));
-  assert.ok(markdown.includes("| **truck** | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | **1** |"));
-  assert.ok(
-    markdown.includes("Most frequent mistake: airplane taken for automobile (1 of 2 airplane images)."),
-  );
-  assert.ok(
-    markdown.includes(
-      "| wall time | 30.0 s (training passes only, the sum of `epoch_seconds` over 3 epochs) |",
-    ),
-  );
+    "269,722 parameters, batch size 128, SGD momentum 0.9, weight decay 0.0001.",
+    "| 3 | 0.01 | 0.5000 | 55.00% | 0.6000 | 50.00% | 10.0 | 5000 |",
+    "| cat | 1 | 2 | 50.00% |",
+    "| **all** | 10 | 20 | 50.00% |",
+    `| true \\ predicted | ${CLASS_NAMES.join(" | ")} |`,
+    "| **truck** | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | **1** |",
+    "Most frequent mistake: airplane taken for automobile (1 of 2 airplane images).",
+    "| wall time | 30.0 s (training passes only, the sum of `epoch_seconds` over 3 epochs) |",
+  ]);
   assert.deepEqual(charts.map((c) => c.path), [
     "report-files/full-accuracy.svg",
     "report-files/full-per-class.svg",
@@ -216,9 +198,11 @@ Deno.test("renderReport() notes a Lab 2 run without per-class accuracy or confus
   const { markdown, charts } = renderReport([
     exp2({ perClass: null, confusion: null, epochs: exp2().epochs.slice(0, 2) }),
   ]);
-  assert.ok(markdown.includes("Not available: `runs/full` has no `per_class.csv`"));
-  assert.ok(markdown.includes("Not available: `runs/full` has no `confusion.csv`"));
-  assert.ok(markdown.includes("The run stopped after epoch 2 of the schedule's 3."));
+  assertIncludes(markdown, [
+    "Not available: `runs/full` has no `per_class.csv`",
+    "Not available: `runs/full` has no `confusion.csv`",
+    "The run stopped after epoch 2 of the schedule's 3.",
+  ]);
   assert.deepEqual(charts.map((c) => c.path), ["report-files/full-accuracy.svg"]);
 });
 
@@ -236,7 +220,7 @@ Deno.test("renderReport() puts Lab 1 before Lab 2 and names charts uniquely per 
 });
 
 Deno.test("renderReport() escapes pipes in table cells", () => {
-  const md = renderReport([exp1({ dir: "runs/a|b", runs: [run("lr-0.1")] })]).markdown;
+  const md = renderReport([exp1({ dir: "runs/a|b", runs: [exp1Run("lr-0.1")] })]).markdown;
   assert.ok(md.includes("| folder | `runs/a\\|b` |"));
   assert.ok(md.includes("### Learning-rate study: `runs/a|b`"));
 });

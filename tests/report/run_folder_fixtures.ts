@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { CLASS_NAMES } from "../../lib/data/cifar.ts";
+import type { Exp1Run } from "../../lib/report/run_folder.ts";
 
 /** Files of a run folder: name to text; `null` leaves the file out. */
 export type FolderFiles = Record<string, string | null>;
@@ -51,6 +52,26 @@ export function exp1Files(): FolderFiles {
     "lr-0.1.csv": "epoch,train_loss\n1,0.5\n2,0.02\n",
     "lr-0.01.csv": "epoch,train_loss\n1,0.9\n2,0.2\n",
     "fit.csv": "x,true f(x),lr-1,lr-0.1,lr-0.01\n-1,1,,0.9,0.5\n0,0,,0.1,0.3\n1,1,,1.1,0.6\n",
+  };
+}
+
+/**
+ * Run `lr-0.1` of {@linkcode exp1Files} as `readRunFolder()` gives it,
+ * named `name` and with `over` applied (a run for the report tests).
+ */
+export function exp1Run(name = "lr-0.1", over: Partial<Exp1Run> = {}): Exp1Run {
+  return {
+    name,
+    epochs: 2,
+    lr: 0.1,
+    optimizer: "adam",
+    trainMse: 0.02,
+    testMse: 0.03,
+    seconds: 1.25,
+    divergedEpoch: null,
+    loss: [0.5, 0.02],
+    fit: [0.9, 0.1, 1.1],
+    ...over,
   };
 }
 
