@@ -38,6 +38,8 @@ import { FIT_DEFAULTS } from "../lib/train/defaults.ts";
 import { fitFunction } from "../lib/train/fit_function.ts";
 import { Sgd } from "../lib/train/sgd.ts";
 import { trainStep } from "../lib/train/train_epoch.ts";
+import { countGpuCalls } from "../lib/webgpu/gpu_calls.ts";
+import { hostOnlyStep, type HostStep, type StepModules } from "./webgpu_step.ts";
 
 const cli = defineFlags("deno task bench [flags]", {
   lab: flag.choice("which lab's training step", ["exp1", "exp2", "all"] as const, { default: "all" }),
@@ -63,9 +65,20 @@ const cli = defineFlags("deno task bench [flags]", {
     { placeholder: "D" },
   ),
   "no-reference": flag.boolean("skip PyTorch"),
+  "host-only": flag.boolean(
+    "exp2 on webgpu: only the host-path figures (calls per step, host-only step time), no timed GPU steps",
+  ),
+  baseline: flag.string(
+    "a git worktree of an earlier commit: its WebGPU host-only step is measured in the same run, for the ratio",
+    { placeholder: "DIR" },
+  ),
 }, {
   description: "Training-step throughput beside the PyTorch reference measured in the same run.",
-  examples: ["deno task bench --lab exp1", "deno task bench --lab exp2 --backend webgpu"],
+  examples: [
+    "deno task bench --lab exp1",
+    "deno task bench --lab exp2 --backend webgpu",
+    "git worktree add /tmp/base HEAD~1 && deno task bench --lab exp2 --backend webgpu --host-only --baseline /tmp/base",
+  ],
 });
 
 type Options = FlagValues<typeof cli.table>;
@@ -157,6 +170,9 @@ async function benchExp2(o: Options): Promise<void> {
         "wasm: no Conv2DBackpropFilter kernel); name them with --backend to try",
     );
   }
+  if (backends.includes("webgpu")) await benchWebGpuHost(o);
+  if (o.hostOnly) backends = backends.filter((b) => b !== "webgpu");
+  if (backends.length === 0) return;
   console.log("backend,device,batch_size,step_ms,images_per_second");
   const rates: [string, number][] = [];
   for (const b of backends) {
@@ -214,6 +230,91 @@ async function benchExp2(o: Options): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * The host-only step of `tree`: in this process for this tree; for another
+ * tree, bench/webgpu_step.ts copied there and run with its deno.json.
+ */
+async function hostStep(o: Options, tree: string): Promise<HostStep> {
+  const steps = Math.max(3, o.steps);
+  const here = new URL(".", import.meta.url).pathname;
+  if (tree === join(here, "..")) {
+    const counter = countGpuCalls();
+    if (!counter) throw new Error("this runtime has no WebGPU");
+    return await hostOnlyStep(
+      counter,
+      { selectBackend, ResNet20, Sgd, trainStep } as StepModules,
+      o.batchSize,
+      steps,
+    );
+  }
+  const script = join(tree, `.bench_webgpu_step_${Deno.pid}.ts`);
+  await Deno.copyFile(join(here, "webgpu_step.ts"), script);
+  try {
+    const counterModule = join(here, "../lib/webgpu/gpu_calls.ts");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-prompt",
+        "--config",
+        join(tree, "deno.json"),
+        script,
+        tree,
+        counterModule,
+        String(o.batchSize),
+        String(steps),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) =>
+        l.startsWith("error")
+      );
+      throw new Error(`host-only step in ${tree} failed: ${err.at(-1) ?? `exit ${out.code}`}`);
+    }
+    return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!) as HostStep;
+  } finally {
+    await Deno.remove(script).catch(() => {});
+  }
+}
+
+/**
+ * The WebGPU host path per ResNet20 training step in steady state: calls and
+ * host-only time (every dispatch emptied), for this tree and `--baseline`.
+ */
+async function benchWebGpuHost(o: Options): Promise<void> {
+  const repo = join(new URL(".", import.meta.url).pathname, "..");
+  const trees = [repo, ...(o.baseline ? [o.baseline] : [])];
+  console.log(
+    "tree,batch_size,host_only_ms,dispatches,write_buffers,create_buffers,bind_groups,submits,read_backs",
+  );
+  const medians: number[] = [];
+  for (const tree of trees) {
+    const r = await hostStep(o, tree);
+    const ms = median(r.hostOnlyMs);
+    medians.push(ms);
+    const c = r.calls;
+    console.log(
+      `"${tree}",${r.batch},${ms.toFixed(1)},${c.dispatch},${c.writeBuffer},${c.createBuffer},` +
+        `${c.createBindGroup},${c.submit},${c.mapAsync}`,
+    );
+  }
+  if (medians.length === 2) {
+    console.error(
+      `bench exp2: webgpu host-only step ${medians[0].toFixed(1)} ms = ${
+        (medians[0] / medians[1]).toFixed(2)
+      }x ` +
+        `the baseline's ${medians[1].toFixed(1)} ms (${o.baseline})`,
+    );
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<void> {

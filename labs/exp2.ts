@@ -35,6 +35,7 @@ import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../lib
 import { LAB2_DEFAULTS } from "../lib/train/defaults.ts";
 import { checkpointName, checkResumable, latestCheckpoint } from "../lib/train/resume.ts";
 import { formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "../lib/train/schedule.ts";
+import { resnetTrainingProbe } from "../lib/train/probe.ts";
 import { Sgd } from "../lib/train/sgd.ts";
 import { type EvalResult, evaluate, trainEpoch } from "../lib/train/train_epoch.ts";
 
@@ -143,7 +144,8 @@ async function main(): Promise<void> {
     ? decodeWeights(await readFileNamed(config.init, "weights"), config.init)
     : null;
 
-  const backend = await selectBackend(config.backend);
+  // auto measures a few training steps on each candidate when a hardware GPU is present.
+  const backend = await selectBackend(config.backend, { probe: resnetTrainingProbe(config.batchSize) });
   console.error(`exp2: backend ${backend.backend} on ${backend.device} (${backend.reason})`);
   const data = await loadCifar10(config.dataDir, {
     limitTrain: config.limitTrain ?? undefined,

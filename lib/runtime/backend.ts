@@ -2,10 +2,15 @@
  * Chooses and starts the TensorFlow.js backend a lab runs on, and says which
  * device that is, so every run can record where its numbers came from.
  *
- * `auto` takes WebGPU only when the adapter is a hardware GPU: a software
- * adapter (llvmpipe, lavapipe, SwiftShader) is correct but ~100x slower than
- * a CPU path, so it falls back to `native` (tfjs's CPU backend with BLAS and
- * oneDNN kernels through FFI) when that library is found, else to `cpu`.
+ * `auto` never picks a path because an adapter exists:
+ * - a software adapter (llvmpipe, lavapipe, SwiftShader) is correct but
+ *   ~100x slower than a CPU path: `native` (tfjs's CPU backend with BLAS and
+ *   oneDNN kernels through FFI), else `cpu`;
+ * - a hardware GPU with `native` also available: the caller's probe (a few
+ *   steps of the lab's own model, seconds at most) runs on both and the
+ *   faster one wins; without a probe (small jobs: evaluation, prediction),
+ *   `native`, which starts at once and needs no pipeline compiles;
+ * - a hardware GPU without `native`: WebGPU.
  *
  * Backends are imported only when chosen: nothing starts at import time.
  *
@@ -29,6 +34,8 @@ export interface BackendInfo {
   device: string;
   /** Why `auto` chose this backend, or a fallback notice. */
   reason: string;
+  /** The probe's rates (per second) by backend, when `auto` measured. */
+  probe?: Record<string, number>;
 }
 
 /** A WebGPU adapter as {@linkcode probeWebGpu} sees it. */
@@ -102,6 +109,14 @@ export interface SelectOptions {
    * @default {false}
    */
   preferCpu?: boolean;
+  /**
+   * For `auto` with a hardware GPU and `native` both available: measures
+   * the lab's work on the active backend (e.g. images per second of a few
+   * training steps; higher is faster), as `lib/train/probe.ts` builds it.
+   */
+  probe?: () => Promise<number>;
+  /** The adapter query, replaceable for tests. @default {probeWebGpu} */
+  adapter?: () => Promise<GpuProbe | null>;
 }
 
 /**
@@ -135,22 +150,45 @@ export async function selectBackend(
     case "cpu":
       return await startCpu("requested");
     case "auto":
-      return await startAuto(options.preferCpu ?? false);
+      return await startAuto(options);
   }
 }
 
-async function startAuto(preferCpu: boolean): Promise<BackendInfo> {
-  if (preferCpu) {
+async function startAuto(options: SelectOptions): Promise<BackendInfo> {
+  if (options.preferCpu) {
     const cpu = await startNative(false);
     return { ...cpu, reason: `auto: small model, a CPU backend beats GPU dispatch; ${cpu.reason}` };
   }
-  const gpu = await probeWebGpu();
-  if (gpu && !gpu.software) return await startWebGpu(false, gpu);
-  const why = gpu
-    ? `auto: WebGPU adapter "${gpu.description}" is a software rasteriser`
-    : "auto: no WebGPU adapter";
+  const gpu = await (options.adapter ?? probeWebGpu)();
+  if (!gpu || gpu.software) {
+    const why = gpu
+      ? `auto: WebGPU adapter "${gpu.description}" is a software rasteriser`
+      : "auto: no WebGPU adapter";
+    const native = await startNative(false);
+    return { ...native, reason: `${why}; ${native.reason}` };
+  }
+  if (!(await import("../native/mod.ts")).nativeAvailable().ok) return await startWebGpu(false, gpu);
+  if (!options.probe) {
+    const native = await startNative(false);
+    return { ...native, reason: `auto: native CPU kernels (no probe for this task; a hardware GPU is present)` };
+  }
+  const webgpu = await startWebGpu(false, gpu);
+  const gpuRate = await options.probe();
   const native = await startNative(false);
-  return { ...native, reason: `${why}; ${native.reason}` };
+  const cpuRate = await options.probe();
+  const probe = { webgpu: round(gpuRate), native: round(cpuRate) };
+  const measured = `measured ${probe.webgpu}/s on webgpu, ${probe.native}/s on native`;
+  if (gpuRate > cpuRate) {
+    await tf.setBackend("webgpu");
+    return { ...webgpu, reason: `auto: webgpu is faster (${measured})`, probe };
+  }
+  // The GPU lost. Its backend stays registered, idle (tfjs cannot register
+  // it again once removed, and a run chooses once).
+  return { ...native, reason: `auto: native is faster (${measured})`, probe };
+}
+
+function round(rate: number): number {
+  return Number(rate.toPrecision(3));
 }
 
 async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendInfo> {

@@ -18,6 +18,8 @@ export interface RunInfo {
   backend: string;
   device: string;
   backendReason: string;
+  /** What `--backend auto` measured on each candidate (per second), when it measured. */
+  backendProbe?: Record<string, number>;
   versions: Record<string, string>;
   /**
    * Environment variables that change how a run executes (speed, not
@@ -50,6 +52,7 @@ export function runInfo(lab: string, config: unknown, backend: BackendInfo): Run
     backend: backend.backend,
     device: backend.device,
     backendReason: backend.reason,
+    ...(backend.probe ? { backendProbe: backend.probe } : {}),
     versions: {
       toolkit: TOOLKIT_VERSION,
       deno: Deno.version.deno,

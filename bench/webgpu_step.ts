@@ -1,0 +1,115 @@
+/**
+ * One ResNet20 training step on WebGPU, measured from outside: the WebGPU
+ * calls per step in steady state (dispatches, `writeBuffer`, `createBuffer`,
+ * bind groups, submits, read-backs) and the host-only step time (every
+ * dispatch emptied: the host's work alone, whatever the GPU).
+ *
+ * `deno task bench` calls {@linkcode hostOnlyStep} in its own process for
+ * this tree. For another tree (a `git worktree` of an earlier commit, for
+ * the ratio) it copies this file there and runs it with that tree's
+ * deno.json; the step, model and optimizer then come from that tree (the
+ * current layout, or the flat `lib/*.ts` one of commits before the
+ * restructure). So this file imports nothing but tfjs-core:
+ *
+ *   deno run -A --config TREE/deno.json TREE/this-file.ts TREE COUNTER_MODULE [BATCH] [STEPS]
+ *
+ * which prints one JSON line, a {@linkcode HostStep}.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** The counter of lib/webgpu/gpu_calls.ts, as far as this file needs it. */
+export interface Counter {
+  snapshot(): object;
+  reset(): void;
+  hostOnly: boolean;
+}
+
+/** A tree's ResNet20 training step, as far as this file needs it. */
+export interface StepModules {
+  selectBackend(choice: "webgpu"): Promise<unknown>;
+  ResNet20: new (o: { seed: number }) => { trainable(): Map<string, unknown>; dispose(): void };
+  Sgd: new (p: Map<string, unknown>, o: { lr: number }) => { dispose(): void };
+  trainStep(model: unknown, sgd: unknown, images: Float32Array, labels: Int32Array): tf.Tensor[];
+}
+
+/** What one measurement gives: host-only times of the timed steps and the last step's calls. */
+export interface HostStep {
+  batch: number;
+  hostOnlyMs: number[];
+  calls: Record<string, number>;
+}
+
+/**
+ * Runs two warm-up steps (pipelines compile, the buffer pool fills), then
+ * `steps` timed steps with every dispatch emptied, each submitted at its end.
+ */
+export async function hostOnlyStep(
+  counter: Counter,
+  m: StepModules,
+  batch: number,
+  steps: number,
+): Promise<HostStep> {
+  await m.selectBackend("webgpu");
+  const model = new m.ResNet20({ seed: 0 });
+  const sgd = new m.Sgd(model.trainable(), { lr: 0.1 });
+  const images = Float32Array.from({ length: batch * 32 * 32 * 3 }, (_, i) => Math.sin(i));
+  const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
+  const be = tf.backend() as unknown as {
+    commandEncoder: unknown;
+    endComputePassEncoder(): void;
+    submitQueue(): void;
+  };
+  const hostOnlyMs: number[] = [];
+  let calls: Record<string, number> = {};
+  counter.hostOnly = true;
+  try {
+    for (let s = -2; s < steps; s++) {
+      counter.reset();
+      const t0 = performance.now();
+      tf.dispose(m.trainStep(model, sgd, images, labels));
+      if (be.commandEncoder) {
+        be.endComputePassEncoder();
+        be.submitQueue();
+      }
+      const ms = performance.now() - t0;
+      if (s >= 0) {
+        hostOnlyMs.push(ms);
+        calls = { ...counter.snapshot() } as Record<string, number>;
+      }
+    }
+  } finally {
+    counter.hostOnly = false;
+    sgd.dispose();
+    model.dispose();
+  }
+  return { batch, hostOnlyMs, calls };
+}
+
+/** The first of `paths` (relative to `tree`) that exists, imported. */
+async function load(tree: string, ...paths: string[]): Promise<Record<string, unknown>> {
+  for (const p of paths) {
+    try {
+      Deno.statSync(`${tree}/${p}`);
+    } catch {
+      continue;
+    }
+    return await import(new URL(`file://${tree}/${p}`).href);
+  }
+  throw new Error(`none of ${paths.join(", ")} in ${tree}`);
+}
+
+if (import.meta.main) {
+  const [tree, counterPath, batch = "128", steps = "5"] = Deno.args;
+  const { countGpuCalls } = await import(new URL(`file://${counterPath}`).href);
+  const counter = countGpuCalls() as Counter | null;
+  if (!counter) throw new Error("no WebGPU in this runtime");
+  const modules = {
+    ...await load(tree, "lib/runtime/backend.ts", "lib/backend.ts"),
+    ...await load(tree, "lib/models/resnet20.ts", "lib/resnet.ts"),
+    ...await load(tree, "lib/train/sgd.ts", "lib/sgd.ts"),
+    ...await load(tree, "lib/train/train_epoch.ts", "lib/trainer.ts"),
+  } as unknown as StepModules;
+  console.log(JSON.stringify(await hostOnlyStep(counter, modules, Number(batch), Number(steps))));
+}
