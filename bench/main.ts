@@ -37,7 +37,7 @@ import { runMain } from "../lib/runtime/main.ts";
 import { FIT_DEFAULTS } from "../lib/train/defaults.ts";
 import { fitFunction } from "../lib/train/fit_function.ts";
 import { Sgd } from "../lib/train/sgd.ts";
-import { trainStep } from "../lib/train/train_epoch.ts";
+import { CompiledStepRunner, createStepRunner, trainStep } from "../lib/train/train_epoch.ts";
 import { countGpuCalls } from "../lib/webgpu/gpu_calls.ts";
 import { hostOnlyStep, type HostStep, type StepModules } from "./webgpu_step.ts";
 
@@ -68,6 +68,7 @@ const cli = defineFlags("deno task bench [flags]", {
   "host-only": flag.boolean(
     "exp2 on webgpu: only the host-path figures (calls per step, host-only step time), no timed GPU steps",
   ),
+  eager: flag.boolean("exp2: run steps op by op even where the backend compiles them (WebGPU)"),
   baseline: flag.string(
     "a git worktree of an earlier commit: its WebGPU host-only step is measured in the same run, for the ratio",
     { placeholder: "DIR" },
@@ -173,7 +174,7 @@ async function benchExp2(o: Options): Promise<void> {
   if (backends.includes("webgpu")) await benchWebGpuHost(o);
   if (o.hostOnly) backends = backends.filter((b) => b !== "webgpu");
   if (backends.length === 0) return;
-  console.log("backend,device,batch_size,step_ms,images_per_second");
+  console.log("backend,device,step,batch_size,step_ms,images_per_second");
   const rates: [string, number][] = [];
   for (const b of backends) {
     const info = await tryBackend("exp2", b);
@@ -183,15 +184,13 @@ async function benchExp2(o: Options): Promise<void> {
     const n = o.batchSize;
     const x = Float32Array.from({ length: n * 32 * 32 * 3 }, () => Math.random() * 2 - 1);
     const y = Int32Array.from({ length: n }, () => Math.floor(Math.random() * 10));
-    const vars = [...model.trainable().values()];
+    // Compiled where the backend compiles steps (WebGPU), unless --eager.
+    const runner = createStepRunner(model, sgd, { compiled: !o.eager });
     const run = async (steps: number) => {
-      let last = 0;
-      for (let i = 0; i < steps; i++) {
-        const [loss, correct] = trainStep(model, sgd, x, y, vars);
-        if (i === steps - 1) last = (await loss.data())[0];
-        tf.dispose([loss, correct]);
-      }
-      return last;
+      runner.reset();
+      for (let i = 0; i < steps; i++) runner.step(x, y);
+      // One read at the end: queued GPU work is inside the timing.
+      return (await runner.totals()).loss / (steps * n);
     };
     try {
       await run(o.warmup);
@@ -200,8 +199,12 @@ async function benchExp2(o: Options): Promise<void> {
       const ms = (performance.now() - t) / o.steps;
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
       rates.push([info.backend, n / ms * 1000]);
-      console.log(`${info.backend},"${info.device}",${n},${ms.toFixed(1)},${(n / ms * 1000).toFixed(1)}`);
+      const step = runner instanceof CompiledStepRunner ? "compiled" : "eager";
+      console.log(
+        `${info.backend},"${info.device}",${step},${n},${ms.toFixed(1)},${(n / ms * 1000).toFixed(1)}`,
+      );
     } finally {
+      runner.dispose();
       sgd.dispose();
       model.dispose();
     }
@@ -223,7 +226,9 @@ async function benchExp2(o: Options): Promise<void> {
     : await pytorch(o, "pytorch_resnet20.py", ["bench", ...common]);
   if (ref) {
     const refRate = Number(ref.images_per_second);
-    console.log(`${ref.framework},"${ref.threads} threads",${ref.batch_size},${ref.step_ms},${refRate}`);
+    console.log(
+      `${ref.framework},"${ref.threads} threads",eager,${ref.batch_size},${ref.step_ms},${refRate}`,
+    );
     for (const [b, r] of rates) {
       console.error(
         `bench exp2: ${b} ${r.toFixed(1)} img/s = ${(r / refRate).toFixed(2)}x PyTorch (${refRate} img/s)`,
@@ -233,47 +238,41 @@ async function benchExp2(o: Options): Promise<void> {
 }
 
 /**
- * The host-only step of `tree`: in this process for this tree; for another
- * tree, bench/webgpu_step.ts copied there and run with its deno.json.
+ * The host-only step of `tree` (`compiled`: recorded once, replayed): in
+ * this process for this tree; for another tree, bench/webgpu_step.ts copied
+ * there and run with its deno.json.
  */
-async function hostStep(o: Options, tree: string): Promise<HostStep> {
+async function hostStep(o: Options, tree: string, compiled = false): Promise<HostStep> {
   const steps = Math.max(3, o.steps);
   const here = new URL(".", import.meta.url).pathname;
   if (tree === join(here, "..")) {
     const counter = countGpuCalls();
     if (!counter) throw new Error("this runtime has no WebGPU");
-    return await hostOnlyStep(
-      counter,
-      { selectBackend, ResNet20, Sgd, trainStep } as StepModules,
-      o.batchSize,
-      steps,
-    );
+    const modules = { selectBackend, ResNet20, Sgd, trainStep, createStepRunner } as StepModules;
+    return await hostOnlyStep(counter, modules, o.batchSize, steps, compiled);
   }
   const script = join(tree, `.bench_webgpu_step_${Deno.pid}.ts`);
   await Deno.copyFile(join(here, "webgpu_step.ts"), script);
   try {
     const counterModule = join(here, "../lib/webgpu/gpu_calls.ts");
+    const args = [
+      script,
+      tree,
+      counterModule,
+      String(o.batchSize),
+      String(steps),
+      compiled ? "compiled" : "eager",
+    ];
     const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--no-prompt",
-        "--config",
-        join(tree, "deno.json"),
-        script,
-        tree,
-        counterModule,
-        String(o.batchSize),
-        String(steps),
-      ],
+      args: ["run", "-A", "--no-prompt", "--config", join(tree, "deno.json"), ...args],
       stdout: "piped",
       stderr: "piped",
     }).output();
     if (!out.success) {
-      const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter((l) =>
-        l.startsWith("error")
+      const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
+      throw new Error(
+        `host-only step in ${tree} failed: ${lines.findLast((l) => l.includes("rror")) ?? out.code}`,
       );
-      throw new Error(`host-only step in ${tree} failed: ${err.at(-1) ?? `exit ${out.code}`}`);
     }
     return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!) as HostStep;
   } finally {
@@ -283,33 +282,38 @@ async function hostStep(o: Options, tree: string): Promise<HostStep> {
 
 /**
  * The WebGPU host path per ResNet20 training step in steady state: calls and
- * host-only time (every dispatch emptied), for this tree and `--baseline`.
+ * host-only time (every dispatch emptied), op by op and compiled, for this
+ * tree, and op by op for `--baseline`.
  */
 async function benchWebGpuHost(o: Options): Promise<void> {
   const repo = join(new URL(".", import.meta.url).pathname, "..");
-  const trees = [repo, ...(o.baseline ? [o.baseline] : [])];
+  const runs: [string, boolean][] = [[repo, false], [repo, true]];
+  if (o.baseline) runs.push([o.baseline, false]);
   console.log(
-    "tree,batch_size,host_only_ms,dispatches,write_buffers,create_buffers,bind_groups,submits,read_backs",
+    "tree,step,batch_size,host_only_ms,dispatches,write_buffers,create_buffers,bind_groups,submits,read_backs",
   );
-  const medians: number[] = [];
-  for (const tree of trees) {
-    const r = await hostStep(o, tree);
-    const ms = median(r.hostOnlyMs);
-    medians.push(ms);
+  const ms = new Map<string, number>();
+  for (const [tree, compiled] of runs) {
+    const r = await hostStep(o, tree, compiled);
+    const m = median(r.hostOnlyMs);
+    ms.set(tree === repo ? (compiled ? "compiled" : "eager") : "baseline", m);
     const c = r.calls;
     console.log(
-      `"${tree}",${r.batch},${ms.toFixed(1)},${c.dispatch},${c.writeBuffer},${c.createBuffer},` +
-        `${c.createBindGroup},${c.submit},${c.mapAsync}`,
+      `"${tree}",${compiled ? "compiled" : "eager"},${r.batch},${
+        m.toFixed(2)
+      },${c.dispatch},${c.writeBuffer},` +
+        `${c.createBuffer},${c.createBindGroup},${c.submit},${c.mapAsync}`,
     );
   }
-  if (medians.length === 2) {
-    console.error(
-      `bench exp2: webgpu host-only step ${medians[0].toFixed(1)} ms = ${
-        (medians[0] / medians[1]).toFixed(2)
-      }x ` +
-        `the baseline's ${medians[1].toFixed(1)} ms (${o.baseline})`,
-    );
-  }
+  const eager = ms.get("eager")!, compiled = ms.get("compiled")!, baseline = ms.get("baseline");
+  const against = baseline === undefined ? "" : `; against the baseline's ${baseline.toFixed(1)} ms ` +
+    `(${o.baseline}): eager ${(eager / baseline).toFixed(3)}x, compiled ${(compiled / baseline).toFixed(3)}x`;
+  console.error(
+    `bench exp2: webgpu host-only step: compiled ${compiled.toFixed(2)} ms = ${
+      (compiled / eager).toFixed(3)
+    }x ` +
+      `eager ${eager.toFixed(1)} ms${against}`,
+  );
 }
 
 function median(xs: number[]): number {

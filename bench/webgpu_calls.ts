@@ -5,7 +5,7 @@
  * bottleneck (Deno's wgpu allocates a staging buffer per `writeBuffer` and
  * queries the driver's memory budget per buffer creation and per submit).
  *
- *   deno run -A bench/webgpu_calls.ts [--reps 2000]
+ *   deno run -A bench/webgpu_calls.ts [--reps 2000] [--require-hardware]
  *
  * Prints the adapter, then CSV: `call,reps,median_us,mean_us` for
  * `writeBuffer` (64 B and 256 KiB), `createBuffer+destroy`,
@@ -19,7 +19,12 @@
  */
 import { parseArgs } from "node:util";
 
-const { values } = parseArgs({ options: { reps: { type: "string", default: "2000" } } });
+const { values } = parseArgs({
+  options: {
+    reps: { type: "string", default: "2000" },
+    "require-hardware": { type: "boolean", default: false },
+  },
+});
 const REPS = Number(values.reps);
 if (!Number.isInteger(REPS) || REPS < 10) {
   throw new Error(`--reps must be an integer of 10 or more, got ${values.reps}`);

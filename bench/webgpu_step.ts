@@ -11,7 +11,7 @@
  * current layout, or the flat `lib/*.ts` one of commits before the
  * restructure). So this file imports nothing but tfjs-core:
  *
- *   deno run -A --config TREE/deno.json TREE/this-file.ts TREE COUNTER_MODULE [BATCH] [STEPS]
+ *   deno run -A --config TREE/deno.json TREE/this-file.ts TREE COUNTER_MODULE [BATCH] [STEPS] [eager|compiled]
  *
  * which prints one JSON line, a {@linkcode HostStep}.
  *
@@ -32,11 +32,18 @@ export interface StepModules {
   ResNet20: new (o: { seed: number }) => { trainable(): Map<string, unknown>; dispose(): void };
   Sgd: new (p: Map<string, unknown>, o: { lr: number }) => { dispose(): void };
   trainStep(model: unknown, sgd: unknown, images: Float32Array, labels: Int32Array): tf.Tensor[];
+  /** Trees with compiled steps. */
+  createStepRunner?(model: unknown, sgd: unknown, options: { compiled: boolean }): {
+    step(images: Float32Array, labels: Int32Array): void;
+    dispose(): void;
+  };
 }
 
 /** What one measurement gives: host-only times of the timed steps and the last step's calls. */
 export interface HostStep {
   batch: number;
+  /** Whether steps were compiled (recorded once, replayed). */
+  compiled: boolean;
   hostOnlyMs: number[];
   calls: Record<string, number>;
 }
@@ -50,10 +57,16 @@ export async function hostOnlyStep(
   m: StepModules,
   batch: number,
   steps: number,
+  compiled = false,
 ): Promise<HostStep> {
   await m.selectBackend("webgpu");
   const model = new m.ResNet20({ seed: 0 });
   const sgd = new m.Sgd(model.trainable(), { lr: 0.1 });
+  if (compiled && !m.createStepRunner) throw new Error("this tree has no compiled steps");
+  const runner = m.createStepRunner?.(model, sgd, { compiled });
+  const step = runner
+    ? (x: Float32Array, y: Int32Array) => runner.step(x, y)
+    : (x: Float32Array, y: Int32Array) => tf.dispose(m.trainStep(model, sgd, x, y));
   const images = Float32Array.from({ length: batch * 32 * 32 * 3 }, (_, i) => Math.sin(i));
   const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
   const be = tf.backend() as unknown as {
@@ -68,7 +81,7 @@ export async function hostOnlyStep(
     for (let s = -2; s < steps; s++) {
       counter.reset();
       const t0 = performance.now();
-      tf.dispose(m.trainStep(model, sgd, images, labels));
+      step(images, labels);
       if (be.commandEncoder) {
         be.endComputePassEncoder();
         be.submitQueue();
@@ -81,10 +94,11 @@ export async function hostOnlyStep(
     }
   } finally {
     counter.hostOnly = false;
+    runner?.dispose();
     sgd.dispose();
     model.dispose();
   }
-  return { batch, hostOnlyMs, calls };
+  return { batch, compiled, hostOnlyMs, calls };
 }
 
 /** The first of `paths` (relative to `tree`) that exists, imported. */
@@ -101,7 +115,7 @@ async function load(tree: string, ...paths: string[]): Promise<Record<string, un
 }
 
 if (import.meta.main) {
-  const [tree, counterPath, batch = "128", steps = "5"] = Deno.args;
+  const [tree, counterPath, batch = "128", steps = "5", compiled = "eager"] = Deno.args;
   const { countGpuCalls } = await import(new URL(`file://${counterPath}`).href);
   const counter = countGpuCalls() as Counter | null;
   if (!counter) throw new Error("no WebGPU in this runtime");
@@ -111,5 +125,9 @@ if (import.meta.main) {
     ...await load(tree, "lib/train/sgd.ts", "lib/sgd.ts"),
     ...await load(tree, "lib/train/train_epoch.ts", "lib/trainer.ts"),
   } as unknown as StepModules;
-  console.log(JSON.stringify(await hostOnlyStep(counter, modules, Number(batch), Number(steps))));
+  console.log(
+    JSON.stringify(
+      await hostOnlyStep(counter, modules, Number(batch), Number(steps), compiled === "compiled"),
+    ),
+  );
 }

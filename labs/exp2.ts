@@ -37,7 +37,8 @@ import { checkpointName, checkResumable, latestCheckpoint } from "../lib/train/r
 import { formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "../lib/train/schedule.ts";
 import { resnetTrainingProbe } from "../lib/train/probe.ts";
 import { Sgd } from "../lib/train/sgd.ts";
-import { type EvalResult, evaluate, trainEpoch } from "../lib/train/train_epoch.ts";
+import { createStepRunner, type EvalResult, evaluate, trainEpoch } from "../lib/train/train_epoch.ts";
+import { stepCompiler } from "../lib/ops/mod.ts";
 
 const cli = defineFlags("deno task exp2 [flags]", {
   schedule: flag.custom("LR:EPOCHS stages, run from epoch 1 through every stage", parseScheduleFlag, {
@@ -59,6 +60,9 @@ const cli = defineFlags("deno task exp2 [flags]", {
     placeholder: "auto|FILE",
   }),
   init: flag.string("start from weights only (.safetensors or PyTorch .pth)", { placeholder: "FILE" }),
+  eager: flag.boolean(
+    "run every step op by op through tfjs, even where the backend compiles steps (WebGPU): for comparison",
+  ),
 }, {
   description: "Lab 2: ResNet20 on CIFAR-10, train and test accuracy every epoch.",
   examples: [
@@ -91,6 +95,8 @@ interface Exp2Config {
   out: string;
   resume: string | null;
   init: string | null;
+  /** Never compile steps (--eager). */
+  eager: boolean;
 }
 
 function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; help: boolean } {
@@ -111,6 +117,7 @@ function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; h
     out: v.out ?? `runs/exp2-${timeStamp()}`,
     resume: v.resume ?? null,
     init: v.init ?? null,
+    eager: v.eager,
   };
   return { config, stages: v.schedule, help: v.help };
 }
@@ -178,6 +185,7 @@ async function main(): Promise<void> {
   }
   await writeJsonAtomic(join(config.out, "run.json"), {
     ...runInfo("exp2", config, backend),
+    compiledStep: !config.eager && stepCompiler() !== undefined,
     parameters: model.parameterCount(),
     trainImages: data.train.count,
     testImages: data.test.count,
@@ -186,6 +194,8 @@ async function main(): Promise<void> {
   if (start > epochs) console.error(`exp2: the schedule's ${epochs} epochs are already done`);
   if (metrics.length) await writeMetrics(config.out, metrics, stages);
 
+  // Steps recorded once and replayed where the backend compiles them (WebGPU).
+  const runner = createStepRunner(model, sgd, { compiled: !config.eager });
   let lastTest: EvalResult | null = null;
   console.error(METRICS_COLUMNS.join(","));
   for (let epoch = start; epoch <= epochs; epoch++) {
@@ -193,6 +203,7 @@ async function main(): Promise<void> {
     const bar = new Progress(`epoch ${epoch}/${epochs}`, data.train.count, { unit: "img" });
     const train = await trainEpoch(model, sgd, data.train, rng, {
       batchSize: config.batchSize,
+      runner,
       onProgress: (done, loss) => bar.update(done, `loss ${loss.toFixed(4)}`),
     });
     bar.done();
@@ -236,6 +247,7 @@ async function main(): Promise<void> {
         `wrote ${config.out}/final.safetensors`,
     );
   }
+  runner.dispose();
   sgd.dispose();
   model.dispose();
   tf.disposeVariables();

@@ -25,4 +25,12 @@ export {
 } from "./batch_norm_running.ts";
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
 export { fuseReluGradient, onBackend, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";
+export {
+  type CompiledStep,
+  registerStepCompiler,
+  type StepCompiler,
+  stepCompiler,
+  type StepInput,
+  type StepSpec,
+} from "./compiled_step.ts";
 export { SGD_MOMENTUM_KERNEL, type SgdMomentumAttrs, sgdMomentumStep } from "./sgd_update.ts";

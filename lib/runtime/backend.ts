@@ -170,7 +170,10 @@ async function startAuto(options: SelectOptions): Promise<BackendInfo> {
   if (!(await import("../native/mod.ts")).nativeAvailable().ok) return await startWebGpu(false, gpu);
   if (!options.probe) {
     const native = await startNative(false);
-    return { ...native, reason: `auto: native CPU kernels (no probe for this task; a hardware GPU is present)` };
+    return {
+      ...native,
+      reason: `auto: native CPU kernels (no probe for this task; a hardware GPU is present)`,
+    };
   }
   const webgpu = await startWebGpu(false, gpu);
   const gpuRate = await options.probe();

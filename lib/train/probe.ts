@@ -67,7 +67,10 @@ export function throughputProbe(
  * console.log(info.reason); // "auto: webgpu is faster (measured ...)"
  * ```
  */
-export function resnetTrainingProbe(batchSize: number, options: ThroughputProbeOptions = {}): () => Promise<number> {
+export function resnetTrainingProbe(
+  batchSize: number,
+  options: ThroughputProbeOptions = {},
+): () => Promise<number> {
   return async () => {
     const model = new ResNet20({ seed: 0 });
     const sgd = new Sgd(model.trainable(), { lr: 0.01 });

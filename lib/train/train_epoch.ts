@@ -15,6 +15,16 @@ import type { ResNet20 } from "../models/resnet20.ts";
 import type { Rng } from "../data/rng.ts";
 import type { Sgd } from "./sgd.ts";
 import { LAB2_DEFAULTS } from "./defaults.ts";
+import { EagerStepRunner, type StepRunner } from "./train_step.ts";
+
+export {
+  CompiledStepRunner,
+  createStepRunner,
+  EagerStepRunner,
+  type StepRunner,
+  trainStep,
+  trainStepOn,
+} from "./train_step.ts";
 
 /** Loss and accuracy over a pass. */
 export interface PassResult {
@@ -119,137 +129,6 @@ export async function trainEpoch(
   }
 }
 
-/**
- * One optimisation step on a batch: forward in training mode, mean
- * cross-entropy, gradients of every trainable variable, SGD update. Returns
- * the batch's summed loss and number of correct predictions (the caller
- * disposes them).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import * as tf from "@tensorflow/tfjs-core";
- * import { ResNet20 } from "../models/resnet20.ts";
- * import { registerNativeBackend } from "../native/mod.ts";
- * import { Sgd } from "./sgd.ts";
- * import { trainStep } from "./train_epoch.ts";
- * // The `native` backend (oneDNN/BLAS through FFI): on `cpu`, one ResNet20 step takes ~20 s.
- * await registerNativeBackend();
- * await tf.setBackend("native");
- * const model = new ResNet20({ seed: 0 });
- * const sgd = new Sgd(model.trainable(), { lr: 0.1 });
- * const images = new Float32Array(2 * 32 * 32 * 3); // NHWC [2, 32, 32, 3], as makeBatch() returns
- * const [lossSum, correct] = trainStep(model, sgd, images, Int32Array.of(3, 5));
- * assert.ok((await lossSum.data())[0] > 0);
- * assert.ok([0, 1, 2].includes((await correct.data())[0]));
- * assert.equal(model.tracked.get("bn1.num_batches_tracked")!.value, 1); // training-mode BN
- * tf.dispose([lossSum, correct]);
- * sgd.dispose();
- * model.dispose();
- * ```
- */
-export function trainStep(
-  model: ResNet20,
-  sgd: Sgd,
-  images: Float32Array,
-  labels: Int32Array,
-  vars: tf.Variable[] = [...model.trainable().values()],
-): [tf.Scalar, tf.Scalar] {
-  const n = labels.length;
-  return tf.tidy(() =>
-    trainStepOn(model, sgd, tf.tensor4d(images, [n, 32, 32, 3]), tf.tensor1d(labels, "int32"), vars)
-  );
-}
-
-/**
- * {@linkcode trainStep} on device tensors: NHWC images `[n, 32, 32, 3]` and
- * int32 labels `[n]`, at learning rate `lr` when given (else `sgd.lr`).
- * Returns the batch's summed loss and correct count; call inside `tf.tidy`.
- */
-export function trainStepOn(
-  model: ResNet20,
-  sgd: Sgd,
-  x: tf.Tensor4D,
-  y: tf.Tensor1D,
-  vars: tf.Variable[] = [...model.trainable().values()],
-  lr?: tf.Scalar,
-): [tf.Scalar, tf.Scalar] {
-  let correct: tf.Scalar | null = null;
-  const { value, grads } = tf.variableGrads(() => {
-    const logits = model.forward(x, true);
-    correct = tf.keep(countCorrect(logits, y));
-    return tf.losses.softmaxCrossEntropy(tf.oneHot(y, NUM_CLASSES), logits) as tf.Scalar;
-  }, vars);
-  sgd.step(grads, lr);
-  const kept = correct!;
-  // Re-own the kept count in the caller's tidy so it is returned, not leaked.
-  const out: [tf.Scalar, tf.Scalar] = [tf.mul(value, x.shape[0]), tf.clone(kept)];
-  kept.dispose();
-  return out;
-}
-
-/** Runs training steps and keeps their summed loss and correct count on the device. */
-export interface StepRunner {
-  /** One optimisation step on a batch: NHWC images and labels, at `sgd.lr`. */
-  step(images: Float32Array, labels: Int32Array): void;
-  /** The sums since the last reset (one read-back from the device). */
-  totals(): Promise<{ loss: number; correct: number }>;
-  /** Sets the sums to zero. */
-  reset(): void;
-  /** Frees what the runner holds (not the model or the optimizer). */
-  dispose(): void;
-}
-
-/**
- * Steps run op by op through tfjs's engine ({@linkcode trainStep}), sums
- * added up on the device.
- *
- * @example
- * ```ts ignore
- * const runner = new EagerStepRunner(model, sgd);
- * runner.step(images, labels);
- * console.log((await runner.totals()).loss);
- * runner.dispose();
- * ```
- */
-export class EagerStepRunner implements StepRunner {
-  readonly #model: ResNet20;
-  readonly #sgd: Sgd;
-  readonly #vars: tf.Variable[];
-  #loss: tf.Scalar = tf.scalar(0);
-  #correct: tf.Scalar = tf.scalar(0);
-
-  /** A runner for `model` trained by `sgd`. */
-  constructor(model: ResNet20, sgd: Sgd) {
-    this.#model = model;
-    this.#sgd = sgd;
-    this.#vars = [...model.trainable().values()];
-  }
-
-  step(images: Float32Array, labels: Int32Array): void {
-    const [loss, correct] = trainStep(this.#model, this.#sgd, images, labels, this.#vars);
-    const [l, c] = [tf.add(this.#loss, loss), tf.add(this.#correct, correct)] as tf.Scalar[];
-    tf.dispose([this.#loss, this.#correct, loss, correct]);
-    [this.#loss, this.#correct] = [l, c];
-  }
-
-  async totals(): Promise<{ loss: number; correct: number }> {
-    // Async reads: WebGPU in Deno has no synchronous download.
-    const [loss, correct] = await Promise.all([this.#loss.data(), this.#correct.data()]);
-    return { loss: loss[0], correct: correct[0] };
-  }
-
-  reset(): void {
-    tf.dispose([this.#loss, this.#correct]);
-    this.#loss = tf.scalar(0);
-    this.#correct = tf.scalar(0);
-  }
-
-  dispose(): void {
-    tf.dispose([this.#loss, this.#correct]);
-  }
-}
-
 /** Options for {@linkcode evaluate}. */
 export interface EvaluateOptions {
   /**
@@ -341,8 +220,4 @@ export async function evaluate(
     predictions,
     logits,
   };
-}
-
-function countCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32"));
 }

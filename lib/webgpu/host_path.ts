@@ -123,6 +123,8 @@ export interface HostPath {
   readonly cachedScalars: number;
   /** The binding of uniform `fields` for the next dispatch (arena slice). */
   uniforms(fields: readonly ProgramUniform[]): UniformBinding;
+  /** Whether `buffer` holds a cached scalar constant (shared, never written). */
+  isCachedScalar(buffer: GPUBuffer): boolean;
 }
 
 const installedOn = new WeakMap<WebGpuBackend, HostPath>();
@@ -143,6 +145,7 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
   const device = backend.device;
   const arena = new UniformArena(device);
   const scalars = new Map<string, GPUBuffer>();
+  const scalarBuffers = new WeakSet<GPUBuffer>();
   const flushAndSubmit = () => {
     backend.endComputePassEncoder();
     backend.submitQueue();
@@ -171,6 +174,7 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
     if (count === 0 || !["float32", "int32", "bool"].includes(data.dtype)) return upload(dataId);
     if (data.values != null && count === 1 && scalars.size < MAX_CACHED_SCALARS) {
       data.resource = cachedScalar(device, scalars, data);
+      scalarBuffers.add(data.resource);
       // Shared and never released by tfjs: the cache owns it.
       data.external = true;
       data.values = null;
@@ -191,6 +195,7 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
       return scalars.size;
     },
     uniforms,
+    isCachedScalar: (buffer) => scalarBuffers.has(buffer),
   };
   installedOn.set(backend, path);
   return path;

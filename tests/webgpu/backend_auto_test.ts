@@ -44,12 +44,19 @@ Deno.test("selectBackend('auto') takes native when the probe measures the GPU sl
   assert.equal(info.reason, "auto: native is faster (measured 17/s on webgpu, 250/s on native)");
 });
 
-Deno.test("selectBackend('auto') without a probe never picks the GPU for its presence alone", test, async () => {
-  const info = await selectBackend("auto", { adapter: fakeHardware });
-  assert.equal(info.backend, "native");
-  assert.match(info.reason, /^auto: native CPU kernels \(no probe for this task; a hardware GPU is present\)$/);
-  assert.equal(info.probe, undefined);
-});
+Deno.test(
+  "selectBackend('auto') without a probe never picks the GPU for its presence alone",
+  test,
+  async () => {
+    const info = await selectBackend("auto", { adapter: fakeHardware });
+    assert.equal(info.backend, "native");
+    assert.match(
+      info.reason,
+      /^auto: native CPU kernels \(no probe for this task; a hardware GPU is present\)$/,
+    );
+    assert.equal(info.probe, undefined);
+  },
+);
 
 Deno.test("selectBackend('auto') on a software adapter skips the probe", test, async () => {
   const { probe, ran } = fakeProbe({ webgpu: 1e9, native: 1 });

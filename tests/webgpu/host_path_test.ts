@@ -24,7 +24,11 @@ Deno.test("packUniforms() lays fields out as WGSL structs of scalars and vectors
     data: [-3],
   }]);
   assert.equal(b.byteLength, 12);
-  assert.deepEqual([view(b).getUint32(0, true), view(b).getFloat32(4, true), view(b).getInt32(8, true)], [7, 0.5, -3]);
+  assert.deepEqual([view(b).getUint32(0, true), view(b).getFloat32(4, true), view(b).getInt32(8, true)], [
+    7,
+    0.5,
+    -3,
+  ]);
   // vec2 aligns to 8; vec3/vec4 to 16.
   b = packUniforms([{ type: "float32", data: [1] }, { type: "int32", data: [2, 3] }, {
     type: "int32",
@@ -60,56 +64,64 @@ Deno.test("UniformArena hands out aligned slices and is written once per flush",
   arena.destroy();
 });
 
-Deno.test("uploads through the host path keep their values: scalars, int32, bool, large", gpuTest, async () => {
-  await selectBackend("webgpu");
-  const values = Float32Array.from({ length: 3000 }, (_, i) => Math.sin(i));
-  const ts = [
-    tf.scalar(0.9),
-    tf.scalar(0.9), // the same cached buffer
-    tf.scalar(-7, "int32"),
-    tf.tensor1d([true, false, true], "bool"),
-    tf.tensor1d(values),
-  ];
-  // A kernel uploads its inputs; read back what the GPU holds.
-  const out = ts.map((t) => tf.add(t, tf.zerosLike(t)));
-  assert.deepEqual([...await out[0].data()], [Math.fround(0.9)]);
-  assert.deepEqual([...await out[1].data()], [Math.fround(0.9)]);
-  assert.deepEqual([...await out[2].data()], [-7]);
-  assert.deepEqual([...await out[3].data()], [1, 0, 1]);
-  assert.deepEqual(await out[4].data(), values);
-  tf.dispose([...ts, ...out]);
-});
+Deno.test(
+  "uploads through the host path keep their values: scalars, int32, bool, large",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const values = Float32Array.from({ length: 3000 }, (_, i) => Math.sin(i));
+    const ts = [
+      tf.scalar(0.9),
+      tf.scalar(0.9), // the same cached buffer
+      tf.scalar(-7, "int32"),
+      tf.tensor1d([true, false, true], "bool"),
+      tf.tensor1d(values),
+    ];
+    // A kernel uploads its inputs; read back what the GPU holds.
+    const out = ts.map((t) => tf.add(t, tf.zerosLike(t)));
+    assert.deepEqual([...await out[0].data()], [Math.fround(0.9)]);
+    assert.deepEqual([...await out[1].data()], [Math.fround(0.9)]);
+    assert.deepEqual([...await out[2].data()], [-7]);
+    assert.deepEqual([...await out[3].data()], [1, 0, 1]);
+    assert.deepEqual(await out[4].data(), values);
+    tf.dispose([...ts, ...out]);
+  },
+);
 
-Deno.test("one ResNet20 training step at batch 128 makes few writes, buffers and dispatches", gpuTest, async () => {
-  await selectBackend("webgpu");
-  const counter = countGpuCalls()!;
-  const be = tf.backend() as WebGpuBackend;
-  const model = new ResNet20({ seed: 0 });
-  const sgd = new Sgd(model.trainable(), { lr: 0.1 });
-  const n = 128;
-  const images = Float32Array.from({ length: n * 32 * 32 * 3 }, (_, i) => Math.sin(i));
-  const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-  counter.hostOnly = true;
-  try {
-    const counts = [];
-    for (let step = 0; step < 3; step++) {
-      counter.reset();
-      tf.dispose(trainStep(model, sgd, images, labels));
-      flush(be);
-      counts.push(counter.snapshot());
+Deno.test(
+  "one ResNet20 training step at batch 128 makes few writes, buffers and dispatches",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const counter = countGpuCalls()!;
+    const be = tf.backend() as WebGpuBackend;
+    const model = new ResNet20({ seed: 0 });
+    const sgd = new Sgd(model.trainable(), { lr: 0.1 });
+    const n = 128;
+    const images = Float32Array.from({ length: n * 32 * 32 * 3 }, (_, i) => Math.sin(i));
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+    counter.hostOnly = true;
+    try {
+      const counts = [];
+      for (let step = 0; step < 3; step++) {
+        counter.reset();
+        tf.dispose(trainStep(model, sgd, images, labels));
+        flush(be);
+        counts.push(counter.snapshot());
+      }
+      // Step 1 compiles pipelines and fills the buffer pool; steps 2 and 3 are steady.
+      for (const c of counts.slice(1)) {
+        assert.ok(c.writeBuffer <= 10, `writeBuffer ${c.writeBuffer} > 10`);
+        assert.ok(c.createBuffer <= 10, `createBuffer ${c.createBuffer} > 10`);
+        assert.ok(c.dispatch <= 810, `dispatch ${c.dispatch} > 810`);
+        assert.ok(c.createPipeline === 0, `${c.createPipeline} pipelines compiled in steady state`);
+        assert.equal(c.mapAsync, 0, "no read-back inside a step");
+      }
+      assert.deepEqual(counts[1], counts[2], "steady state");
+    } finally {
+      counter.hostOnly = false;
+      sgd.dispose();
+      model.dispose();
     }
-    // Step 1 compiles pipelines and fills the buffer pool; steps 2 and 3 are steady.
-    for (const c of counts.slice(1)) {
-      assert.ok(c.writeBuffer <= 10, `writeBuffer ${c.writeBuffer} > 10`);
-      assert.ok(c.createBuffer <= 10, `createBuffer ${c.createBuffer} > 10`);
-      assert.ok(c.dispatch <= 810, `dispatch ${c.dispatch} > 810`);
-      assert.ok(c.createPipeline === 0, `${c.createPipeline} pipelines compiled in steady state`);
-      assert.equal(c.mapAsync, 0, "no read-back inside a step");
-    }
-    assert.deepEqual(counts[1], counts[2], "steady state");
-  } finally {
-    counter.hostOnly = false;
-    sgd.dispose();
-    model.dispose();
-  }
-});
+  },
+);

@@ -16,31 +16,45 @@ import { Rng } from "../../lib/data/rng.ts";
 import { assertClose, gpuTest, onBoth, random } from "./helpers.ts";
 
 /** NHWC shapes: batch 1, odd sizes, 1 and 65 channels, and 2 x 24 x 24 = 1152 rows (several tiles). */
-const SHAPES: [number, number, number, number][] = [[1, 3, 5, 2], [2, 7, 6, 3], [3, 4, 5, 65], [2, 24, 24, 5]];
+const SHAPES: [number, number, number, number][] = [[1, 3, 5, 2], [2, 7, 6, 3], [3, 4, 5, 65], [
+  2,
+  24,
+  24,
+  5,
+]];
 
-Deno.test("webgpu: batchNormTrain() matches cpu in value, statistics and gradients, with and without ReLU", gpuTest, async () => {
-  for (const shape of SHAPES) {
-    for (const relu of [false, true]) {
-      const c = shape[3];
-      const [cpu, webgpu] = await onBoth(() =>
-        tf.tidy(() => {
-          const rng = new Rng(7);
-          // Offset and scaled, so that a mean far from zero tests the shifted sums.
-          const x = tf.add(tf.mul(random(rng, shape), 3), 5) as tf.Tensor4D;
-          const gamma = tf.add(random(rng, [c]), 1.5) as tf.Tensor1D;
-          const beta = random(rng, [c]) as tf.Tensor1D;
-          const dy = random(rng, shape);
-          const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-            batchNormTrain(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5, relu).y;
-          const { y, mean, variance } = batchNormTrain(x, gamma, beta, 1e-5, relu);
-          return [y, mean, variance, ...tf.grads(f)([x, gamma, beta], dy)];
-        })
-      );
-      const what = `${shape} relu ${relu}`;
-      assertClose(webgpu, cpu, ["y", "mean", "variance", "dx", "dgamma", "dbeta"].map((n) => `${n} ${what}`), 2e-5);
+Deno.test(
+  "webgpu: batchNormTrain() matches cpu in value, statistics and gradients, with and without ReLU",
+  gpuTest,
+  async () => {
+    for (const shape of SHAPES) {
+      for (const relu of [false, true]) {
+        const c = shape[3];
+        const [cpu, webgpu] = await onBoth(() =>
+          tf.tidy(() => {
+            const rng = new Rng(7);
+            // Offset and scaled, so that a mean far from zero tests the shifted sums.
+            const x = tf.add(tf.mul(random(rng, shape), 3), 5) as tf.Tensor4D;
+            const gamma = tf.add(random(rng, [c]), 1.5) as tf.Tensor1D;
+            const beta = random(rng, [c]) as tf.Tensor1D;
+            const dy = random(rng, shape);
+            const f = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+              batchNormTrain(x as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5, relu).y;
+            const { y, mean, variance } = batchNormTrain(x, gamma, beta, 1e-5, relu);
+            return [y, mean, variance, ...tf.grads(f)([x, gamma, beta], dy)];
+          })
+        );
+        const what = `${shape} relu ${relu}`;
+        assertClose(
+          webgpu,
+          cpu,
+          ["y", "mean", "variance", "dx", "dgamma", "dbeta"].map((n) => `${n} ${what}`),
+          2e-5,
+        );
+      }
     }
-  }
-});
+  },
+);
 
 Deno.test("webgpu: batchNormRunningUpdate() matches cpu", gpuTest, async () => {
   const [cpu, webgpu] = await onBoth(() =>
@@ -54,37 +68,45 @@ Deno.test("webgpu: batchNormRunningUpdate() matches cpu", gpuTest, async () => {
   assertClose(webgpu, cpu, ["running mean", "running var"], 1e-6);
 });
 
-Deno.test("webgpu: addRelu() and ReLU's fused gradient match cpu, values and gradients", gpuTest, async () => {
-  for (const shape of SHAPES) {
-    const [cpu, webgpu] = await onBoth(() =>
-      tf.tidy(() => {
-        const rng = new Rng(9);
-        const [a, b, dy] = [random(rng, shape), random(rng, shape), random(rng, shape)];
-        const f = (x: tf.Tensor, y: tf.Tensor) => addRelu(x, y);
-        const relu = (x: tf.Tensor) => tf.relu(x);
-        return [f(a, b), ...tf.grads(f)([a, b], dy), ...tf.grads(relu)([a], dy)];
-      })
-    );
-    assertClose(webgpu, cpu, ["value", "da", "db", "relu dx"].map((n) => `${n} ${shape}`), 1e-6);
-  }
-});
+Deno.test(
+  "webgpu: addRelu() and ReLU's fused gradient match cpu, values and gradients",
+  gpuTest,
+  async () => {
+    for (const shape of SHAPES) {
+      const [cpu, webgpu] = await onBoth(() =>
+        tf.tidy(() => {
+          const rng = new Rng(9);
+          const [a, b, dy] = [random(rng, shape), random(rng, shape), random(rng, shape)];
+          const f = (x: tf.Tensor, y: tf.Tensor) => addRelu(x, y);
+          const relu = (x: tf.Tensor) => tf.relu(x);
+          return [f(a, b), ...tf.grads(f)([a, b], dy), ...tf.grads(relu)([a], dy)];
+        })
+      );
+      assertClose(webgpu, cpu, ["value", "da", "db", "relu dx"].map((n) => `${n} ${shape}`), 1e-6);
+    }
+  },
+);
 
-Deno.test("webgpu: shortcutA() on odd shapes and batch 1 matches cpu, value and gradient", gpuTest, async () => {
-  const cases: [[number, number, number, number], number][] = [[[1, 5, 3, 2], 5], [[2, 6, 4, 16], 32]];
-  for (const [shape, channels] of cases) {
-    const [n, h, w] = shape;
-    const [cpu, webgpu] = await onBoth(() =>
-      tf.tidy(() => {
-        const rng = new Rng(10);
-        const x = tf.mul(random(rng, shape), 1) as tf.Tensor4D;
-        const dy = random(rng, [n, Math.ceil(h / 2), Math.ceil(w / 2), channels]);
-        const f = (x: tf.Tensor) => shortcutA(x as tf.Tensor4D, channels);
-        return [f(x), ...tf.grads(f)([x], dy)];
-      })
-    );
-    assertClose(webgpu, cpu, [`value ${shape}`, `dx ${shape}`], 1e-6);
-  }
-});
+Deno.test(
+  "webgpu: shortcutA() on odd shapes and batch 1 matches cpu, value and gradient",
+  gpuTest,
+  async () => {
+    const cases: [[number, number, number, number], number][] = [[[1, 5, 3, 2], 5], [[2, 6, 4, 16], 32]];
+    for (const [shape, channels] of cases) {
+      const [n, h, w] = shape;
+      const [cpu, webgpu] = await onBoth(() =>
+        tf.tidy(() => {
+          const rng = new Rng(10);
+          const x = tf.mul(random(rng, shape), 1) as tf.Tensor4D;
+          const dy = random(rng, [n, Math.ceil(h / 2), Math.ceil(w / 2), channels]);
+          const f = (x: tf.Tensor) => shortcutA(x as tf.Tensor4D, channels);
+          return [f(x), ...tf.grads(f)([x], dy)];
+        })
+      );
+      assertClose(webgpu, cpu, [`value ${shape}`, `dx ${shape}`], 1e-6);
+    }
+  },
+);
 
 Deno.test("webgpu: sgdMomentumStep() matches cpu", gpuTest, async () => {
   for (const size of [1, 7, 1001]) {

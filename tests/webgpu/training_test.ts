@@ -109,39 +109,47 @@ Deno.test("webgpu: ResNet20 training-mode gradients match cpu", gpuTest, async (
   assertClose(webgpu, cpu, names, 1e-4);
 });
 
-Deno.test("webgpu: two SGD steps of ResNet20 match cpu (losses, updates, BN running statistics)", gpuTest, async () => {
-  // 8x8 images go through every layer and both option-A shortcuts; batch 2.
-  const names: string[] = [];
-  const [cpu, webgpu] = await onBoth(() => {
-    const model = new ResNet20({ seed: 0 });
-    const sgd = new Sgd(model.trainable(), { lr: 0.1 });
-    const rng = new Rng(4);
-    const before = model.tensors.map((t) => t.variable.clone());
-    const losses: tf.Tensor[] = [];
-    for (let step = 0; step < 2; step++) {
-      const x = random(rng, [2, 8, 8, 3]) as tf.Tensor4D;
-      const y = tf.tensor1d([3, 7 - step], "int32");
-      const [loss, correct] = tf.tidy(() => trainStepOn(model, sgd, x, y));
-      losses.push(loss);
-      tf.dispose([x, y, correct]);
+Deno.test(
+  "webgpu: two SGD steps of ResNet20 match cpu (losses, updates, BN running statistics)",
+  gpuTest,
+  async () => {
+    // 8x8 images go through every layer and both option-A shortcuts; batch 2.
+    const names: string[] = [];
+    const [cpu, webgpu] = await onBoth(() => {
+      const model = new ResNet20({ seed: 0 });
+      const sgd = new Sgd(model.trainable(), { lr: 0.1 });
+      const rng = new Rng(4);
+      const before = model.tensors.map((t) => t.variable.clone());
+      const losses: tf.Tensor[] = [];
+      for (let step = 0; step < 2; step++) {
+        const x = random(rng, [2, 8, 8, 3]) as tf.Tensor4D;
+        const y = tf.tensor1d([3, 7 - step], "int32");
+        const [loss, correct] = tf.tidy(() => trainStepOn(model, sgd, x, y));
+        losses.push(loss);
+        tf.dispose([x, y, correct]);
+      }
+      // Updates (after - before) of every parameter and buffer, and the losses.
+      const out = tf.tidy(() => model.tensors.map((t, i) => tf.sub(t.variable, before[i])));
+      names.splice(0, names.length, ...model.tensors.map((t) => t.name), "loss 1", "loss 2");
+      tf.dispose(before);
+      sgd.dispose();
+      model.dispose();
+      return [...out, ...losses];
+    });
+    // The native backend's tolerances (tests/train/train_epoch_test.ts): losses
+    // 1e-4; updates 2e-2 relative (a ReLU input within rounding of zero can
+    // land on the other side when sums are taken in another order).
+    assertClose(webgpu.slice(-2), cpu.slice(-2), names.slice(-2), 1e-4);
+    const updates = names.slice(0, -2);
+    const rel = updates.map((_, i) => l2(sub(webgpu[i], cpu[i])) / (l2(cpu[i]) || 1));
+    const worst = Math.max(...rel);
+    if (!(worst < 2e-2)) {
+      throw new Error(
+        `update ${updates[rel.indexOf(worst)]} differs by ${worst} (relative L2)`,
+      );
     }
-    // Updates (after - before) of every parameter and buffer, and the losses.
-    const out = tf.tidy(() => model.tensors.map((t, i) => tf.sub(t.variable, before[i])));
-    names.splice(0, names.length, ...model.tensors.map((t) => t.name), "loss 1", "loss 2");
-    tf.dispose(before);
-    sgd.dispose();
-    model.dispose();
-    return [...out, ...losses];
-  });
-  // The native backend's tolerances (tests/train/train_epoch_test.ts): losses
-  // 1e-4; updates 2e-2 relative (a ReLU input within rounding of zero can
-  // land on the other side when sums are taken in another order).
-  assertClose(webgpu.slice(-2), cpu.slice(-2), names.slice(-2), 1e-4);
-  const updates = names.slice(0, -2);
-  const rel = updates.map((_, i) => l2(sub(webgpu[i], cpu[i])) / (l2(cpu[i]) || 1));
-  const worst = Math.max(...rel);
-  if (!(worst < 2e-2)) throw new Error(`update ${updates[rel.indexOf(worst)]} differs by ${worst} (relative L2)`);
-});
+  },
+);
 
 function sub(a: Float32Array, b: Float32Array): Float32Array {
   return a.map((v, i) => v - b[i]);

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The GPU run, prepared (under 5 minutes): the adapter (a software one is
+# refused), what single WebGPU calls cost the host, and ResNet20 training
+# steps on WebGPU beside PyTorch CUDA on the same GPU, with the WebGPU calls
+# per step and the host-only step time.
+#
+# Here, before sending the checkout to a GPU machine (../shared/device/README.md):
+#   ../shared/device/pack.sh bench/main.ts bench/webgpu_calls.ts
+#   cp ../shared/reference/pytorch_resnet20.py .device/
+# On the GPU machine, from the checkout (with .device carried along):
+#   bash bench/gpu_check.sh
+# On a GPU machine with Deno and the npm cache, the bundles are not needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -f .device/env.sh ]; then
+  # shellcheck disable=SC1091
+  source .device/env.sh
+  calls=(deno run -A .device/webgpu_calls.js)
+  bench=(deno run -A .device/main.js)
+  reference=.device
+else
+  calls=(deno run -A bench/webgpu_calls.ts)
+  bench=(deno run -A bench/main.ts)
+  reference=../shared/reference
+fi
+python=${PYTHON:-python3}
+echo "== WebGPU calls, microseconds each"
+timeout 60 "${calls[@]}" --require-hardware
+echo "== ResNet20 training steps, batch 128: WebGPU vs PyTorch CUDA (same GPU)"
+timeout 200 "${bench[@]}" --lab exp2 --backend webgpu --torch-device cuda --reference "$reference" \
+  --python "$python" --steps 20 --warmup 3

@@ -1,0 +1,468 @@
+/**
+ * A compiled step on WebGPU: the ordinary tfjs step runs once while every
+ * GPU command it encodes is recorded (pipelines, bind groups with their
+ * buffers, offsets and sizes, workgroup counts, copies); later runs write
+ * the host inputs into their buffers and re-encode the recorded commands
+ * into one command encoder, one submit, with no tfjs in between. WebGPU has
+ * no reusable compute command buffers, so re-encoding is the floor: about a
+ * microsecond of host time a dispatch instead of tens through tfjs.
+ *
+ * The memory plan that makes a replay valid:
+ * - every state variable lives in a **home buffer** owned here (its value is
+ *   copied in once); the recorded step reads the homes, writes new values to
+ *   buffers of its own, and the replay ends by copying those back home. The
+ *   variable keeps pointing at its home, so the model, checkpoints and
+ *   evaluation see the current values;
+ * - every other buffer the step touches (activations, gradients, uploaded
+ *   constants) is taken out of tfjs's pool after the recording, so nothing
+ *   else can be handed it; uniform bytes are copied out of the per-submit
+ *   arena into a buffer of the recording's own;
+ * - the host inputs are persistent tensors written before each replay.
+ *
+ * A recording is checked before every replay: if a state variable no longer
+ * points at its home (it was reassigned outside the step, e.g. weights
+ * loaded), the step is recorded again. Anything a recording cannot
+ * guarantee (a submit inside the step, a buffer held by a tensor outside
+ * it) is an error, never a silent wrong result. One recording per set of
+ * input shapes (the last, smaller batch of an epoch gets its own).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { CompiledStep, StepSpec } from "../ops/compiled_step.ts";
+import { type BufferManager, flush, type WebGpuBackend } from "./backend_internals.ts";
+import type { HostPath } from "./host_path.ts";
+
+/** A command of a recorded step. */
+type Command =
+  | { op: "begin" }
+  | { op: "end" }
+  | { op: "pipeline"; pipeline: GPUComputePipeline }
+  | { op: "group"; index: number; group: GPUBindGroup }
+  | { op: "dispatch"; x: number; y: number; z: number }
+  | { op: "copy"; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
+
+/** A bind group's buffers as it was created: `[binding, buffer, offset, size]`. */
+type GroupEntries = { binding: number; buffer: GPUBuffer; offset: number; size: number }[];
+
+/** What the prototype hooks collect while a step is being recorded. */
+interface Capture {
+  commands: Command[];
+  groups: Map<
+    GPUBindGroup,
+    { layout: GPUBindGroupLayout; entries: GroupEntries; uniforms: Map<number, Uint8Array> }
+  >;
+  submits: number;
+}
+
+/** Raised when a step cannot be compiled; the message says why. */
+export class CompileStepError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CompileStepError";
+  }
+}
+
+let capture: Capture | null = null;
+let arenaOf: ((buffer: GPUBuffer) => HostPath | null) | null = null;
+let hooked = false;
+
+/** Wraps the WebGPU prototypes once: while `capture` is set, commands are recorded. */
+function installHooks(): void {
+  if (hooked) return;
+  hooked = true;
+  const wrap = <T extends object>(
+    proto: T,
+    name: string,
+    record: (self: T, args: unknown[], out: unknown) => void,
+  ) => {
+    const p = proto as Record<string, unknown>;
+    const original = p[name] as (...args: unknown[]) => unknown;
+    p[name] = function (this: T, ...args: unknown[]) {
+      const out = original.apply(this, args);
+      if (capture) record(this, args, out);
+      return out;
+    };
+  };
+  wrap(GPUCommandEncoder.prototype, "beginComputePass", () => capture!.commands.push({ op: "begin" }));
+  wrap(GPUComputePassEncoder.prototype, "end", () => capture!.commands.push({ op: "end" }));
+  wrap(GPUComputePassEncoder.prototype, "setPipeline", (_, [pipeline]) => {
+    capture!.commands.push({ op: "pipeline", pipeline: pipeline as GPUComputePipeline });
+  });
+  wrap(GPUComputePassEncoder.prototype, "setBindGroup", (_, [index, group, offsets]) => {
+    if (offsets !== undefined && (offsets as number[]).length) {
+      throw new CompileStepError("a step uses dynamic bind-group offsets, which are not recorded");
+    }
+    capture!.commands.push({ op: "group", index: index as number, group: group as GPUBindGroup });
+  });
+  wrap(GPUComputePassEncoder.prototype, "dispatchWorkgroups", (_, [x, y = 1, z = 1]) => {
+    capture!.commands.push({ op: "dispatch", x: x as number, y: y as number, z: z as number });
+  });
+  wrap(GPUCommandEncoder.prototype, "copyBufferToBuffer", (_, a) => {
+    const [src, srcOffset, dst, dstOffset, size] = a as [GPUBuffer, number, GPUBuffer, number, number];
+    capture!.commands.push({ op: "copy", src, srcOffset, dst, dstOffset, size });
+  });
+  wrap(GPUQueue.prototype, "submit", () => capture!.submits++);
+  wrap(GPUDevice.prototype, "createBindGroup", (_, [descriptor], group) => {
+    const d = descriptor as GPUBindGroupDescriptor;
+    const entries: GroupEntries = [];
+    const uniforms = new Map<number, Uint8Array>();
+    for (const e of d.entries) {
+      const r = e.resource as GPUBufferBinding;
+      if (!(r?.buffer instanceof GPUBuffer)) {
+        throw new CompileStepError("a step binds a texture or sampler, which is not recorded");
+      }
+      const offset = r.offset ?? 0, size = r.size ?? r.buffer.size - offset;
+      entries.push({ binding: e.binding, buffer: r.buffer, offset, size });
+      const host = arenaOf?.(r.buffer);
+      if (host) uniforms.set(e.binding, host.arena.bytesAt(offset, size));
+    }
+    capture!.groups.set(group as GPUBindGroup, { layout: d.layout, entries, uniforms });
+  });
+}
+
+/** Removes `b` from tfjs's pool lists (`free` or `used`); true if it was there. */
+function takeFromPool(bm: BufferManager, b: GPUBuffer, list: "free" | "used"): boolean {
+  const key = `${b.size}_${b.usage}`;
+  const buffers = (list === "free" ? bm.freeBuffers : bm.usedBuffers).get(key);
+  const i = buffers?.indexOf(b) ?? -1;
+  if (i < 0) return false;
+  buffers!.splice(i, 1);
+  if (list === "free") bm.numFreeBuffers--;
+  else {
+    bm.numUsedBuffers--;
+    bm.numBytesUsed -= b.size;
+  }
+  return true;
+}
+
+/** One recording: the commands to re-encode and the buffers it owns. */
+interface Recording {
+  inputs: tf.Tensor[];
+  inputBuffers: GPUBuffer[];
+  /** The last bytes written to each small input (skipped when unchanged). */
+  lastSmall: (Uint8Array | null)[];
+  commands: Command[];
+  /** Buffers taken from tfjs's pool (intermediates and state outputs): destroyed with the recording. */
+  owned: GPUBuffer[];
+  /** Bytes of the recording's own uniform buffer. */
+  uniformBytes: number;
+  uniform: GPUBuffer | null;
+  /** State outputs copied back to their homes at the end of every replay: `[from, to]`. */
+  copiesBack: [GPUBuffer, GPUBuffer][];
+}
+
+/** Inputs of at most this many bytes are compared with the last write and skipped when equal. */
+const SMALL_INPUT = 64;
+
+/** A {@linkcode CompiledStep} on the WebGPU plugin's backend. */
+export class WebGpuCompiledStep implements CompiledStep {
+  readonly #be: WebGpuBackend;
+  readonly #host: HostPath;
+  readonly #spec: StepSpec;
+  readonly #homes = new Map<tf.Variable, GPUBuffer>();
+  readonly #recordings = new Map<string, Recording>();
+  #count = 0;
+
+  /** Compiles `spec` lazily: the first run of each input shape records. */
+  constructor(backend: WebGpuBackend, host: HostPath, spec: StepSpec) {
+    this.#be = backend;
+    this.#host = host;
+    this.#spec = spec;
+    installHooks();
+    const known = arenaOf;
+    arenaOf = (b) => b === host.arena.buffer ? host : known?.(b) ?? null;
+  }
+
+  get recordings(): number {
+    return this.#count;
+  }
+
+  run(inputs: readonly (Float32Array | Int32Array)[]): void {
+    const spec = this.#spec;
+    if (inputs.length !== spec.inputs.length) {
+      throw new CompileStepError(`the step takes ${spec.inputs.length} inputs, got ${inputs.length}`);
+    }
+    const shapes = inputs.map((a, i) => {
+      const s = spec.inputs[i].shape, per = s.slice(1).reduce((p, d) => p * d, 1);
+      if (a.length % per !== 0) {
+        throw new CompileStepError(`input ${i} of ${a.length} values does not fit [*, ${s.slice(1)}]`);
+      }
+      return [a.length / per, ...s.slice(1)];
+    });
+    const key = JSON.stringify(shapes);
+    if (!this.#homesValid()) this.#dropRecordings();
+    const recording = this.#recordings.get(key);
+    if (recording) this.#replay(recording, inputs);
+    else this.#recordings.set(key, this.#record(shapes, inputs));
+  }
+
+  write(variable: tf.Variable, values: Float32Array | Int32Array): void {
+    const home = this.#homes.get(variable);
+    if (!home || this.#be.tensorMap.get(variable.dataId).resource !== home) {
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, variable.dtype)));
+      return;
+    }
+    flush(this.#be);
+    this.#be.queue.writeBuffer(home, 0, values as Float32Array<ArrayBuffer>);
+    this.#be.tensorMap.get(variable.dataId).values = null;
+  }
+
+  dispose(): void {
+    this.#dropRecordings();
+    const bm = this.#be.bufferManager;
+    for (const [v, home] of this.#homes) {
+      const data = !v.isDisposed && this.#be.tensorMap.has(v.dataId)
+        ? this.#be.tensorMap.get(v.dataId)
+        : null;
+      if (data?.resource === home) {
+        // The variable keeps its value: the home becomes an ordinary pool buffer of tfjs's.
+        data.external = false;
+        const key = `${home.size}_${home.usage}`;
+        if (!bm.usedBuffers.has(key)) bm.usedBuffers.set(key, []);
+        bm.usedBuffers.get(key)!.push(home);
+        bm.numUsedBuffers++;
+        bm.numBytesUsed += home.size;
+        bm.numBytesAllocated += home.size;
+      } else home.destroy();
+    }
+    this.#homes.clear();
+  }
+
+  /** Whether every state variable still points at its home. */
+  #homesValid(): boolean {
+    if (this.#recordings.size === 0) return true;
+    for (const v of this.#spec.state) {
+      if (v.isDisposed || this.#be.tensorMap.get(v.dataId).resource !== this.#homes.get(v)) return false;
+    }
+    return true;
+  }
+
+  #dropRecordings(): void {
+    for (const r of this.#recordings.values()) {
+      for (const b of r.owned) {
+        b.destroy();
+        this.#be.bufferManager.numBytesAllocated -= b.size;
+      }
+      r.uniform?.destroy();
+      tf.dispose(r.inputs);
+    }
+    this.#recordings.clear();
+  }
+
+  /** Moves every state variable into its home buffer (copying its value there). */
+  #adoptHomes(): void {
+    const be = this.#be, state = this.#spec.state;
+    // Variables made from one tensor share its data until assigned: each needs a home of its own.
+    const seen = new Set<object>();
+    for (const v of state) {
+      if (v.isDisposed) throw new CompileStepError(`state variable ${v.name} is disposed`);
+      if (seen.has(v.dataId)) tf.tidy(() => v.assign(tf.mul(v, 1)));
+      seen.add(v.dataId);
+      be.uploadToGPU(v.dataId);
+    }
+    // Every value is computed or uploaded before it is copied.
+    flush(be);
+    let encoder: GPUCommandEncoder | null = null;
+    const release: GPUBuffer[] = [];
+    for (const v of state) {
+      const data = be.tensorMap.get(v.dataId);
+      const current = data.resource!;
+      let home = this.#homes.get(v);
+      if (current === home) continue;
+      if (!home || home.size !== current.size) {
+        home?.destroy();
+        const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+        home = be.device.createBuffer({ size: current.size, usage, label: `home ${v.name}` });
+        this.#homes.set(v, home);
+      }
+      encoder ??= be.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(current, 0, home, 0, current.size);
+      // Cached scalars are not tfjs's to release.
+      if (!data.external) release.push(current);
+      data.resource = home;
+      data.external = true;
+    }
+    if (encoder) be.queue.submit([encoder.finish()]);
+    // Only now back to tfjs's pool: a queue-ordered upload into a reused
+    // buffer must not run before the copy out of it.
+    for (const b of release) be.bufferManager.releaseBuffer(b);
+  }
+
+  #record(shapes: number[][], hostInputs: readonly (Float32Array | Int32Array)[]): Recording {
+    const be = this.#be, spec = this.#spec;
+    flush(be);
+    this.#adoptHomes();
+    const inputs = shapes.map((shape, i) => {
+      const t = tf.tensor(hostInputs[i], shape, spec.inputs[i].dtype);
+      be.uploadToGPU(t.dataId); // on the GPU now: no op on it may run on the CPU
+      return t;
+    });
+    const inputBuffers = inputs.map((t) => be.tensorMap.get(t.dataId).resource!);
+    // The recording starts with a fresh encoder and no open pass.
+    flush(be);
+    const flags = tf.env();
+    const batch = flags.getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
+    flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number.MAX_SAFE_INTEGER);
+    const recorded: Capture = { commands: [], groups: new Map(), submits: 0 };
+    capture = recorded;
+    try {
+      tf.tidy(() => spec.run(inputs));
+      be.endComputePassEncoder();
+    } finally {
+      capture = null;
+      flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
+    }
+    be.submitQueue();
+    if (recorded.submits > 0) {
+      tf.dispose(inputs);
+      throw new CompileStepError(`the step submitted work ${recorded.submits} time(s) before its end`);
+    }
+    this.#count++;
+
+    // State: the step's new values go home now and after every replay.
+    const copiesBack: [GPUBuffer, GPUBuffer][] = [];
+    const owned: GPUBuffer[] = [];
+    for (const v of spec.state) {
+      const data = be.tensorMap.get(v.dataId);
+      const home = this.#homes.get(v)!;
+      const out = data.resource!;
+      if (out === home) continue;
+      if (data.external || !takeFromPool(be.bufferManager, out, "used")) {
+        throw new CompileStepError(`state variable ${v.name}'s new value is not in a buffer of its own`);
+      }
+      owned.push(out);
+      copiesBack.push([out, home]);
+      data.resource = home;
+      data.external = true;
+      data.values = null;
+    }
+    const encoder = be.device.createCommandEncoder();
+    for (const [from, to] of copiesBack) encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
+    be.queue.submit([encoder.finish()]);
+
+    // Every other buffer: take intermediates out of the pool; refuse foreign ones.
+    const known = new Set<GPUBuffer>([
+      ...this.#homes.values(),
+      ...inputBuffers,
+      ...owned,
+      this.#host.arena.buffer,
+    ]);
+    const claim = (b: GPUBuffer) => {
+      if (known.has(b)) return;
+      if (takeFromPool(be.bufferManager, b, "free")) owned.push(b);
+      else if (!this.#host.isCachedScalar(b)) {
+        throw new CompileStepError(
+          `the step uses a ${b.size}-byte buffer held by a tensor outside it (a tensor kept from the step?)`,
+        );
+      }
+      known.add(b);
+    };
+    for (const c of recorded.commands) {
+      if (c.op === "copy") [c.src, c.dst].forEach(claim);
+    }
+    for (const g of recorded.groups.values()) g.entries.forEach((e) => claim(e.buffer));
+
+    // Uniforms: out of the per-submit arena into the recording's own buffer.
+    const align = be.device.limits.minUniformBufferOffsetAlignment;
+    let uniformBytes = 0;
+    const placed = new Map<GPUBindGroup, Map<number, number>>();
+    for (const [group, g] of recorded.groups) {
+      for (const [binding, bytes] of g.uniforms) {
+        if (!placed.has(group)) placed.set(group, new Map());
+        placed.get(group)!.set(binding, uniformBytes);
+        uniformBytes = Math.ceil((uniformBytes + bytes.length) / align) * align;
+      }
+    }
+    let uniform: GPUBuffer | null = null;
+    const rebuilt = new Map<GPUBindGroup, GPUBindGroup>();
+    if (uniformBytes > 0) {
+      uniform = be.device.createBuffer({
+        size: uniformBytes,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        label: "compiled step uniforms",
+      });
+      const host = new Uint8Array(uniformBytes);
+      for (const [group, offsets] of placed) {
+        const g = recorded.groups.get(group)!;
+        for (const [binding, offset] of offsets) host.set(g.uniforms.get(binding)!, offset);
+        rebuilt.set(
+          group,
+          be.device.createBindGroup({
+            layout: g.layout,
+            entries: g.entries.map((e) => ({
+              binding: e.binding,
+              resource: offsets.has(e.binding)
+                ? { buffer: uniform!, offset: offsets.get(e.binding)!, size: e.size }
+                : { buffer: e.buffer, offset: e.offset, size: e.size },
+            })),
+          }),
+        );
+      }
+      be.queue.writeBuffer(uniform, 0, host);
+    }
+    const commands = recorded.commands.map((c) =>
+      c.op === "group" && rebuilt.has(c.group) ? { ...c, group: rebuilt.get(c.group)! } : c
+    );
+    return {
+      inputs,
+      inputBuffers,
+      lastSmall: hostInputs.map((a) => a.byteLength <= SMALL_INPUT ? bytesOf(a).slice() : null),
+      commands,
+      owned,
+      uniformBytes,
+      uniform,
+      copiesBack,
+    };
+  }
+
+  #replay(r: Recording, hostInputs: readonly (Float32Array | Int32Array)[]): void {
+    const be = this.#be;
+    flush(be);
+    hostInputs.forEach((a, i) => {
+      const bytes = bytesOf(a);
+      const last = r.lastSmall[i];
+      if (last && last.length === bytes.length && last.every((b, j) => b === bytes[j])) return;
+      be.queue.writeBuffer(r.inputBuffers[i], 0, bytes);
+      if (last) r.lastSmall[i] = bytes.slice();
+    });
+    const encoder = be.device.createCommandEncoder();
+    let pass: GPUComputePassEncoder | null = null;
+    let pipeline: GPUComputePipeline | null = null;
+    for (const c of r.commands) {
+      switch (c.op) {
+        case "begin":
+          pass = encoder.beginComputePass();
+          pipeline = null;
+          break;
+        case "end":
+          pass!.end();
+          pass = null;
+          break;
+        case "pipeline":
+          if (c.pipeline !== pipeline) pass!.setPipeline(pipeline = c.pipeline);
+          break;
+        case "group":
+          pass!.setBindGroup(c.index, c.group);
+          break;
+        case "dispatch":
+          pass!.dispatchWorkgroups(c.x, c.y, c.z);
+          break;
+        case "copy":
+          encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
+          break;
+      }
+    }
+    if (pass) pass.end();
+    for (const [from, to] of r.copiesBack) encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
+    be.queue.submit([encoder.finish()]);
+    // Values a read cached on the host are stale now.
+    for (const v of this.#spec.state) be.tensorMap.get(v.dataId).values = null;
+    this.#spec.hostEffects?.();
+  }
+}
+
+function bytesOf(a: Float32Array | Int32Array): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(a.buffer as ArrayBuffer, a.byteOffset, a.byteLength);
+}
