@@ -37,7 +37,7 @@ import { checkpointName, checkResumable, latestCheckpoint } from "../lib/train/r
 import { formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "../lib/train/schedule.ts";
 import { resnetTrainingProbe } from "../lib/train/probe.ts";
 import { Sgd } from "../lib/train/sgd.ts";
-import { createStepRunner, type EvalResult, evaluate, trainEpoch } from "../lib/train/train_epoch.ts";
+import { createStepRunner, type EvalResult, Evaluator, trainEpoch } from "../lib/train/train_epoch.ts";
 import { stepCompiler } from "../lib/ops/mod.ts";
 
 const cli = defineFlags("deno task exp2 [flags]", {
@@ -196,6 +196,7 @@ async function main(): Promise<void> {
 
   // Steps recorded once and replayed where the backend compiles them (WebGPU).
   const runner = createStepRunner(model, sgd, { compiled: !config.eager });
+  const evaluator = new Evaluator(model, { compiled: !config.eager });
   let lastTest: EvalResult | null = null;
   console.error(METRICS_COLUMNS.join(","));
   for (let epoch = start; epoch <= epochs; epoch++) {
@@ -207,7 +208,7 @@ async function main(): Promise<void> {
       onProgress: (done, loss) => bar.update(done, `loss ${loss.toFixed(4)}`),
     });
     bar.done();
-    const test = await evaluate(model, data.test);
+    const test = await evaluator.evaluate(data.test);
     lastTest = test;
     const row = epochMetrics(epoch, sgd.lr, train, test);
     metrics.push(row);
@@ -236,7 +237,7 @@ async function main(): Promise<void> {
       },
     }),
   );
-  const final = lastTest ?? await evaluate(model, data.test);
+  const final = lastTest ?? await evaluator.evaluate(data.test);
   const { perClass, confusion } = confusionCsvs(data.test.labels, final.predictions, CLASS_NAMES);
   await writeFileAtomic(join(config.out, "per_class.csv"), perClass);
   await writeFileAtomic(join(config.out, "confusion.csv"), confusion);
@@ -247,6 +248,7 @@ async function main(): Promise<void> {
         `wrote ${config.out}/final.safetensors`,
     );
   }
+  evaluator.dispose();
   runner.dispose();
   sgd.dispose();
   model.dispose();

@@ -28,16 +28,42 @@ export interface StepSpec {
   inputs: StepInput[];
   /** Variables the step reads and reassigns: parameters, optimizer and batch-norm state, accumulators. */
   state: tf.Variable[];
-  /** One step in tfjs ops on device tensors of `inputs` (called inside `tf.tidy`). */
-  run: (inputs: tf.Tensor[]) => void;
+  /**
+   * One step in tfjs ops on device tensors of `inputs` (called inside
+   * `tf.tidy`); may return output tensors, which a run can collect.
+   */
+  run: (inputs: tf.Tensor[]) => tf.Tensor[] | void;
   /** What the step does on the host besides its tensors (e.g. batch-norm counters), after every run. */
   hostEffects?: () => void;
 }
 
+/**
+ * Device memory a compiled step's runs copy outputs into, read back once
+ * (say, every batch's predictions of an evaluation pass).
+ */
+export interface Collector {
+  /** Its size in bytes. */
+  readonly bytes: number;
+  /** Its bytes, once the runs so far are done. */
+  read(): Promise<ArrayBuffer>;
+  dispose(): void;
+}
+
+/** Where one output of a run goes: a collector and a byte offset in it. */
+export interface Collect {
+  into: Collector;
+  byteOffset: number;
+}
+
 /** A step recorded for one set of input shapes. */
 export interface CompiledStep {
-  /** One step on `inputs` (host arrays, in the order and sizes of the spec's inputs). */
-  run(inputs: readonly (Float32Array | Int32Array)[]): void;
+  /**
+   * One step on `inputs` (host arrays, in the order and sizes of the spec's
+   * inputs); `collect[i]`, when given, receives output `i`.
+   */
+  run(inputs: readonly (Float32Array | Int32Array)[], collect?: readonly (Collect | null)[]): void;
+  /** A collector for outputs of this step's runs. */
+  collector(bytes: number): Collector;
   /**
    * Overwrites a state variable's value in place, without the reassignment
    * that would make the recording stale (e.g. zeroing an accumulator).

@@ -26,6 +26,8 @@ export {
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
 export { fuseReluGradient, onBackend, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";
 export {
+  type Collect,
+  type Collector,
   type CompiledStep,
   registerStepCompiler,
   type StepCompiler,

@@ -29,8 +29,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { CompiledStep, StepSpec } from "../ops/compiled_step.ts";
-import { type BufferManager, flush, type WebGpuBackend } from "./backend_internals.ts";
+import type { Collect, Collector, CompiledStep, StepSpec } from "../ops/compiled_step.ts";
+import { type BufferManager, bufferOf, flush, type WebGpuBackend } from "./backend_internals.ts";
 import type { HostPath } from "./host_path.ts";
 
 /** A command of a recorded step. */
@@ -65,8 +65,14 @@ export class CompileStepError extends Error {
 }
 
 let capture: Capture | null = null;
-let arenaOf: ((buffer: GPUBuffer) => HostPath | null) | null = null;
+/** The host paths of the backends compiled steps run on (their uniform arenas). */
+const hosts = new Set<HostPath>();
 let hooked = false;
+
+function arenaOf(buffer: GPUBuffer): HostPath | null {
+  for (const h of hosts) if (h.arena.buffer === buffer) return h;
+  return null;
+}
 
 /** Wraps the WebGPU prototypes once: while `capture` is set, commands are recorded. */
 function installHooks(): void {
@@ -115,7 +121,7 @@ function installHooks(): void {
       }
       const offset = r.offset ?? 0, size = r.size ?? r.buffer.size - offset;
       entries.push({ binding: e.binding, buffer: r.buffer, offset, size });
-      const host = arenaOf?.(r.buffer);
+      const host = arenaOf(r.buffer);
       if (host) uniforms.set(e.binding, host.arena.bytesAt(offset, size));
     }
     capture!.groups.set(group as GPUBindGroup, { layout: d.layout, entries, uniforms });
@@ -151,68 +157,50 @@ interface Recording {
   uniform: GPUBuffer | null;
   /** State outputs copied back to their homes at the end of every replay: `[from, to]`. */
   copiesBack: [GPUBuffer, GPUBuffer][];
+  /** The buffers of the step's outputs, in order, with their sizes in bytes. */
+  outputs: GPUBuffer[];
 }
 
-/** Inputs of at most this many bytes are compared with the last write and skipped when equal. */
-const SMALL_INPUT = 64;
-
-/** A {@linkcode CompiledStep} on the WebGPU plugin's backend. */
-export class WebGpuCompiledStep implements CompiledStep {
+/**
+ * Home buffers of state variables, one per variable on a backend, shared by
+ * every compiled step that uses the variable (a training step and an
+ * evaluation step read the same weights), released with the last user.
+ */
+class Homes {
   readonly #be: WebGpuBackend;
-  readonly #host: HostPath;
-  readonly #spec: StepSpec;
-  readonly #homes = new Map<tf.Variable, GPUBuffer>();
-  readonly #recordings = new Map<string, Recording>();
-  #count = 0;
+  readonly #buffers = new Map<tf.Variable, GPUBuffer>();
+  readonly #users = new Map<tf.Variable, number>();
 
-  /** Compiles `spec` lazily: the first run of each input shape records. */
-  constructor(backend: WebGpuBackend, host: HostPath, spec: StepSpec) {
+  constructor(backend: WebGpuBackend) {
     this.#be = backend;
-    this.#host = host;
-    this.#spec = spec;
-    installHooks();
-    const known = arenaOf;
-    arenaOf = (b) => b === host.arena.buffer ? host : known?.(b) ?? null;
   }
 
-  get recordings(): number {
-    return this.#count;
+  get(v: tf.Variable): GPUBuffer | undefined {
+    return this.#buffers.get(v);
   }
 
-  run(inputs: readonly (Float32Array | Int32Array)[]): void {
-    const spec = this.#spec;
-    if (inputs.length !== spec.inputs.length) {
-      throw new CompileStepError(`the step takes ${spec.inputs.length} inputs, got ${inputs.length}`);
-    }
-    const shapes = inputs.map((a, i) => {
-      const s = spec.inputs[i].shape, per = s.slice(1).reduce((p, d) => p * d, 1);
-      if (a.length % per !== 0) {
-        throw new CompileStepError(`input ${i} of ${a.length} values does not fit [*, ${s.slice(1)}]`);
-      }
-      return [a.length / per, ...s.slice(1)];
-    });
-    const key = JSON.stringify(shapes);
-    if (!this.#homesValid()) this.#dropRecordings();
-    const recording = this.#recordings.get(key);
-    if (recording) this.#replay(recording, inputs);
-    else this.#recordings.set(key, this.#record(shapes, inputs));
+  /** Whether `v` points at its home. */
+  holds(v: tf.Variable): boolean {
+    return !v.isDisposed && this.#be.tensorMap.get(v.dataId).resource === this.#buffers.get(v);
   }
 
-  write(variable: tf.Variable, values: Float32Array | Int32Array): void {
-    const home = this.#homes.get(variable);
-    if (!home || this.#be.tensorMap.get(variable.dataId).resource !== home) {
-      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, variable.dtype)));
-      return;
-    }
-    flush(this.#be);
-    this.#be.queue.writeBuffer(home, 0, values as Float32Array<ArrayBuffer>);
-    this.#be.tensorMap.get(variable.dataId).values = null;
+  use(vars: readonly tf.Variable[]): void {
+    for (const v of vars) this.#users.set(v, (this.#users.get(v) ?? 0) + 1);
   }
 
-  dispose(): void {
-    this.#dropRecordings();
+  /** Gives the homes no compiled step uses any more back to tfjs (or destroys them). */
+  release(vars: readonly tf.Variable[]): void {
     const bm = this.#be.bufferManager;
-    for (const [v, home] of this.#homes) {
+    for (const v of vars) {
+      const users = (this.#users.get(v) ?? 1) - 1;
+      if (users > 0) {
+        this.#users.set(v, users);
+        continue;
+      }
+      this.#users.delete(v);
+      const home = this.#buffers.get(v);
+      this.#buffers.delete(v);
+      if (!home) continue;
       const data = !v.isDisposed && this.#be.tensorMap.has(v.dataId)
         ? this.#be.tensorMap.get(v.dataId)
         : null;
@@ -227,33 +215,11 @@ export class WebGpuCompiledStep implements CompiledStep {
         bm.numBytesAllocated += home.size;
       } else home.destroy();
     }
-    this.#homes.clear();
   }
 
-  /** Whether every state variable still points at its home. */
-  #homesValid(): boolean {
-    if (this.#recordings.size === 0) return true;
-    for (const v of this.#spec.state) {
-      if (v.isDisposed || this.#be.tensorMap.get(v.dataId).resource !== this.#homes.get(v)) return false;
-    }
-    return true;
-  }
-
-  #dropRecordings(): void {
-    for (const r of this.#recordings.values()) {
-      for (const b of r.owned) {
-        b.destroy();
-        this.#be.bufferManager.numBytesAllocated -= b.size;
-      }
-      r.uniform?.destroy();
-      tf.dispose(r.inputs);
-    }
-    this.#recordings.clear();
-  }
-
-  /** Moves every state variable into its home buffer (copying its value there). */
-  #adoptHomes(): void {
-    const be = this.#be, state = this.#spec.state;
+  /** Moves every variable of `state` into its home buffer (copying its value there). */
+  adopt(state: readonly tf.Variable[]): void {
+    const be = this.#be;
     // Variables made from one tensor share its data until assigned: each needs a home of its own.
     const seen = new Set<object>();
     for (const v of state) {
@@ -269,13 +235,13 @@ export class WebGpuCompiledStep implements CompiledStep {
     for (const v of state) {
       const data = be.tensorMap.get(v.dataId);
       const current = data.resource!;
-      let home = this.#homes.get(v);
+      let home = this.#buffers.get(v);
       if (current === home) continue;
       if (!home || home.size !== current.size) {
         home?.destroy();
         const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
         home = be.device.createBuffer({ size: current.size, usage, label: `home ${v.name}` });
-        this.#homes.set(v, home);
+        this.#buffers.set(v, home);
       }
       encoder ??= be.device.createCommandEncoder();
       encoder.copyBufferToBuffer(current, 0, home, 0, current.size);
@@ -289,11 +255,147 @@ export class WebGpuCompiledStep implements CompiledStep {
     // buffer must not run before the copy out of it.
     for (const b of release) be.bufferManager.releaseBuffer(b);
   }
+}
 
-  #record(shapes: number[][], hostInputs: readonly (Float32Array | Int32Array)[]): Recording {
+const homesOf = new WeakMap<WebGpuBackend, Homes>();
+
+/** A host buffer the replays of a compiled step copy outputs into; read once. */
+class GpuCollector implements Collector {
+  readonly bytes: number;
+  readonly buffer: GPUBuffer;
+  readonly #be: WebGpuBackend;
+
+  constructor(backend: WebGpuBackend, bytes: number) {
+    this.#be = backend;
+    this.bytes = bytes;
+    this.buffer = backend.device.createBuffer({
+      size: Math.max(4, Math.ceil(bytes / 4) * 4),
+      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      label: "collector",
+    });
+  }
+
+  async read(): Promise<ArrayBuffer> {
+    const be = this.#be;
+    flush(be);
+    const staging = be.device.createBuffer({
+      size: this.buffer.size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const encoder = be.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(this.buffer, 0, staging, 0, this.buffer.size);
+      be.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      return staging.getMappedRange().slice(0, this.bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  dispose(): void {
+    this.buffer.destroy();
+  }
+}
+
+/** Inputs of at most this many bytes are compared with the last write and skipped when equal. */
+const SMALL_INPUT = 64;
+
+/** A {@linkcode CompiledStep} on the WebGPU plugin's backend. */
+export class WebGpuCompiledStep implements CompiledStep {
+  readonly #be: WebGpuBackend;
+  readonly #host: HostPath;
+  readonly #spec: StepSpec;
+  readonly #homes: Homes;
+  readonly #recordings = new Map<string, Recording>();
+  #count = 0;
+  #disposed = false;
+
+  /** Compiles `spec` lazily: the first run of each input shape records. */
+  constructor(backend: WebGpuBackend, host: HostPath, spec: StepSpec) {
+    this.#be = backend;
+    this.#host = host;
+    this.#spec = spec;
+    installHooks();
+    hosts.add(host);
+    let homes = homesOf.get(backend);
+    if (!homes) homesOf.set(backend, homes = new Homes(backend));
+    this.#homes = homes;
+    homes.use(spec.state);
+  }
+
+  get recordings(): number {
+    return this.#count;
+  }
+
+  collector(bytes: number): Collector {
+    return new GpuCollector(this.#be, bytes);
+  }
+
+  run(inputs: readonly (Float32Array | Int32Array)[], collect: readonly (Collect | null)[] = []): void {
+    if (this.#disposed) throw new CompileStepError("the compiled step was disposed");
+    const spec = this.#spec;
+    if (inputs.length !== spec.inputs.length) {
+      throw new CompileStepError(`the step takes ${spec.inputs.length} inputs, got ${inputs.length}`);
+    }
+    const shapes = inputs.map((a, i) => {
+      const s = spec.inputs[i].shape, per = s.slice(1).reduce((p, d) => p * d, 1);
+      if (a.length % per !== 0) {
+        throw new CompileStepError(`input ${i} of ${a.length} values does not fit [*, ${s.slice(1)}]`);
+      }
+      return [a.length / per, ...s.slice(1)];
+    });
+    const key = JSON.stringify(shapes);
+    if (!this.#homesValid()) this.#dropRecordings();
+    const recording = this.#recordings.get(key);
+    if (recording) this.#replay(recording, inputs, collect);
+    else this.#recordings.set(key, this.#record(shapes, inputs, collect));
+  }
+
+  write(variable: tf.Variable, values: Float32Array | Int32Array): void {
+    const home = this.#homes.get(variable);
+    if (!home || !this.#homes.holds(variable)) {
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, variable.dtype)));
+      return;
+    }
+    flush(this.#be);
+    this.#be.queue.writeBuffer(home, 0, values as Float32Array<ArrayBuffer>);
+    this.#be.tensorMap.get(variable.dataId).values = null;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#dropRecordings();
+    this.#homes.release(this.#spec.state);
+  }
+
+  /** Whether every state variable still points at its home. */
+  #homesValid(): boolean {
+    if (this.#recordings.size === 0) return true;
+    return this.#spec.state.every((v) => this.#homes.holds(v));
+  }
+
+  #dropRecordings(): void {
+    for (const r of this.#recordings.values()) {
+      for (const b of r.owned) {
+        b.destroy();
+        this.#be.bufferManager.numBytesAllocated -= b.size;
+      }
+      r.uniform?.destroy();
+      tf.dispose(r.inputs);
+    }
+    this.#recordings.clear();
+  }
+
+  #record(
+    shapes: number[][],
+    hostInputs: readonly (Float32Array | Int32Array)[],
+    collect: readonly (Collect | null)[],
+  ): Recording {
     const be = this.#be, spec = this.#spec;
     flush(be);
-    this.#adoptHomes();
+    this.#homes.adopt(spec.state);
     const inputs = shapes.map((shape, i) => {
       const t = tf.tensor(hostInputs[i], shape, spec.inputs[i].dtype);
       be.uploadToGPU(t.dataId); // on the GPU now: no op on it may run on the CPU
@@ -307,14 +409,23 @@ export class WebGpuCompiledStep implements CompiledStep {
     flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number.MAX_SAFE_INTEGER);
     const recorded: Capture = { commands: [], groups: new Map(), submits: 0 };
     capture = recorded;
+    let outs: tf.Tensor[] = [];
     try {
-      tf.tidy(() => spec.run(inputs));
+      outs = tf.tidy(() => spec.run(inputs) ?? []);
       be.endComputePassEncoder();
     } finally {
       capture = null;
       flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
     }
+    const outputs = outs.map((t) => bufferOf(be, t));
+    // The recorded run's own outputs are collected like a replay's.
+    this.#collect(
+      be.commandEncoder ?? (be.ensureCommandEncoderReady(), be.commandEncoder!),
+      outputs,
+      collect,
+    );
     be.submitQueue();
+    tf.dispose(outs);
     if (recorded.submits > 0) {
       tf.dispose(inputs);
       throw new CompileStepError(`the step submitted work ${recorded.submits} time(s) before its end`);
@@ -344,7 +455,7 @@ export class WebGpuCompiledStep implements CompiledStep {
 
     // Every other buffer: take intermediates out of the pool; refuse foreign ones.
     const known = new Set<GPUBuffer>([
-      ...this.#homes.values(),
+      ...spec.state.map((v) => this.#homes.get(v)!),
       ...inputBuffers,
       ...owned,
       this.#host.arena.buffer,
@@ -363,6 +474,7 @@ export class WebGpuCompiledStep implements CompiledStep {
       if (c.op === "copy") [c.src, c.dst].forEach(claim);
     }
     for (const g of recorded.groups.values()) g.entries.forEach((e) => claim(e.buffer));
+    outputs.forEach(claim);
 
     // Uniforms: out of the per-submit arena into the recording's own buffer.
     const align = be.device.limits.minUniformBufferOffsetAlignment;
@@ -414,10 +526,31 @@ export class WebGpuCompiledStep implements CompiledStep {
       uniformBytes,
       uniform,
       copiesBack,
+      outputs,
     };
   }
 
-  #replay(r: Recording, hostInputs: readonly (Float32Array | Int32Array)[]): void {
+  /** Copies `outputs` into their collectors, where asked, at the end of `encoder`'s work. */
+  #collect(encoder: GPUCommandEncoder, outputs: GPUBuffer[], collect: readonly (Collect | null)[]): void {
+    collect.forEach((c, i) => {
+      if (!c) return;
+      const out = outputs[i];
+      if (!out) throw new CompileStepError(`the step has ${outputs.length} outputs, not ${i + 1}`);
+      const into = c.into as GpuCollector;
+      if (c.byteOffset < 0 || c.byteOffset % 4 || c.byteOffset + out.size > into.buffer.size) {
+        throw new CompileStepError(
+          `output ${i} (${out.size} bytes) does not fit its collector at ${c.byteOffset}`,
+        );
+      }
+      encoder.copyBufferToBuffer(out, 0, into.buffer, c.byteOffset, out.size);
+    });
+  }
+
+  #replay(
+    r: Recording,
+    hostInputs: readonly (Float32Array | Int32Array)[],
+    collect: readonly (Collect | null)[],
+  ): void {
     const be = this.#be;
     flush(be);
     hostInputs.forEach((a, i) => {
@@ -456,6 +589,7 @@ export class WebGpuCompiledStep implements CompiledStep {
     }
     if (pass) pass.end();
     for (const [from, to] of r.copiesBack) encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
+    this.#collect(encoder, r.outputs, collect);
     be.queue.submit([encoder.finish()]);
     // Values a read cached on the host are stale now.
     for (const v of this.#spec.state) be.tensorMap.get(v.dataId).values = null;

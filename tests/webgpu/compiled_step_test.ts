@@ -12,6 +12,7 @@ import { selectBackend } from "../../lib/runtime/backend.ts";
 import { ResNet20 } from "../../lib/models/resnet20.ts";
 import { Sgd } from "../../lib/train/sgd.ts";
 import { CompiledStepRunner, EagerStepRunner, type StepRunner } from "../../lib/train/train_step.ts";
+import { evaluate, Evaluator } from "../../lib/train/train_epoch.ts";
 import { stepCompiler } from "../../lib/ops/mod.ts";
 import { countGpuCalls } from "../../lib/webgpu/gpu_calls.ts";
 import { Rng } from "../../lib/data/rng.ts";
@@ -167,5 +168,38 @@ Deno.test(
     assert.ok(c.dispatch > 100 && c.dispatch <= 810, `${c.dispatch} dispatches`);
     await dispose(s);
     assert.equal(tf.memory().numTensors, before, "the compiled step and its model leave no tensor behind");
+  },
+);
+
+Deno.test(
+  "compiled evaluation equals the op-by-op pass: predictions, loss, logits; one read-back a pass",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const model = new ResNet20({ seed: 2 });
+    const rng = new Rng(9);
+    // 5 images in batches of 2: two recordings (2 and 1), replayed in the second pass.
+    const split = {
+      images: Uint8Array.from({ length: 5 * 3072 }, () => rng.int(0, 255)),
+      labels: Uint8Array.from({ length: 5 }, () => rng.int(0, 9)),
+      count: 5,
+    };
+    const eager = await evaluate(model, split, { batchSize: 2, logits: true, compiled: false });
+    const evaluator = new Evaluator(model);
+    const counter = countGpuCalls()!;
+    for (const pass of [1, 2]) {
+      counter.reset();
+      const compiled = await evaluator.evaluate(split, { batchSize: 2, logits: true });
+      assert.deepEqual(compiled.predictions, eager.predictions, `predictions, pass ${pass}`);
+      assert.deepEqual(compiled.logits, eager.logits, `logits, pass ${pass}`);
+      assert.equal(compiled.loss, eager.loss, `loss, pass ${pass}`);
+      assert.equal(compiled.acc, eager.acc);
+      if (pass === 2) assert.equal(counter.snapshot().mapAsync, 3, "three collectors read once each");
+    }
+    const noLogits = await evaluator.evaluate(split, { batchSize: 2 });
+    assert.equal(noLogits.logits, undefined);
+    assert.deepEqual(noLogits.predictions, eager.predictions);
+    evaluator.dispose();
+    model.dispose();
   },
 );
