@@ -21,7 +21,6 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";

@@ -54,7 +54,7 @@ function assertSameState(got: Map<string, Float32Array | number>, want: Map<stri
   for (const [name, w] of want) assert.deepEqual(got.get(name), w, name);
 }
 
-async function dispose(...ss: Setup[]) {
+function dispose(...ss: Setup[]): void {
   for (const s of ss) {
     s.runner.dispose();
     s.sgd.dispose();
@@ -83,7 +83,7 @@ Deno.test(
     }
     assert.equal((compiled.runner as CompiledStepRunner).recordings, 1);
     assertSameState(await stateOf(compiled), await stateOf(eager));
-    await dispose(eager, compiled);
+    dispose(eager, compiled);
   },
 );
 
@@ -110,7 +110,7 @@ Deno.test(
     assert.deepEqual(await compiled.runner.totals(), await eager.runner.totals());
     assert.equal((compiled.runner as CompiledStepRunner).recordings, 2, "reset() does not re-record");
     assertSameState(await stateOf(compiled), await stateOf(eager));
-    await dispose(eager, compiled);
+    dispose(eager, compiled);
   },
 );
 
@@ -136,7 +136,7 @@ Deno.test(
     assert.equal((compiled.runner as CompiledStepRunner).recordings, 2);
     assert.deepEqual(await compiled.runner.totals(), await eager.runner.totals());
     assertSameState(await stateOf(compiled), await stateOf(eager));
-    await dispose(eager, compiled);
+    dispose(eager, compiled);
   },
 );
 
@@ -166,7 +166,7 @@ Deno.test(
       "the images (labels and learning rate unchanged: small inputs are compared first)",
     );
     assert.ok(c.dispatch > 100 && c.dispatch <= 810, `${c.dispatch} dispatches`);
-    await dispose(s);
+    dispose(s);
     assert.equal(tf.memory().numTensors, before, "the compiled step and its model leave no tensor behind");
   },
 );

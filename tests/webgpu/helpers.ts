@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "../../lib/ops/gradients.ts";
 import { probeWebGpu, selectBackend } from "../../lib/runtime/backend.ts";
-import { Rng } from "../../lib/data/rng.ts";
+import type { Rng } from "../../lib/data/rng.ts";
 
 /** The adapter, or null where the runtime has none (the tests are then skipped). */
 export const gpu = await probeWebGpu();
