@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The GPU run, prepared (under 5 minutes): the adapter (a software one is
 # refused), what single WebGPU calls cost the host, and ResNet20 training
-# steps on WebGPU beside PyTorch CUDA on the same GPU, with the WebGPU calls
-# per step and the host-only step time.
+# steps on WebGPU (compiled) beside PyTorch CUDA on the same GPU, with the
+# WebGPU calls per step, the host-only step time (op by op and compiled) and
+# the GPU time of each kernel of one step (top 15, where the adapter offers
+# timestamp-query).
 #
 # Here, before sending the checkout to a GPU machine (../shared/device/README.md):
 #   ../shared/device/pack.sh bench/main.ts bench/webgpu_calls.ts
-#   cp ../shared/reference/pytorch_resnet20.py .device/
+#   cp bench/torch_bench.py ../shared/reference/pytorch_resnet20.py .device/
 # On the GPU machine, from the checkout (with .device carried along):
 #   bash bench/gpu_check.sh
 # On a GPU machine with Deno and the npm cache, the bundles are not needed.
@@ -28,4 +30,4 @@ echo "== WebGPU calls, microseconds each"
 timeout 60 "${calls[@]}" --require-hardware
 echo "== ResNet20 training steps, batch 128: WebGPU vs PyTorch CUDA (same GPU)"
 timeout 200 "${bench[@]}" --lab exp2 --backend webgpu --torch-device cuda --reference "$reference" \
-  --python "$python" --steps 20 --warmup 3
+  --python "$python" --steps 20 --warmup 3 --profile

@@ -68,6 +68,9 @@ const cli = defineFlags("deno task bench [flags]", {
     "exp2 on webgpu: only the host-path figures (calls per step, host-only step time), no timed GPU steps",
   ),
   eager: flag.boolean("exp2: run steps op by op even where the backend compiles them (WebGPU)"),
+  profile: flag.boolean(
+    "exp2 on webgpu: also the GPU time of each kernel over one compiled step (top 15; needs timestamp-query)",
+  ),
   baseline: flag.string(
     "a git worktree of an earlier commit: its WebGPU host-only step is measured in the same run, for the ratio",
     { placeholder: "DIR" },
@@ -198,6 +201,7 @@ async function benchExp2(o: Options): Promise<void> {
       const ms = (performance.now() - t) / o.steps;
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
       rates.push([info.backend, n / ms * 1000]);
+      if (o.profile && runner instanceof CompiledStepRunner) await printProfile(runner, x, y);
       const step = runner instanceof CompiledStepRunner ? "compiled" : "eager";
       console.log(
         `${info.backend},"${info.device}",${step},${n},${ms.toFixed(1)},${(n / ms * 1000).toFixed(1)}`,
@@ -312,6 +316,23 @@ async function benchWebGpuHost(o: Options): Promise<void> {
       (compiled / eager).toFixed(3)
     }x ` +
       `eager ${eager.toFixed(1)} ms${against}`,
+  );
+}
+
+/** The GPU time per kernel of one compiled step, top 15, as CSV on stdout. */
+async function printProfile(runner: CompiledStepRunner, x: Float32Array, y: Int32Array): Promise<void> {
+  const times = await runner.profile(x, y)?.catch((e: Error) => {
+    console.error(`bench exp2: no kernel profile: ${e.message}`);
+    return undefined;
+  });
+  if (!times) return;
+  const total = times.reduce((s, t) => s + t.ms, 0);
+  console.log("kernel,dispatches,gpu_ms,share");
+  for (const t of times.slice(0, 15)) {
+    console.log(`${t.kernel},${t.count},${t.ms.toFixed(3)},${(t.ms / total).toFixed(3)}`);
+  }
+  console.error(
+    `bench exp2: one compiled step spends ${total.toFixed(2)} ms on the GPU over ${times.length} kernels`,
   );
 }
 

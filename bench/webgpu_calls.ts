@@ -34,9 +34,14 @@ const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-per
 if (!adapter) throw new Error("no WebGPU adapter");
 const device = await adapter.requestDevice();
 const info = adapter.info;
-console.log(
-  `# adapter: ${[info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ")}`,
-);
+const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ");
+console.log(`# adapter: ${name}`);
+if (values["require-hardware"] && /llvmpipe|lavapipe|swiftshader|softpipe|software/i.test(name)) {
+  console.error(
+    `error: the WebGPU adapter "${name}" is a software rasteriser: its timings say nothing about a GPU`,
+  );
+  Deno.exit(1);
+}
 const U = GPUBufferUsage;
 
 /** Median and mean microseconds per call of `fn(i)` over `reps` calls, in 20 timed batches after one warm-up. */

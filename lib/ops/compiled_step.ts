@@ -69,10 +69,22 @@ export interface CompiledStep {
    * that would make the recording stale (e.g. zeroing an accumulator).
    */
   write(variable: tf.Variable, values: Float32Array | Int32Array): void;
+  /**
+   * Where the backend can time kernels on the GPU: one step (a real one)
+   * with the GPU time of each kernel, most first.
+   */
+  profile?(inputs: readonly (Float32Array | Int32Array)[]): Promise<KernelTime[]>;
   /** How many times the step was recorded (again when state was reassigned outside it). */
   readonly recordings: number;
   /** Frees what the compiled step holds; the state variables stay valid. */
   dispose(): void;
+}
+
+/** GPU time of one kernel over a step: its name, milliseconds summed, dispatches. */
+export interface KernelTime {
+  kernel: string;
+  ms: number;
+  count: number;
 }
 
 /** Compiles a step for the backend that registered it. */

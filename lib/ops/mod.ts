@@ -29,6 +29,7 @@ export {
   type Collect,
   type Collector,
   type CompiledStep,
+  type KernelTime,
   registerStepCompiler,
   type StepCompiler,
   stepCompiler,

@@ -29,7 +29,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Collect, Collector, CompiledStep, StepSpec } from "../ops/compiled_step.ts";
+import type { Collect, Collector, CompiledStep, KernelTime, StepSpec } from "../ops/compiled_step.ts";
 import { type BufferManager, bufferOf, flush, type WebGpuBackend } from "./backend_internals.ts";
 import type { HostPath } from "./host_path.ts";
 
@@ -334,18 +334,7 @@ export class WebGpuCompiledStep implements CompiledStep {
 
   run(inputs: readonly (Float32Array | Int32Array)[], collect: readonly (Collect | null)[] = []): void {
     if (this.#disposed) throw new CompileStepError("the compiled step was disposed");
-    const spec = this.#spec;
-    if (inputs.length !== spec.inputs.length) {
-      throw new CompileStepError(`the step takes ${spec.inputs.length} inputs, got ${inputs.length}`);
-    }
-    const shapes = inputs.map((a, i) => {
-      const s = spec.inputs[i].shape, per = s.slice(1).reduce((p, d) => p * d, 1);
-      if (a.length % per !== 0) {
-        throw new CompileStepError(`input ${i} of ${a.length} values does not fit [*, ${s.slice(1)}]`);
-      }
-      return [a.length / per, ...s.slice(1)];
-    });
-    const key = JSON.stringify(shapes);
+    const { shapes, key } = this.#shapesOf(inputs);
     if (!this.#homesValid()) this.#dropRecordings();
     const recording = this.#recordings.get(key);
     if (recording) this.#replay(recording, inputs, collect);
@@ -368,6 +357,22 @@ export class WebGpuCompiledStep implements CompiledStep {
     this.#disposed = true;
     this.#dropRecordings();
     this.#homes.release(this.#spec.state);
+  }
+
+  /** The input shapes of `inputs` (the first axis from their lengths) and the recording's key. */
+  #shapesOf(inputs: readonly (Float32Array | Int32Array)[]): { shapes: number[][]; key: string } {
+    const spec = this.#spec;
+    if (inputs.length !== spec.inputs.length) {
+      throw new CompileStepError(`the step takes ${spec.inputs.length} inputs, got ${inputs.length}`);
+    }
+    const shapes = inputs.map((a, i) => {
+      const s = spec.inputs[i].shape, per = s.slice(1).reduce((p, d) => p * d, 1);
+      if (a.length % per !== 0) {
+        throw new CompileStepError(`input ${i} of ${a.length} values does not fit [*, ${s.slice(1)}]`);
+      }
+      return [a.length / per, ...s.slice(1)];
+    });
+    return { shapes, key: JSON.stringify(shapes) };
   }
 
   /** Whether every state variable still points at its home. */
@@ -546,11 +551,79 @@ export class WebGpuCompiledStep implements CompiledStep {
     });
   }
 
+  /**
+   * One step like {@linkcode run}, re-encoded with every dispatch in a compute
+   * pass of its own that writes GPU timestamps, and returns the GPU time per
+   * kernel (pipeline label), most first. Needs the adapter's
+   * `timestamp-query` feature. The step is a real one: state advances.
+   */
+  async profile(inputs: readonly (Float32Array | Int32Array)[]): Promise<KernelTime[]> {
+    const be = this.#be;
+    if (!be.device.features.has("timestamp-query")) {
+      throw new CompileStepError(`the adapter has no "timestamp-query" feature: no GPU times`);
+    }
+    this.run(inputs); // records if needed
+    const r = this.#recordings.get(this.#shapesOf(inputs).key)!;
+    const dispatches = r.commands.filter((c) => c.op === "dispatch").length;
+    const querySet = be.device.createQuerySet({ type: "timestamp", count: 2 * dispatches });
+    const resolved = be.device.createBuffer({
+      size: 16 * dispatches,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = be.device.createBuffer({
+      size: 16 * dispatches,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      const labels = this.#replay(r, inputs, [], (encoder, pipeline, groups, dispatch, k) => {
+        const pass = encoder.beginComputePass({
+          timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 },
+        });
+        pass.setPipeline(pipeline);
+        for (const [index, group] of groups) pass.setBindGroup(index, group);
+        pass.dispatchWorkgroups(dispatch.x, dispatch.y, dispatch.z);
+        pass.end();
+      }, (encoder) => {
+        encoder.resolveQuerySet(querySet, 0, 2 * dispatches, resolved, 0);
+        encoder.copyBufferToBuffer(resolved, 0, staging, 0, 16 * dispatches);
+      });
+      await staging.mapAsync(GPUMapMode.READ);
+      const ticks = new BigUint64Array(staging.getMappedRange().slice(0));
+      const byKernel = new Map<string, KernelTime>();
+      labels.forEach((kernel, k) => {
+        const ms = Number(ticks[2 * k + 1] - ticks[2 * k]) / 1e6;
+        const t = byKernel.get(kernel) ?? { kernel, ms: 0, count: 0 };
+        t.ms += ms;
+        t.count++;
+        byKernel.set(kernel, t);
+      });
+      return [...byKernel.values()].sort((x, y) => y.ms - x.ms);
+    } finally {
+      querySet.destroy();
+      resolved.destroy();
+      staging.destroy();
+    }
+  }
+
+  /**
+   * Writes the inputs, re-encodes the recording, copies state home and
+   * outputs out, submits. With `timed`, each dispatch is encoded by it (its
+   * own pass) and `finish` adds commands before the submit; returns the
+   * pipelines' labels in dispatch order.
+   */
   #replay(
     r: Recording,
     hostInputs: readonly (Float32Array | Int32Array)[],
     collect: readonly (Collect | null)[],
-  ): void {
+    timed?: (
+      encoder: GPUCommandEncoder,
+      pipeline: GPUComputePipeline,
+      groups: Map<number, GPUBindGroup>,
+      dispatch: { x: number; y: number; z: number },
+      index: number,
+    ) => void,
+    finish?: (encoder: GPUCommandEncoder) => void,
+  ): string[] {
     const be = this.#be;
     flush(be);
     hostInputs.forEach((a, i) => {
@@ -563,24 +636,33 @@ export class WebGpuCompiledStep implements CompiledStep {
     const encoder = be.device.createCommandEncoder();
     let pass: GPUComputePassEncoder | null = null;
     let pipeline: GPUComputePipeline | null = null;
+    const groups = new Map<number, GPUBindGroup>();
+    const labels: string[] = [];
     for (const c of r.commands) {
       switch (c.op) {
         case "begin":
-          pass = encoder.beginComputePass();
+          if (!timed) pass = encoder.beginComputePass();
           pipeline = null;
           break;
         case "end":
-          pass!.end();
+          pass?.end();
           pass = null;
           break;
         case "pipeline":
-          if (c.pipeline !== pipeline) pass!.setPipeline(pipeline = c.pipeline);
+          if (c.pipeline !== pipeline) {
+            pipeline = c.pipeline;
+            pass?.setPipeline(pipeline);
+          }
           break;
         case "group":
-          pass!.setBindGroup(c.index, c.group);
+          groups.set(c.index, c.group);
+          pass?.setBindGroup(c.index, c.group);
           break;
         case "dispatch":
-          pass!.dispatchWorkgroups(c.x, c.y, c.z);
+          if (timed) {
+            timed(encoder, pipeline!, groups, c, labels.length);
+            labels.push(pipeline!.label || "unnamed");
+          } else pass!.dispatchWorkgroups(c.x, c.y, c.z);
           break;
         case "copy":
           encoder.copyBufferToBuffer(c.src, c.srcOffset, c.dst, c.dstOffset, c.size);
@@ -590,10 +672,12 @@ export class WebGpuCompiledStep implements CompiledStep {
     if (pass) pass.end();
     for (const [from, to] of r.copiesBack) encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
     this.#collect(encoder, r.outputs, collect);
+    finish?.(encoder);
     be.queue.submit([encoder.finish()]);
     // Values a read cached on the host are stale now.
     for (const v of this.#spec.state) be.tensorMap.get(v.dataId).values = null;
     this.#spec.hostEffects?.();
+    return labels;
   }
 }
 
