@@ -173,7 +173,7 @@ export interface RawZipEntry {
   method?: number;
   /** The inflated size the directory declares. @default data.length */
   size?: number;
-  /** The CRC-32 the directory declares. @default crc32(data) */
+  /** The CRC-32 the directory declares. @default crc32(data), right for a stored entry */
   crc?: number;
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { encode } from "fast-png";
 import { crc32 } from "../../lib/data/crc32.ts";
-import { decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
+import { checkPng, decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
 import { concat, makePng, pngChunk, zlibZeros } from "../hostile_inputs.ts";
 
 const S = 32;
@@ -300,4 +300,22 @@ Deno.test("decodePng() checks chunk lengths, CRCs and the chunks an image needs"
   for (const [png, message] of cases) {
     assert.throws(() => decodePng(png, "x.png"), { name: "ImageError", message });
   }
+});
+
+Deno.test("checkPng() inflates image data split into many tiny IDAT chunks as one stream, at one stream's cost", () => {
+  // 16 million bytes of scanlines in a ~100 KB stream, cut into one-byte IDAT chunks (~1.3 MB of chunks).
+  const [w, h] = [4095, 4000];
+  const stream = zlibZeros(h * (w + 1));
+  const chunks = Array.from(stream, (b) => pngChunk("IDAT", Uint8Array.of(b)));
+  const whole = makePng(w, h, { idat: stream });
+  const cut = concat([whole.subarray(0, 33), ...chunks, pngChunk("IEND", new Uint8Array(0))]);
+  const start = performance.now();
+  const { header, png } = checkPng(cut, "cut.png");
+  assert.equal(header.dataBytes, h * (w + 1));
+  assert.equal(png, cut, "nothing dropped: the same bytes");
+  assert.ok(performance.now() - start < 3000, `${performance.now() - start} ms`);
+  const tiny = makePng(2, 2, { idat: new Uint8Array(0), extra: [] });
+  assert.throws(() => checkPng(tiny, "empty.png"), {
+    message: /^empty\.png: not a readable PNG \(image data/,
+  });
 });
