@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { CLASS_NAMES, NUM_CLASSES } from "../lib/data/cifar.ts";
 import { loadCifar10, resolveCifarDir } from "../lib/data/cifar_files.ts";
-import { decodeWeights } from "../lib/formats/weights.ts";
+import { decodeWeights, MAX_WEIGHTS_BYTES } from "../lib/formats/weights.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import { confusionMatrix, matrixCsvs, perClassRows } from "../lib/report/confusion.ts";
 import { type Row, toCsv } from "../lib/report/csv.ts";
@@ -51,7 +51,10 @@ async function main(): Promise<void> {
   const { values: v } = cli.parse(Deno.args);
   if (v.help) return console.log(cli.help());
   const limitTest = v.limitTest;
-  const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
+  const weights = decodeWeights(
+    await readFileNamed(v.weights, "weights", { maxBytes: MAX_WEIGHTS_BYTES }),
+    v.weights,
+  );
   const backend = await selectBackend(v.backend);
   console.error(`eval: backend ${backend.backend} on ${backend.device}`);
   const model = new ResNet20();

@@ -13,8 +13,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, dirname, join } from "node:path";
 import { checkFinite, compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
-import { decodeSafetensors, encodeSafetensors } from "../lib/formats/safetensors.ts";
-import { Mlp } from "../lib/models/mlp.ts";
+import { encodeSafetensors } from "../lib/formats/safetensors.ts";
+import { decodeMlpModel, MAX_MLP_BYTES, Mlp } from "../lib/models/mlp.ts";
 import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/report/columns.ts";
 import { type Row, toCsv } from "../lib/report/csv.ts";
 import { lineChart, type Series } from "../lib/report/line_chart.ts";
@@ -221,16 +221,10 @@ async function writeCharts(out: string, fits: Series[], losses: Series[], fn: st
 }
 
 async function plot(file: string, config: Exp1Config): Promise<void> {
-  const { state, metadata } = decodeSafetensors(await readFileNamed(file, "model"), { source: file });
-  let saved: FitConfig & { fn: string };
-  try {
-    saved = JSON.parse(metadata.config ?? "");
-  } catch {
-    throw new Error(`${file}: not an exp1 model (its metadata has no valid "config")`);
-  }
-  if (metadata.model !== "mlp" || !Array.isArray(saved.hidden)) {
-    throw new Error(`${file}: not an exp1 model (metadata model is "${metadata.model}")`);
-  }
+  const { config: saved, state } = decodeMlpModel(
+    await readFileNamed(file, "model", { maxBytes: MAX_MLP_BYTES }),
+    file,
+  );
   const backend = await selectBackend(config.backend, { preferCpu: true });
   const fn = compileExpr(saved.fn);
   const model = new Mlp(saved.hidden);

@@ -19,7 +19,7 @@ import { type CifarProgress, loadCifar10, resolveCifarDir } from "../lib/data/ci
 import { Rng } from "../lib/data/rng.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/formats/checkpoint.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
-import { decodeWeights } from "../lib/formats/weights.ts";
+import { decodeWeights, MAX_WEIGHTS_BYTES } from "../lib/formats/weights.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import { accuracyChart } from "../lib/report/accuracy_chart.ts";
 import { type EpochMetrics, epochMetrics, METRICS_COLUMNS } from "../lib/report/columns.ts";
@@ -144,11 +144,14 @@ async function main(): Promise<void> {
     );
   }
   const checkpoint = resumeFrom
-    ? decodeCheckpoint(await readFileNamed(resumeFrom, "checkpoint"), resumeFrom)
+    ? decodeCheckpoint(
+      await readFileNamed(resumeFrom, "checkpoint", { maxBytes: MAX_WEIGHTS_BYTES }),
+      resumeFrom,
+    )
     : null;
   if (checkpoint) checkResumable(checkpoint.config, { ...config }, resumeFrom!);
   const initWeights = config.init
-    ? decodeWeights(await readFileNamed(config.init, "weights"), config.init)
+    ? decodeWeights(await readFileNamed(config.init, "weights", { maxBytes: MAX_WEIGHTS_BYTES }), config.init)
     : null;
 
   // auto measures a few training steps on each candidate when a hardware GPU is present.

@@ -10,7 +10,7 @@
  */
 import { encodePth } from "../lib/formats/pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
-import { decodeWeights } from "../lib/formats/weights.ts";
+import { decodeWeights, MAX_WEIGHTS_BYTES } from "../lib/formats/weights.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import { selectBackend } from "../lib/runtime/backend.ts";
 import { readFileNamed, writeFileAtomic } from "../lib/runtime/files.ts";
@@ -37,7 +37,10 @@ async function main(): Promise<void> {
   const { values: v } = cli.parse(Deno.args);
   if (v.help) return console.log(cli.help());
   const format = v.format ?? (v.out.endsWith(".pth") || v.out.endsWith(".pt") ? "pth" : "safetensors");
-  const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
+  const weights = decodeWeights(
+    await readFileNamed(v.weights, "weights", { maxBytes: MAX_WEIGHTS_BYTES }),
+    v.weights,
+  );
   // Validate names, shapes and values against the real model.
   await selectBackend(v.backend);
   const model = new ResNet20();

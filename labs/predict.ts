@@ -6,8 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES } from "../lib/data/cifar.ts";
-import { decodePng, toCifarPlanar } from "../lib/data/image.ts";
-import { decodeWeights } from "../lib/formats/weights.ts";
+import { decodePng, MAX_PNG_BYTES, toCifarPlanar } from "../lib/data/image.ts";
+import { decodeWeights, MAX_WEIGHTS_BYTES } from "../lib/formats/weights.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import { selectBackend } from "../lib/runtime/backend.ts";
 import { readFileNamed } from "../lib/runtime/files.ts";
@@ -38,9 +38,15 @@ async function main(): Promise<void> {
   const n = positionals.length;
   const images = new Uint8Array(n * IMAGE_BYTES);
   for (const [i, path] of positionals.entries()) {
-    images.set(toCifarPlanar(decodePng(await readFileNamed(path, "image"), path), path), i * IMAGE_BYTES);
+    images.set(
+      toCifarPlanar(decodePng(await readFileNamed(path, "image", { maxBytes: MAX_PNG_BYTES }), path), path),
+      i * IMAGE_BYTES,
+    );
   }
-  const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);
+  const weights = decodeWeights(
+    await readFileNamed(v.weights, "weights", { maxBytes: MAX_WEIGHTS_BYTES }),
+    v.weights,
+  );
   await selectBackend(v.backend);
   const model = new ResNet20();
   model.loadStateDict(weights.state, v.weights);

@@ -10,10 +10,10 @@ import { REPO } from "./helpers.ts";
 
 /** What each `lib/` folder may import besides itself: folders, or single files of `runtime/`. */
 const MAY_IMPORT: Record<string, readonly string[]> = {
-  data: ["runtime/files.ts", "runtime/env.ts"],
-  formats: ["data"],
+  data: ["runtime/files.ts", "runtime/env.ts", "runtime/quote.ts"],
+  formats: ["data", "runtime/quote.ts"],
   ops: [],
-  models: ["data", "formats", "ops"],
+  models: ["data", "formats", "ops", "runtime/quote.ts"],
   train: ["data", "formats", "ops", "models", "runtime/flags.ts", "runtime/files.ts", "runtime/env.ts"],
   report: ["data", "formats", "train", "runtime/files.ts"],
   runtime: ["data", "formats", "ops", "models", "train", "report"],

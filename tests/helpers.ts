@@ -14,8 +14,9 @@ import { Rng } from "../lib/data/rng.ts";
 
 /** The repository root. */
 export const REPO: string = resolve(new URL("..", import.meta.url).pathname);
-/** The real CIFAR-10 files beside the checkout (read-only). */
-export const CIFAR_DIR: string = resolve(REPO, "../shared/data/cifar-10-batches-bin");
+/** The real CIFAR-10 files (read-only): `$CIFAR10_DIR`, else beside the checkout. */
+export const CIFAR_DIR: string = Deno.env.get("CIFAR10_DIR") ??
+  resolve(REPO, "../shared/data/cifar-10-batches-bin");
 /** Whether the real CIFAR-10 test file is there. */
 export const haveCifar: boolean = (() => {
   try {

@@ -6,10 +6,26 @@
  * (each output pixel is the coverage-weighted mean of the source pixels under
  * it). Pure.
  *
+ * A PNG is checked before it is decoded, with work bounded by its header:
+ * the chunk layout and CRCs, the size in `IHDR` against
+ * {@linkcode MAX_IMAGE_PIXELS} and {@linkcode MAX_IMAGE_DATA_BYTES}, and the
+ * image data inflated with a running count that stops at the exact size the
+ * header implies. Only the chunks the image needs reach the decoder.
+ *
  * @module
  */
 import { decode } from "fast-png";
+import { Unzlib } from "fflate";
+import { preview } from "../runtime/quote.ts";
 import { IMAGE_SIZE } from "./cifar.ts";
+import { crc32 } from "./crc32.ts";
+
+/** Largest image accepted, in pixels (a 24-megapixel photo is 6000x4000). */
+export const MAX_IMAGE_PIXELS = 32_000_000;
+/** Largest decoded image data (filtered scanlines), in bytes: 16-bit RGBA at 16 megapixels. */
+export const MAX_IMAGE_DATA_BYTES = 128 * 2 ** 20;
+/** Largest PNG file worth reading: its image data stored without compression, plus room. */
+export const MAX_PNG_BYTES = 160 * 2 ** 20;
 
 /** An image as rows of interleaved samples. */
 export interface RasterImage {
@@ -42,8 +58,211 @@ export class ImageError extends Error {
   }
 }
 
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+/** Bit depths allowed for each PNG colour type, and its samples per pixel. */
+const COLOR_TYPES: Record<number, { depths: number[]; channels: number }> = {
+  0: { depths: [1, 2, 4, 8, 16], channels: 1 },
+  2: { depths: [8, 16], channels: 3 },
+  3: { depths: [1, 2, 4, 8], channels: 1 },
+  4: { depths: [8, 16], channels: 2 },
+  6: { depths: [8, 16], channels: 4 },
+};
+/** Chunks the decoder gets; every other (ancillary) chunk is dropped before decoding. */
+const KEPT_CHUNKS = new Set(["IHDR", "PLTE", "tRNS", "IDAT", "IEND"]);
+/** Compressed bytes inflated per step: at most ~1032 times that comes out of one step. */
+const INFLATE_STEP = 16 * 1024;
+
+/** What {@linkcode checkPng} learns from a PNG's header. */
+export interface PngHeader {
+  width: number;
+  height: number;
+  /** Bits per sample. */
+  depth: number;
+  /** PNG colour type: 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA. */
+  colorType: number;
+  /** Whether rows are Adam7-interlaced. */
+  interlaced: boolean;
+  /** Bytes of filtered scanlines the image data must inflate to. */
+  dataBytes: number;
+}
+
+/** Filtered scanline bytes of a `width` x `height` image: one filter byte and the packed samples per row. */
+function scanlineBytes(width: number, height: number, bitsPerPixel: number): number {
+  return width === 0 || height === 0 ? 0 : height * (1 + Math.ceil((width * bitsPerPixel) / 8));
+}
+
 /**
- * Decodes PNG bytes.
+ * Checks a PNG's structure without decoding its pixels, with time and
+ * memory bounded by what the header declares: the signature, every chunk's
+ * length and CRC, an `IHDR` first with a valid colour type and bit depth, at
+ * most {@linkcode MAX_IMAGE_PIXELS} pixels and
+ * {@linkcode MAX_IMAGE_DATA_BYTES} of scanlines (both refused from the
+ * header, before inflating anything), a palette where one is needed, and
+ * image data that inflates to exactly the scanlines the header implies
+ * (inflation stops as soon as it passes that size). Returns the header and
+ * the PNG with only the chunks an image needs (`IHDR`, `PLTE`, `tRNS`,
+ * `IDAT`, `IEND`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encode } from "fast-png";
+ * import { crc32 } from "./crc32.ts";
+ * import { checkPng } from "./image.ts";
+ * const png = encode({ width: 3, height: 2, channels: 3, data: new Uint8Array(18) });
+ * const { header } = checkPng(png, "small.png");
+ * assert.deepEqual([header.width, header.height, header.dataBytes], [3, 2, 2 * (1 + 9)]);
+ * // A header that declares 2^31-1 columns is refused before any pixel is decoded.
+ * const huge = png.slice();
+ * new DataView(huge.buffer).setUint32(16, 2 ** 31 - 1); // IHDR width, then its CRC
+ * new DataView(huge.buffer).setUint32(29, crc32(huge.subarray(12, 29)));
+ * assert.throws(() => checkPng(huge, "huge.png"), { name: "ImageError", message: /^huge\.png: 4294967294 pixels/ });
+ * ```
+ */
+export function checkPng(bytes: Uint8Array, source = "image"): { header: PngHeader; png: Uint8Array } {
+  const fail = (message: string): never => {
+    throw new ImageError(`${source}: ${message}`);
+  };
+  if (bytes.length < 8 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) {
+    fail(`not a readable PNG (no PNG signature)`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let header: PngHeader | null = null;
+  let palette = false;
+  const kept: [number, number][] = [];
+  const idat: Uint8Array[] = [];
+  let dropped = false;
+  let ended = false;
+  for (let p = 8; !ended;) {
+    if (p + 12 > bytes.length) fail(`not a readable PNG (truncated at byte ${p}, before IEND)`);
+    const length = view.getUint32(p);
+    const type = String.fromCharCode(...bytes.subarray(p + 4, p + 8));
+    if (!/^[A-Za-z]{4}$/.test(type)) {
+      fail(`not a readable PNG (chunk at byte ${p} has type ${preview(type)})`);
+    }
+    if (length > bytes.length - p - 12) {
+      fail(
+        `not a readable PNG (chunk ${type} at byte ${p} declares ${length} bytes, past the end of the file)`,
+      );
+    }
+    const data = bytes.subarray(p + 8, p + 8 + length);
+    const end = p + 12 + length;
+    if (KEPT_CHUNKS.has(type)) {
+      if (crc32(bytes.subarray(p + 4, p + 8 + length)) !== view.getUint32(p + 8 + length)) {
+        fail(`not a readable PNG (chunk ${type} at byte ${p} fails its CRC check)`);
+      }
+      kept.push([p, end]);
+    } else {
+      dropped = true;
+    }
+    if (header === null && type !== "IHDR") fail(`not a readable PNG (first chunk is ${type}, not IHDR)`);
+    if (type === "IHDR") {
+      if (header !== null) fail(`not a readable PNG (a second IHDR chunk)`);
+      if (length !== 13) fail(`not a readable PNG (IHDR of ${length} bytes, expected 13)`);
+      const width = view.getUint32(p + 8);
+      const height = view.getUint32(p + 12);
+      const [depth, colorType, compression, filter, interlace] = data.subarray(8, 13);
+      const kind = COLOR_TYPES[colorType];
+      if (!kind || !kind.depths.includes(depth)) {
+        fail(`colour type ${colorType} with bit depth ${depth} is not a valid PNG combination`);
+      }
+      if (compression !== 0 || filter !== 0 || interlace > 1) {
+        fail(`compression ${compression}, filter ${filter} or interlace ${interlace} method is not PNG's`);
+      }
+      // PNG allows 1..2^31-1 per side; everything past here is bounded by these checks.
+      if (width < 1 || height < 1 || width > 2 ** 31 - 1 || height > 2 ** 31 - 1) {
+        fail(`size ${width}x${height} is not a valid PNG size`);
+      }
+      if (width * height > MAX_IMAGE_PIXELS) {
+        fail(`${width * height} pixels (${width}x${height}) exceed the ${MAX_IMAGE_PIXELS}-pixel limit`);
+      }
+      const bits = depth * kind.channels;
+      let dataBytes = scanlineBytes(width, height, bits);
+      if (interlace === 1) {
+        // Adam7: seven passes, each a sub-image with its own rows and filter bytes.
+        dataBytes = 0;
+        for (
+          const [x0, y0, dx, dy] of [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [
+            1,
+            0,
+            2,
+            2,
+          ], [0, 1, 1, 2]]
+        ) {
+          dataBytes += scanlineBytes(Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy), bits);
+        }
+      }
+      if (dataBytes > MAX_IMAGE_DATA_BYTES) {
+        fail(
+          `${width}x${height} at ${bits} bits per pixel needs ${dataBytes} bytes, more than the ${MAX_IMAGE_DATA_BYTES}-byte limit`,
+        );
+      }
+      header = { width, height, depth, colorType, interlaced: interlace === 1, dataBytes };
+    } else if (type === "PLTE") {
+      if (length % 3 !== 0 || length === 0 || length > 768) {
+        fail(`not a readable PNG (PLTE of ${length} bytes)`);
+      }
+      palette = true;
+    } else if (type === "IDAT") {
+      idat.push(data);
+    } else if (type === "IEND") {
+      ended = true;
+    }
+    p = end;
+  }
+  const h = header!;
+  if (h.colorType === 3 && !palette) fail(`not a readable PNG (a palette image without a PLTE chunk)`);
+  if (idat.length === 0) fail(`not a readable PNG (no IDAT chunk)`);
+
+  // Inflate with a running count, never past the size the header implies.
+  let inflated = 0;
+  const inflater = new Unzlib((chunk) => {
+    inflated += chunk.length;
+    if (inflated > h.dataBytes) {
+      fail(`image data inflates to more than the ${h.dataBytes} bytes its header implies`);
+    }
+  });
+  try {
+    // The IDAT chunks form one stream; it is fed in steps of INFLATE_STEP bytes however it is cut into
+    // chunks, so a million one-byte chunks cost what one chunk does.
+    const step = new Uint8Array(INFLATE_STEP);
+    let filled = 0;
+    const total = idat.reduce((n, d) => n + d.length, 0);
+    let fed = 0;
+    for (const data of idat) {
+      for (let at = 0; at < data.length;) {
+        const n = Math.min(INFLATE_STEP - filled, data.length - at);
+        step.set(data.subarray(at, at + n), filled);
+        [filled, at, fed] = [filled + n, at + n, fed + n];
+        if (filled === INFLATE_STEP || fed === total) {
+          inflater.push(step.subarray(0, filled), fed === total);
+          filled = 0;
+        }
+      }
+    }
+    if (total === 0) inflater.push(step.subarray(0, 0), true);
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    fail(`not a readable PNG (image data is not valid zlib: ${preview((e as Error).message)})`);
+  }
+  if (inflated !== h.dataBytes) {
+    fail(
+      `image data inflates to ${inflated} bytes, but its ${h.width}x${h.height} header needs ${h.dataBytes}`,
+    );
+  }
+  if (!dropped && kept.at(-1)![1] === bytes.length) return { header: h, png: bytes };
+  const png = new Uint8Array(8 + kept.reduce((n, [a, b]) => n + b - a, 0));
+  png.set(PNG_SIGNATURE);
+  let at = 8;
+  for (const [a, b] of kept) {
+    png.set(bytes.subarray(a, b), at);
+    at += b - a;
+  }
+  return { header: h, png };
+}
+
+/**
+ * Decodes PNG bytes, after {@linkcode checkPng} has bounded what that costs.
  *
  * @example
  * ```ts
@@ -59,8 +278,9 @@ export class ImageError extends Error {
  * ```
  */
 export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
+  const { png: checked } = checkPng(bytes, source);
   try {
-    const png = decode(bytes);
+    const png = decode(checked);
     return {
       width: png.width,
       height: png.height,
@@ -70,7 +290,7 @@ export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
       palette: png.palette as number[][] | undefined,
     };
   } catch (e) {
-    throw new ImageError(`${source}: not a readable PNG (${(e as Error).message})`);
+    throw new ImageError(`${source}: not a readable PNG (${preview((e as Error).message)})`);
   }
 }
 
@@ -90,8 +310,10 @@ export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
  */
 export function toCifarPlanar(img: RasterImage, source = "image"): Uint8Array {
   const { width: w, height: h } = img;
-  if (!(w >= 1 && h >= 1 && w * h <= 64e6)) {
-    throw new ImageError(`${source}: size ${w}x${h} is not supported (1x1 up to 64 megapixels)`);
+  if (!(w >= 1 && h >= 1 && w * h <= MAX_IMAGE_PIXELS)) {
+    throw new ImageError(
+      `${source}: size ${w}x${h} is not supported (1x1 up to ${MAX_IMAGE_PIXELS / 1e6} megapixels)`,
+    );
   }
   const rgb = toRgb(img, source);
   const out = new Uint8Array(3 * IMAGE_SIZE * IMAGE_SIZE);

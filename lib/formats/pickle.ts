@@ -8,8 +8,15 @@
  * frozen array, `dict` / `OrderedDict` -> `Map`, a rebuilt tensor ->
  * {@linkcode TorchTensorRef}, a storage class -> {@linkcode TorchStorageType}.
  *
+ * Every length is checked against the bytes left; the stack, the memo and
+ * the values built (containers and their items) are bounded, and nothing
+ * here or in its error messages walks into a value: a tuple nested a million
+ * deep or a list shared a billion times over costs what its bytes cost.
+ *
  * @module
  */
+import { preview, quote } from "../runtime/quote.ts";
+import { MAX_TENSOR_DIMS } from "./state_dict.ts";
 
 /**
  * Thrown for a malformed, unsupported or over-large pickle.
@@ -112,8 +119,12 @@ class GlobalRef {
 }
 
 function intList(v: unknown, what: string): number[] {
-  if (!Array.isArray(v) || !v.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new PickleError(`Tensor ${what} ${String(v)} is not a tuple of non-negative integers`);
+  if (
+    !Array.isArray(v) || v.length > MAX_TENSOR_DIMS || !v.every((d) => Number.isSafeInteger(d) && d >= 0)
+  ) {
+    throw new PickleError(
+      `Tensor ${what} ${preview(v)} is not a tuple of at most ${MAX_TENSOR_DIMS} non-negative integers`,
+    );
   }
   return [...v];
 }
@@ -125,7 +136,7 @@ function rebuildTensor(args: readonly unknown[]): TorchTensorRef {
   }
   const [storage, offset, size, stride] = args;
   if (!Number.isSafeInteger(offset) || (offset as number) < 0) {
-    throw new PickleError(`Tensor storage offset '${String(offset)}' is not a non-negative integer`);
+    throw new PickleError(`Tensor storage offset ${preview(offset)} is not a non-negative integer`);
   }
   const shape = intList(size, "size");
   const strides = intList(stride, "stride");
@@ -196,6 +207,13 @@ export interface UnpickleOptions {
   maxStack?: number;
   /** Most memo entries. @default 1000000 */
   maxMemo?: number;
+  /**
+   * Most values built: every dict, list, tuple and tensor created, plus every
+   * item put into one. A ResNet20 state_dict takes about 2,000; each costs
+   * up to ~100 bytes of memory, so the default bounds it near 200 MB.
+   * @default 2000000
+   */
+  maxValues?: number;
 }
 
 const OPCODE_NAMES: Record<number, string> = {
@@ -278,6 +296,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     persistentLoad,
     maxStack = 100_000,
     maxMemo = 1_000_000,
+    maxValues = 2_000_000,
   } = options;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -286,6 +305,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
   const memo = new Map<number, unknown>();
   let pos = 0;
   let opStart = 0;
+  let built = 0;
 
   const fail = (message: string): never => {
     throw new PickleError(`${message} at byte ${opStart} of '${source}'`);
@@ -303,6 +323,11 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
   const push = (v: unknown) => {
     if (stack.length + marks.length >= maxStack) fail(`Pickle stack exceeds ${maxStack} entries`);
     stack.push(v);
+  };
+  // Counts `n` values built (a container, or items put into one).
+  const build = (n: number) => {
+    built += n;
+    if (built > maxValues) fail(`Pickle builds more than ${maxValues} values`);
   };
   const pop = (): unknown => {
     if (stack.length === 0) fail(`Pickle stack underflow`);
@@ -342,7 +367,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     const spec = Object.hasOwn(globals, dotted) ? globals[dotted] : undefined;
     if (spec === undefined) {
       throw new UnsafePickleError(
-        `Refusing pickle global '${dotted}' at byte ${opStart} of '${source}': only ` +
+        `Refusing pickle global '${quote(dotted).slice(1, -1)}' at byte ${opStart} of '${source}': only ` +
           `${
             Object.keys(globals).filter((k) => !k.endsWith("Storage")).join(", ")
           } and torch.*Storage are allowed ` +
@@ -357,6 +382,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
       return fail(`${opcode} of '${what}' is not allowed`);
     }
     if (!Array.isArray(args)) return fail(`${opcode} of '${fn.name}' got non-tuple arguments`);
+    build(1);
     try {
       return fn.spec.call(args);
     } catch (e) {
@@ -367,10 +393,12 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
   const setItems = (target: unknown, items: unknown[]) => {
     if (!(target instanceof Map)) fail(`SETITEM(S) target is not a dict`);
     if (items.length % 2 !== 0) fail(`SETITEMS has an odd number of keys and values`);
+    build(items.length / 2);
     for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(items[i], items[i + 1]);
   };
   const append = (target: unknown, items: unknown[]) => {
     if (!Array.isArray(target) || Object.isFrozen(target)) fail(`APPEND(S) target is not a list`);
+    build(items.length);
     for (const item of items) (target as unknown[]).push(item);
   };
 
@@ -393,12 +421,15 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         }
         return stack[0];
       case 0x7d: // EMPTY_DICT
+        build(1);
         push(new Map());
         break;
       case 0x5d: // EMPTY_LIST
+        build(1);
         push([]);
         break;
       case 0x29: // EMPTY_TUPLE
+        build(1);
         push(Object.freeze([]));
         break;
       case 0x28: // MARK
@@ -448,14 +479,18 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
       case 0x4e:
         push(null);
         break;
-      case 0x74: // TUPLE
-        push(Object.freeze(popMark()));
+      case 0x74: { // TUPLE
+        const items = popMark();
+        build(1 + items.length);
+        push(Object.freeze(items));
         break;
+      }
       case 0x85:
       case 0x86:
       case 0x87: { // TUPLE1..3
         const n = op - 0x84;
         if (stack.length < n) fail(`Pickle stack underflow`);
+        build(1 + n);
         push(Object.freeze(stack.splice(stack.length - n, n)));
         break;
       }
@@ -482,13 +517,17 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
       }
       case 0x64: { // DICT
         const d = new Map();
+        build(1);
         setItems(d, popMark());
         push(d);
         break;
       }
-      case 0x6c: // LIST
-        push(popMark());
+      case 0x6c: { // LIST
+        const items = popMark();
+        build(1 + items.length);
+        push(items);
         break;
+      }
       case 0x71: // BINPUT
         put(bytes[need(1)]);
         break;

@@ -5,12 +5,19 @@
  * restricted {@linkcode unpickle}), one `<archive>/data/<key>` entry per
  * storage (raw little-endian elements) and `<archive>/version`.
  *
+ * Reading is bounded by what the file holds: the zip directory is checked
+ * first, the declared sizes of all entries must fit `maxBytes`, and each
+ * entry is inflated one at a time, stopped as soon as it passes its declared
+ * size, and checked against its CRC-32, before the pickle is read.
+ *
  * @module
  */
-import { unzipSync, zipSync } from "fflate";
+import { zipSync } from "fflate";
+import { preview, quote, quoteName } from "../runtime/quote.ts";
 import { PickleError, TorchStorageType, TorchTensorRef, unpickle } from "./pickle.ts";
 import { copyTensorData } from "./safetensors.ts";
 import { type DType, type HostTensor, numel, type StateDict } from "./state_dict.ts";
+import { readZipDirectory, readZipEntry, ZipError } from "./zip.ts";
 
 /**
  * Thrown for a malformed, unsafe or unsupported .pth file.
@@ -33,6 +40,11 @@ export class PthError extends Error {
 /** Keys under which checkpoints commonly nest their state_dict, in the order tried. */
 export const STATE_DICT_KEYS: readonly string[] = ["net", "state_dict", "model"];
 
+/** Default of {@linkcode DecodePthOptions.maxBytes}: 256 MiB, 60 million float32 values. */
+export const MAX_PTH_BYTES = 256 * 2 ** 20;
+/** Largest `data.pkl` read: a state_dict's pickle takes ~150 bytes per tensor. */
+export const MAX_PICKLE_BYTES = 16 * 2 ** 20;
+
 const ITEM_SIZES: Record<string, number> = {
   float64: 8,
   int64: 8,
@@ -51,7 +63,11 @@ const DTYPES: Record<string, DType> = { float32: "F32", int64: "I64" };
 export interface DecodePthOptions {
   /** File name used in error messages. @default "pth" */
   source?: string;
-  /** Largest total uncompressed size of the zip entries, in bytes. @default 1073741824 (1 GiB) */
+  /**
+   * Largest total of the zip entries, in inflated bytes: checked against the
+   * declared sizes first, then counted while inflating.
+   * @default MAX_PTH_BYTES
+   */
   maxBytes?: number;
 }
 
@@ -77,34 +93,17 @@ function isScalar(v: unknown): boolean {
   return v === null || ["number", "bigint", "string", "boolean"].includes(typeof v);
 }
 
-function unzip(bytes: Uint8Array, source: string, maxBytes: number): Record<string, Uint8Array> {
-  const fail = (message: string): never => {
-    throw new PthError(`${message} in '${source}'`);
-  };
-  if (bytes.length >= 1 && bytes[0] === 0x80) {
-    fail(`Legacy (pre-1.6, non-zip) torch.save format is not supported; re-save with a newer torch`);
+/** `'a', 'b', ...`: the first few of `items` (names quoted, anything else previewed), never walking the rest. */
+function listSome(items: Iterable<unknown>, n = 8): string {
+  const out: string[] = [];
+  for (const item of items) {
+    if (out.length === n) {
+      out.push("...");
+      break;
+    }
+    out.push(typeof item === "string" ? quoteName(item) : preview(item));
   }
-  if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) fail(`File is not a zip archive`);
-  let total = 0;
-  try {
-    return unzipSync(bytes, {
-      filter: (file) => {
-        const name = file.name;
-        if (
-          name.startsWith("/") || name.includes("\\") || /^[A-Za-z]:/.test(name) ||
-          name.split("/").some((part) => part === ".." || part === ".")
-        ) {
-          fail(`Refusing zip entry '${name}': absolute, backslash or '..' paths are not allowed`);
-        }
-        total += file.originalSize;
-        if (total > maxBytes) fail(`Zip entries exceed the ${maxBytes}-byte limit at '${name}'`);
-        return true;
-      },
-    });
-  } catch (e) {
-    if (e instanceof PthError) throw e;
-    return fail(`Truncated or corrupt zip (${(e as Error).message})`);
-  }
+  return out.join(", ");
 }
 
 /**
@@ -112,7 +111,10 @@ function unzip(bytes: Uint8Array, source: string, maxBytes: number): Record<stri
  * The state_dict is either the top-level dict or sits under `net`,
  * `state_dict` or `model`. Storages shared between tensors (views with an
  * offset) are supported; non-contiguous strides and dtypes other than
- * float32 and int64 are refused, naming the tensor.
+ * float32 and int64 are refused, naming the tensor. Every zip entry must
+ * inflate to exactly its declared size and CRC-32, all of them together
+ * within `maxBytes`; a zip bomb stops one inflate step past the size its
+ * entry declares.
  *
  * @example
  * ```ts
@@ -128,41 +130,69 @@ function unzip(bytes: Uint8Array, source: string, maxBytes: number): Record<stri
  * ```
  */
 export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): DecodedPth {
-  const { source = "pth", maxBytes = 2 ** 30 } = options;
+  const { source = "pth" } = options;
+  try {
+    return decode(bytes, source, options.maxBytes ?? MAX_PTH_BYTES);
+  } catch (e) {
+    if (e instanceof PthError || e instanceof PickleError) throw e;
+    if (e instanceof ZipError) throw new PthError(e.message);
+    // Anything else (out of range, stack) is still this file's fault: say so, briefly.
+    throw new PthError(`Could not read '${source}': ${preview(String((e as Error)?.message ?? e))}`);
+  }
+}
+
+function decode(bytes: Uint8Array, source: string, maxBytes: number): DecodedPth {
   const fail = (message: string): never => {
     throw new PthError(`${message} in '${source}'`);
   };
-  const files = unzip(bytes, source, maxBytes);
-  const pickles = Object.keys(files).filter((n) => /^[^/]+\/data\.pkl$/.test(n));
+  if (bytes.length >= 1 && bytes[0] === 0x80) {
+    fail(`Legacy (pre-1.6, non-zip) torch.save format is not supported; re-save with a newer torch`);
+  }
+  if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) fail(`File is not a zip archive`);
+  const entries = readZipDirectory(bytes, { source });
+  const pickles = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) {
     fail(
-      `Expected one '<archive>/data.pkl' entry, found ${pickles.length} among ${
-        JSON.stringify(Object.keys(files))
-      }`,
+      `Expected one '<archive>/data.pkl' entry, found ${pickles.length} among ${entries.size} entries ` +
+        `(${listSome(entries.keys())})`,
     );
   }
+  const pickleSize = entries.get(pickles[0])!.size;
+  if (pickleSize > MAX_PICKLE_BYTES) {
+    fail(
+      `'${pickles[0]}' declares ${pickleSize} bytes, more than the ${MAX_PICKLE_BYTES} a state_dict needs`,
+    );
+  }
+  let declared = 0;
+  for (const e of entries.values()) declared += e.size;
+  if (declared > maxBytes) {
+    fail(`Zip entries declare ${declared} bytes in all, more than the ${maxBytes} allowed`);
+  }
+  // Every entry is checked, one at a time, before anything is interpreted.
+  const files = new Map<string, Uint8Array>();
+  for (const e of entries.values()) files.set(e.name, readZipEntry(bytes, e, { source, maxBytes }));
+
   const archive = pickles[0].slice(0, -"/data.pkl".length);
-  const byteorder = files[`${archive}/byteorder`];
-  if (byteorder && new TextDecoder().decode(byteorder).trim() !== "little") {
-    fail(`Byte order '${new TextDecoder().decode(byteorder).trim()}' is not supported, expected 'little'`);
+  const byteorder = files.get(`${archive}/byteorder`);
+  if (byteorder) {
+    const text = new TextDecoder().decode(byteorder.subarray(0, 64)).trim();
+    if (text !== "little") fail(`Byte order ${quote(text)} is not supported, expected 'little'`);
   }
 
   const storages = new Map<string, StorageRef>();
   const persistentLoad = (pid: unknown): StorageRef => {
     if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== "storage") {
-      return fail(
-        `Persistent id ${JSON.stringify(pid)} is not a ('storage', type, key, location, numel) tuple`,
-      );
+      return fail(`Persistent id ${preview(pid)} is not a ('storage', type, key, location, numel) tuple`);
     }
     const [, type, key, , count] = pid;
     if (!(type instanceof TorchStorageType)) {
       return fail(`Persistent id storage type is not a torch storage class`);
     }
-    if (typeof key !== "string" || !/^[A-Za-z0-9_]+$/.test(key)) {
-      return fail(`Storage key ${JSON.stringify(key)} is not alphanumeric`);
+    if (typeof key !== "string" || !/^[A-Za-z0-9_]{1,64}$/.test(key)) {
+      return fail(`Storage key ${preview(key)} is not 1 to 64 letters, digits or underscores`);
     }
     if (!Number.isSafeInteger(count) || count < 0) {
-      return fail(`Storage '${key}' declares ${String(count)} elements, expected a non-negative integer`);
+      return fail(`Storage '${key}' declares ${preview(count)} elements, expected a non-negative integer`);
     }
     const cached = storages.get(key);
     if (cached) {
@@ -173,9 +203,9 @@ export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): De
       }
       return cached;
     }
-    const entry = files[`${archive}/data/${key}`];
+    const entry = files.get(`${archive}/data/${key}`);
     if (entry === undefined) return fail(`Storage '${key}' has no zip entry '${archive}/data/${key}'`);
-    // Checked against the entry before anything is allocated for the tensor.
+    // Checked against the entry's size before anything is allocated for the tensor.
     const expectedBytes = count * ITEM_SIZES[type.dtype];
     if (expectedBytes !== entry.length) {
       fail(
@@ -190,10 +220,10 @@ export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): De
 
   let root: unknown;
   try {
-    root = unpickle(files[pickles[0]], { source: `${source}:${pickles[0]}`, persistentLoad });
+    root = unpickle(files.get(pickles[0])!, { source: `${source}:${pickles[0]}`, persistentLoad });
   } catch (e) {
-    if (e instanceof PthError || e instanceof PickleError) throw e;
-    throw new PthError(`Could not read the pickle in '${source}': ${(e as Error).message}`);
+    if (e instanceof PthError || e instanceof PickleError || e instanceof ZipError) throw e;
+    throw new PthError(`Could not read the pickle in '${source}': ${preview((e as Error).message)}`);
   }
 
   if (!(root instanceof Map)) return fail(`Top level is not a dict`);
@@ -206,11 +236,10 @@ export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): De
   } else {
     const found = STATE_DICT_KEYS.filter((k) => root.get(k) instanceof Map);
     if (found.length !== 1) {
-      const keys = [...root.keys()].map((k) => `'${String(k)}'`).join(", ");
       return fail(
         found.length === 0
           ? `No state_dict found: expected a dict of tensors or one under 'net', 'state_dict' or 'model'; ` +
-            `top-level keys are ${keys || "(none)"}`
+            `top-level keys are ${root.size ? listSome(root.keys()) : "(none)"}`
           : `Ambiguous checkpoint: ${found.map((k) => `'${k}'`).join(" and ")} both hold dicts`,
       );
     }
@@ -224,8 +253,8 @@ export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): De
 
   const state: StateDict = new Map();
   for (const [name, ref] of dict) {
-    const where = `Tensor '${String(name)}'`;
-    if (typeof name !== "string") return fail(`State dict key ${String(name)} is not a string`);
+    if (typeof name !== "string") return fail(`State dict key ${preview(name)} is not a string`);
+    const where = `Tensor ${quoteName(name)}`;
     if (!(ref instanceof TorchTensorRef)) return fail(`${where} is not a tensor (got ${typeof ref})`);
     const storage = ref.storage as StorageRef;
     if (!storages.has(storage?.key) || storages.get(storage.key) !== storage) {
@@ -240,8 +269,7 @@ export function decodePth(bytes: Uint8Array, options: DecodePthOptions = {}): De
         fail(
           `${where} is not contiguous: shape [${ref.shape.join(", ")}] with strides [${
             ref.stride.join(", ")
-          }] ` +
-            `(save tensor.contiguous())`,
+          }] (save tensor.contiguous())`,
         );
       }
       expected *= ref.shape[d];

@@ -12,12 +12,24 @@
  *
  * @module
  */
-import { type DType, type HostTensor, ITEM_SIZE, numel, type StateDict } from "./state_dict.ts";
+import { preview, quoteName } from "../runtime/quote.ts";
+import {
+  type DType,
+  type HostTensor,
+  ITEM_SIZE,
+  MAX_TENSOR_DIMS,
+  numel,
+  type StateDict,
+} from "./state_dict.ts";
 
 /** Bytes of the little-endian u64 header length. */
 export const HEADER_LENGTH_BYTES = 8;
-/** Largest accepted JSON header, as in the reference Rust implementation. */
-export const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Largest accepted JSON header by default: 16 MiB, ~200,000 tensors (a
+ * ResNet20's is 10 KB). The reference Rust implementation allows 100 MB, but
+ * parsing that much JSON can take gigabytes of memory.
+ */
+export const MAX_HEADER_BYTES = 16 * 2 ** 20;
 const METADATA_KEY = "__metadata__";
 
 /**
@@ -42,6 +54,8 @@ export class SafetensorsError extends Error {
 export interface DecodeSafetensorsOptions {
   /** File name used in error messages. @default "safetensors" */
   source?: string;
+  /** Largest JSON header accepted, in bytes. @default MAX_HEADER_BYTES */
+  maxHeaderBytes?: number;
 }
 
 /** What {@linkcode decodeSafetensors} returns. */
@@ -105,7 +119,7 @@ export function decodeSafetensors(
   bytes: Uint8Array,
   options: DecodeSafetensorsOptions = {},
 ): DecodedSafetensors {
-  const { source = "safetensors" } = options;
+  const { source = "safetensors", maxHeaderBytes = MAX_HEADER_BYTES } = options;
   const fail = (message: string): never => {
     throw new SafetensorsError(`${message} in '${source}'`);
   };
@@ -116,10 +130,10 @@ export function decodeSafetensors(
   // Read as BigInt so that a length like 2^60 is compared, never allocated.
   const headerLength = view.getBigUint64(0, true);
   const available = bytes.length - HEADER_LENGTH_BYTES;
-  if (headerLength > BigInt(Math.min(available, MAX_HEADER_BYTES))) {
+  if (headerLength > BigInt(Math.min(available, maxHeaderBytes))) {
     fail(
       `Header length '${headerLength}' exceeds the ${available} bytes after the length field ` +
-        `(or the ${MAX_HEADER_BYTES}-byte limit)`,
+        `(or the ${maxHeaderBytes}-byte limit)`,
     );
   }
   const n = Number(headerLength);
@@ -130,7 +144,7 @@ export function decodeSafetensors(
     );
     header = JSON.parse(text);
   } catch (e) {
-    fail(`Header is not valid UTF-8 JSON (${(e as Error).message})`);
+    fail(`Header is not valid UTF-8 JSON (${preview((e as Error).message)})`);
   }
   if (!isPlainObject(header)) return fail(`Header is not a JSON object`);
 
@@ -139,7 +153,9 @@ export function decodeSafetensors(
   if (rawMeta !== undefined) {
     if (!isPlainObject(rawMeta)) fail(`'${METADATA_KEY}' is not an object`);
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
-      if (typeof v !== "string") fail(`Metadata value for '${k}' is ${JSON.stringify(v)}, expected a string`);
+      if (typeof v !== "string") {
+        fail(`Metadata value for ${quoteName(k)} is ${preview(v)}, expected a string`);
+      }
       metadata[k] = v as string;
     }
   }
@@ -149,20 +165,27 @@ export function decodeSafetensors(
   const entries: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === METADATA_KEY) continue;
-    const where = `tensor '${name}'`;
+    const where = `tensor ${quoteName(name)}`;
     if (!isPlainObject(info)) return fail(`Entry for ${where} is not an object`);
     const { dtype, shape, data_offsets: offsets } = info;
     if (dtype !== "F32" && dtype !== "I64") {
       return fail(`Unsupported dtype '${String(dtype)}' for ${where}: expected F32 or I64`);
     }
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      return fail(`Shape ${JSON.stringify(shape)} of ${where} is not a list of non-negative integers`);
+    if (
+      !Array.isArray(shape) || shape.length > MAX_TENSOR_DIMS ||
+      !shape.every((d) => Number.isSafeInteger(d) && d >= 0)
+    ) {
+      return fail(
+        `Shape ${
+          preview(shape)
+        } of ${where} is not a list of at most ${MAX_TENSOR_DIMS} non-negative integers`,
+      );
     }
     if (
       !Array.isArray(offsets) || offsets.length !== 2 ||
       !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)
     ) {
-      return fail(`Data offsets ${JSON.stringify(offsets)} of ${where} are not two non-negative integers`);
+      return fail(`Data offsets ${preview(offsets)} of ${where} are not two non-negative integers`);
     }
     const [begin, end] = offsets as [number, number];
     if (begin > end || end > dataLength) {
@@ -171,7 +194,9 @@ export function decodeSafetensors(
     const expectedBytes = numel(shape) * ITEM_SIZE[dtype];
     if (end - begin !== expectedBytes) {
       fail(
-        `Tensor '${name}' has ${end - begin} bytes but ${dtype} [${shape.join(", ")}] needs ${expectedBytes}`,
+        `Tensor ${quoteName(name)} has ${end - begin} bytes but ${dtype} [${
+          shape.join(", ")
+        }] needs ${expectedBytes}`,
       );
     }
     entries.push({ name, dtype, shape: [...shape], begin, end });
@@ -182,7 +207,9 @@ export function decodeSafetensors(
     // Zero-byte tensors occupy nothing and cannot overlap.
     if (cur.begin < prev.end && cur.end > cur.begin) {
       fail(
-        `Data of tensor '${cur.name}' [${cur.begin}, ${cur.end}] overlaps tensor '${prev.name}' ` +
+        `Data of tensor ${quoteName(cur.name)} [${cur.begin}, ${cur.end}] overlaps tensor ${
+          quoteName(prev.name)
+        } ` +
           `[${prev.begin}, ${prev.end}]`,
       );
     }

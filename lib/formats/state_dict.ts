@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { quoteName } from "../runtime/quote.ts";
 
 /** Element types the weight files may hold. */
 export type DType = "F32" | "I64";
@@ -29,7 +30,14 @@ export interface TensorSpec {
   dtype: DType;
   /** Expected dimensions. */
   shape: number[];
+  /** Smallest value that means something (0 for a variance or a count). @default -Infinity */
+  min?: number;
+  /** Largest value that means something (2^53 - 1 for a count kept as a JS number). @default Infinity */
+  max?: number;
 }
+
+/** Most dimensions a tensor read from a file may have (PyTorch's own limit is 64). */
+export const MAX_TENSOR_DIMS = 64;
 
 /**
  * Thrown when a state dict does not match what a model expects.
@@ -129,8 +137,18 @@ export function normalizeResnet20Names(state: StateDict): StateDict {
 }
 
 function describe(t: TensorSpec | undefined): string {
-  return t ? `${t.dtype} [${t.shape.join(", ")}]` : "-";
+  if (!t) return "-";
+  const dims = t.shape.length > 8 ? [...t.shape.slice(0, 8), `... ${t.shape.length} dims`] : t.shape;
+  return `${t.dtype} [${dims.join(", ")}]`;
 }
+
+/** A name cut for a table cell. */
+function cell(name: string): string {
+  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
+}
+
+/** Rows shown in the name-mismatch table; the rest are counted. */
+const TABLE_ROWS = 24;
 
 /** Options for {@linkcode checkStateDict}. */
 export interface CheckStateDictOptions {
@@ -142,10 +160,12 @@ export interface CheckStateDictOptions {
 
 /**
  * Checks that `state` holds exactly the tensors of `expected`, with the same
- * dtypes and shapes, and (by default) only finite F32 values. Throws a
- * {@linkcode StateDictError}: on name mismatch with a table of every
- * missing and unexpected name, on a dtype or shape mismatch naming the
- * tensor and both shapes, on a non-finite value naming tensor and index.
+ * dtypes and shapes, (by default) only finite F32 values, and values within
+ * each spec's `min` and `max` (what they mean: a variance is never
+ * negative). Throws a {@linkcode StateDictError}: on name mismatch with a
+ * table of the missing and unexpected names (the first 24, then a count), on
+ * a dtype or shape mismatch naming the tensor and both shapes, on a
+ * non-finite or out-of-range value naming tensor, value and index.
  *
  * @example
  * ```ts
@@ -158,6 +178,11 @@ export interface CheckStateDictOptions {
  *   () => checkStateDict(new Map([["b", { ...t, data: Float32Array.of(0, NaN) }]]), expected),
  *   { name: "StateDictError", message: /non-finite value 'NaN' at flat index 1/ },
  * );
+ * const variance = new Map([["bn.running_var", { dtype: "F32" as const, shape: [2], min: 0 }]]);
+ * assert.throws(
+ *   () => checkStateDict(new Map([["bn.running_var", { ...t, data: Float32Array.of(1, -0.5) }]]), variance),
+ *   { message: "Tensor 'bn.running_var' in 'state dict' holds -0.5 at flat index 1, expected at least 0" },
+ * );
  * ```
  */
 export function checkStateDict(
@@ -169,11 +194,13 @@ export function checkStateDict(
   const missing = [...expected.keys()].filter((n) => !state.has(n));
   const unexpected = [...state.keys()].filter((n) => !expected.has(n));
   if (missing.length > 0 || unexpected.length > 0) {
-    const rows = [...missing, ...unexpected].sort().map((n) => [
-      n,
+    const names = [...missing, ...unexpected].sort();
+    const rows = names.slice(0, TABLE_ROWS).map((n) => [
+      cell(n),
       describe(expected.get(n)),
       describe(state.get(n)),
     ]);
+    if (names.length > TABLE_ROWS) rows.push([`... and ${names.length - TABLE_ROWS} more`, "", ""]);
     const header = ["name", "expected", "found"];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const table = [header, ...rows].map((r) =>
@@ -184,8 +211,9 @@ export function checkStateDict(
         `${missing.length} missing, ${unexpected.length} unexpected:\n${table.join("\n")}`,
     );
   }
-  for (const [name, spec] of expected) {
-    const t = state.get(name)!;
+  for (const [name_, spec] of expected) {
+    const t = state.get(name_)!;
+    const name = quoteName(name_).slice(1, -1);
     const sameShape = t.shape.length === spec.shape.length && t.shape.every((d, i) => d === spec.shape[i]);
     if (t.dtype !== spec.dtype || !sameShape) {
       throw new StateDictError(
@@ -205,6 +233,19 @@ export function checkStateDict(
         throw new StateDictError(
           `Tensor '${name}' in '${source}' holds a non-finite value '${t.data[i]}' at flat index ${i}`,
         );
+      }
+    }
+    const { min = -Infinity, max = Infinity } = spec;
+    if (min > -Infinity || max < Infinity) {
+      for (let i = 0; i < t.data.length; i++) {
+        // Rounding a huge I64 to a number keeps it out of any safe-integer range; NaN fails both tests.
+        const v = Number(t.data[i]);
+        if (!(v >= min && v <= max)) {
+          throw new StateDictError(
+            `Tensor '${name}' in '${source}' holds ${t.data[i]} at flat index ${i}, expected ` +
+              (v >= min ? `at most ${max}` : `at least ${min}`),
+          );
+        }
       }
     }
   }

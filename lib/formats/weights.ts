@@ -7,9 +7,16 @@
  *
  * @module
  */
-import { decodePth } from "./pth.ts";
+import { preview, quoteName } from "../runtime/quote.ts";
+import { decodePth, MAX_PTH_BYTES } from "./pth.ts";
 import { decodeSafetensors } from "./safetensors.ts";
 import { normalizeResnet20Names, type StateDict } from "./state_dict.ts";
+
+/**
+ * Largest weights file read, in bytes (and, for a `.pth`, of tensors
+ * inflated): 256 MiB, a thousand ResNet20s. Pass it to `readFileNamed`.
+ */
+export const MAX_WEIGHTS_BYTES: number = MAX_PTH_BYTES;
 
 /** A decoded weights file. */
 export interface WeightsFile {
@@ -43,8 +50,12 @@ export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFil
   const legacy = bytes.length >= 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a &&
     bytes[3] === 0x0a;
   if (zip || legacy) {
-    const { state, key, extra } = decodePth(bytes, { source });
-    const extras = Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(", ");
+    const { state, key, extra } = decodePth(bytes, { source, maxBytes: MAX_WEIGHTS_BYTES });
+    const shown = Object.entries(extra).slice(0, 8);
+    const extras = shown.map(([k, v]) =>
+      `${quoteName(k).slice(1, -1)}=${typeof v === "string" ? preview(v) : v}`
+    )
+      .join(", ") + (shown.length < Object.keys(extra).length ? ", ..." : "");
     return {
       state: normalizeResnet20Names(state),
       format: "pth",

@@ -11,9 +11,18 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { checkFinite, compileExpr } from "../data/expr.ts";
 import { Rng } from "../data/rng.ts";
+import { decodeSafetensors } from "../formats/safetensors.ts";
+import { checkStateDict, type StateDict, type TensorSpec } from "../formats/state_dict.ts";
+import { preview, quote, quoteName } from "../runtime/quote.ts";
 import { defaultBound, uniformInit } from "./init.ts";
-import type { StateDict } from "../formats/state_dict.ts";
+
+/** Most hidden layers, and the widest one, an {@linkcode Mlp} may have. */
+export const MLP_LIMITS = Object.freeze({ layers: 16, width: 4096 });
+
+/** Largest Lab 1 model file read, in bytes (a 64,64 model is 17 KB). */
+export const MAX_MLP_BYTES = 256 * 2 ** 20;
 
 /** Options for {@linkcode Mlp}. */
 export interface MlpOptions {
@@ -55,9 +64,12 @@ export class Mlp {
 
   /** Builds the network; variables live until {@linkcode Mlp.dispose}. */
   constructor(hidden: readonly number[], options: MlpOptions = {}) {
+    if (hidden.length > MLP_LIMITS.layers) {
+      throw new RangeError(`An MLP has at most ${MLP_LIMITS.layers} hidden layers, got ${hidden.length}`);
+    }
     for (const h of hidden) {
-      if (!Number.isInteger(h) || h < 1 || h > 4096) {
-        throw new RangeError(`Hidden width must be an integer in 1..4096, got ${h}`);
+      if (!Number.isInteger(h) || h < 1 || h > MLP_LIMITS.width) {
+        throw new RangeError(`Hidden width must be an integer in 1..${MLP_LIMITS.width}, got ${h}`);
       }
     }
     this.hidden = [...hidden];
@@ -163,4 +175,149 @@ function take(state: StateDict, name: string, shape: number[], source: string): 
   const bad = data.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new Error(`${source}: tensor "${name}" has a non-finite value at index ${bad}`);
   return data;
+}
+
+/** The training config a Lab 1 model file carries in its `config` metadata: what `exp1` saves. */
+export interface SavedFitConfig {
+  epochs: number;
+  lr: number;
+  samples: number;
+  batchSize: number;
+  hidden: number[];
+  optimizer: "adam" | "sgd";
+  xMin: number;
+  xMax: number;
+  seed: number;
+  /** The target f(x). */
+  fn: string;
+}
+
+/** A Lab 1 model file, checked: see {@linkcode decodeMlpModel}. */
+export interface MlpModelFile {
+  /** The config it was trained with (only the fields above, each checked). */
+  config: SavedFitConfig;
+  /** Its weights, exactly the tensors an `Mlp` with `config.hidden` has. */
+  state: StateDict;
+}
+
+/**
+ * The `state_dict` an {@linkcode Mlp} with these hidden widths has: names,
+ * F32 and PyTorch's `[out, in]` shapes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mlpSpec } from "./mlp.ts";
+ * assert.deepEqual(mlpSpec([8]).get("2.weight"), { dtype: "F32", shape: [1, 8] });
+ * ```
+ */
+export function mlpSpec(hidden: readonly number[]): Map<string, TensorSpec> {
+  const widths = [1, ...hidden, 1];
+  const spec = new Map<string, TensorSpec>();
+  for (let i = 0; i + 1 < widths.length; i++) {
+    spec.set(`${2 * i}.weight`, { dtype: "F32", shape: [widths[i + 1], widths[i]] });
+    spec.set(`${2 * i}.bias`, { dtype: "F32", shape: [widths[i + 1]] });
+  }
+  return spec;
+}
+
+/**
+ * Reads a model file `exp1` saved (safetensors with `model: "mlp"` and its
+ * training config as JSON), checking everything before anything is built
+ * from it: each config field's type and range (hidden widths as `--hidden`
+ * allows them, a finite input range with `xMin < xMax`, an `fn` that compiles
+ * and is finite on that range), then that the tensors are exactly those of an
+ * MLP with those widths, finite. So a file whose metadata asks for a huge
+ * network but holds small tensors is refused from its bytes, without
+ * allocating the network.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeSafetensors } from "../formats/safetensors.ts";
+ * import { decodeMlpModel, mlpSpec } from "./mlp.ts";
+ * const fit = { epochs: 10, lr: 0.01, samples: 100, batchSize: 10, optimizer: "adam", seed: 0 };
+ * const config = { ...fit, hidden: [2], xMin: -5, xMax: 5, fn: "x^2" };
+ * const state = new Map([...mlpSpec([2])].map(([n, s]) => [n, { ...s, data: new Float32Array(s.shape[0] * (s.shape[1] ?? 1)) }]));
+ * const file = (c: object) => encodeSafetensors(state, { metadata: { model: "mlp", config: JSON.stringify(c) } });
+ * assert.deepEqual(decodeMlpModel(file(config), "m.safetensors").config, config);
+ * assert.throws(() => decodeMlpModel(file({ ...config, xMin: null }), "m.safetensors"), {
+ *   message: "m.safetensors: not an exp1 model (config xMin is null, expected a finite number)",
+ * });
+ * // The tensors are a [2] model's, checked before any [4096, 4096] one is built.
+ * assert.throws(() => decodeMlpModel(file({ ...config, hidden: [4096, 4096] }), "m.safetensors"), {
+ *   message: "m.safetensors: not an exp1 model (config hidden is [4096, 4096] but the file holds 4 tensors, " +
+ *     "with no tensor '4.weight')",
+ * });
+ * ```
+ */
+export function decodeMlpModel(bytes: Uint8Array, source = "model"): MlpModelFile {
+  const { state, metadata } = decodeSafetensors(bytes, { source });
+  const fail = (why: string): never => {
+    throw new Error(`${source}: not an exp1 model (${why})`);
+  };
+  if (metadata.model !== "mlp") fail(`metadata model is ${quote(metadata.model ?? "")}, expected "mlp"`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(metadata.config ?? "");
+  } catch {
+    fail(`its metadata has no valid JSON "config"`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    fail(`its metadata "config" is not an object`);
+  }
+  const c = raw as Record<string, unknown>;
+  const field = <T>(key: string, ok: (v: unknown) => boolean, expected: string): T => {
+    if (!ok(c[key])) fail(`config ${key} is ${preview(c[key])}, expected ${expected}`);
+    return c[key] as T;
+  };
+  const int = (min: number, max: number) => (v: unknown) =>
+    Number.isInteger(v) && v as number >= min && v as number <= max;
+  const finite = (v: unknown) =>
+    typeof v === "number" && Number.isFinite(v) && Number.isFinite(Math.fround(v));
+  const hidden = field<number[]>(
+    "hidden",
+    (v) => Array.isArray(v) && v.length <= MLP_LIMITS.layers && v.every(int(1, MLP_LIMITS.width)),
+    `at most ${MLP_LIMITS.layers} integer widths in 1..${MLP_LIMITS.width}`,
+  );
+  const config: SavedFitConfig = {
+    epochs: field("epochs", int(1, 1e7), "an integer in 1..10000000"),
+    lr: field("lr", (v) => finite(v) && (v as number) > 0, "a finite number above 0"),
+    samples: field("samples", int(1, 1e7), "an integer in 1..10000000"),
+    batchSize: field("batchSize", int(1, 1e7), "an integer in 1..10000000"),
+    hidden: [...hidden],
+    optimizer: field("optimizer", (v) => v === "adam" || v === "sgd", `"adam" or "sgd"`),
+    xMin: field("xMin", finite, "a finite number"),
+    xMax: field("xMax", finite, "a finite number"),
+    seed: field("seed", int(-(2 ** 31), 2 ** 31 - 1), "a 32-bit integer"),
+    fn: field("fn", (v) => typeof v === "string", "a string"),
+  };
+  if (!(config.xMin < config.xMax)) fail(`config xMin ${config.xMin} is not below xMax ${config.xMax}`);
+  try {
+    checkFinite(compileExpr(config.fn), config);
+  } catch (e) {
+    const why = (e as Error).message;
+    fail(`config fn ${quote(config.fn)}: ${why.length > 240 ? `${why.slice(0, 237)}...` : why}`);
+  }
+  // One line naming the first mismatch, before the full check (values, finiteness).
+  const spec = mlpSpec(config.hidden);
+  const missing = [...spec.keys()].find((n) => !state.has(n));
+  const unexpected = [...state.keys()].find((n) => !spec.has(n));
+  const misshapen = [...spec].find(([n, s]) => state.has(n) && state.get(n)!.shape.join() !== s.shape.join());
+  const mismatch = missing !== undefined
+    ? `no tensor '${missing}'`
+    : unexpected !== undefined
+    ? `an unexpected tensor ${quoteName(unexpected)}`
+    : misshapen !== undefined
+    ? `tensor '${misshapen[0]}' of shape ${preview(state.get(misshapen[0])!.shape)}, not ${
+      preview(misshapen[1].shape)
+    }`
+    : null;
+  if (mismatch !== null) {
+    fail(
+      `config hidden is ${preview(config.hidden)} but the file holds ${state.size} tensors, with ${mismatch}`,
+    );
+  }
+  checkStateDict(state, spec, { source });
+  return { config, state };
 }

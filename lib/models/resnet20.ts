@@ -204,14 +204,26 @@ export class ResNet20 {
 
   /**
    * The expected PyTorch `state_dict`: names, dtypes and PyTorch shapes
-   * (conv OIHW, linear `[out, in]`, `num_batches_tracked` an I64 scalar).
+   * (conv OIHW, linear `[out, in]`, `num_batches_tracked` an I64 scalar),
+   * and what the values may be: a `running_var` is a variance, never
+   * negative (PyTorch's and tfjs's `cpu` batch norm would give NaN, a
+   * fused kernel finite nonsense), and `num_batches_tracked` a count in
+   * 0..2^53-1 (it is kept as a JS number).
    */
   spec(): Map<string, TensorSpec> {
     const spec = new Map<string, TensorSpec>();
     for (const t of this.tensors) {
-      spec.set(t.name, { dtype: "F32", shape: toTorchShape(t.kind, t.variable.shape) });
+      const shape = toTorchShape(t.kind, t.variable.shape);
       const bn = t.name.match(/^(.*)\.running_var$/);
-      if (bn) spec.set(`${bn[1]}.num_batches_tracked`, { dtype: "I64", shape: [] });
+      spec.set(t.name, bn ? { dtype: "F32", shape, min: 0 } : { dtype: "F32", shape });
+      if (bn) {
+        spec.set(`${bn[1]}.num_batches_tracked`, {
+          dtype: "I64",
+          shape: [],
+          min: 0,
+          max: Number.MAX_SAFE_INTEGER,
+        });
+      }
     }
     return spec;
   }
@@ -240,8 +252,9 @@ export class ResNet20 {
 
   /**
    * Replaces every parameter and buffer with `state` (PyTorch names and
-   * layouts), after checking names, dtypes, shapes and finiteness: a
-   * mismatch throws and leaves the model unchanged.
+   * layouts), after checking names, dtypes, shapes, finiteness and what the
+   * values mean ({@linkcode ResNet20.spec}): a mismatch throws and leaves
+   * the model unchanged.
    */
   loadStateDict(state: StateDict, source = "state dict"): void {
     checkStateDict(state, this.spec(), { source });

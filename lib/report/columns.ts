@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { METRICS_COLUMNS, type MetricsRow } from "../formats/checkpoint.ts";
 
 /** Lab 1's `summary.csv`: one row per run of a study. */
 export const SUMMARY_COLUMNS = [
@@ -21,17 +22,8 @@ export const SUMMARY_COLUMNS = [
 /** Lab 1's `<run>.csv`: mean training loss per epoch. */
 export const EPOCH_LOSS_COLUMNS = ["epoch", "train_loss"] as const;
 
-/** Lab 2's `metrics.csv`: one row per epoch; seconds exclude evaluation. */
-export const METRICS_COLUMNS = [
-  "epoch",
-  "lr",
-  "train_loss",
-  "train_acc",
-  "test_loss",
-  "test_acc",
-  "epoch_seconds",
-  "images_per_second",
-] as const;
+/** Lab 2's `metrics.csv`: one row per epoch; seconds exclude evaluation. Checkpoints carry these rows. */
+export { METRICS_COLUMNS };
 
 /**
  * `steps.csv`, written while training (exp1 and exp2) and read by `deno task
@@ -45,7 +37,7 @@ export const METRICS_COLUMNS = [
 export const STEPS_COLUMNS = ["step", "epoch", "lr", "loss", "acc", "images_per_second"] as const;
 
 /** One `metrics.csv` row. */
-export type EpochMetrics = Record<typeof METRICS_COLUMNS[number], number>;
+export type EpochMetrics = MetricsRow;
 
 /** What {@linkcode epochMetrics} needs of a pass over the data. */
 export interface PassSummary {

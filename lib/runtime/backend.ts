@@ -12,6 +12,11 @@
  *   `native`, which starts at once and needs no pipeline compiles;
  * - a hardware GPU without `native`: WebGPU.
  *
+ * On Linux with no GPU device file in `/dev`, `auto` does not ask WebGPU at
+ * all: the only adapter there could be is a software one, and asking loads
+ * Mesa's Vulkan driver and its threads into a process that then runs on the
+ * CPU.
+ *
  * Backends are imported only when chosen: nothing starts at import time.
  *
  * @module
@@ -154,16 +159,53 @@ export async function selectBackend(
   }
 }
 
+/**
+ * Whether a GPU device file is among `names` (the entries of `/dev` on
+ * Linux): `dri` (Mesa's render nodes), `nvidia0`, `nvidia1`, ..., `dxg`
+ * (WSL2) or `kfd` (ROCm). Without one, any WebGPU adapter is a software
+ * rasteriser.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasGpuDeviceFile } from "./backend.ts";
+ * assert.equal(hasGpuDeviceFile(["null", "tty", "nvidiactl", "nvidia0"]), true);
+ * assert.equal(hasGpuDeviceFile(["null", "tty", "kvm"]), false);
+ * ```
+ */
+export function hasGpuDeviceFile(names: Iterable<string>): boolean {
+  for (const name of names) if (/^(dri|nvidia\d+|dxg|kfd)$/.test(name)) return true;
+  return false;
+}
+
+/**
+ * False only where no hardware adapter can exist: on Linux with no GPU device
+ * file in `/dev`. Asking WebGPU for an adapter there would only load Mesa's
+ * software Vulkan driver and its threads into a process that then runs on
+ * the CPU.
+ */
+function mayHaveHardwareGpu(): boolean {
+  if (Deno.build.os !== "linux") return true;
+  try {
+    return hasGpuDeviceFile([...Deno.readDirSync("/dev")].map((e) => e.name));
+  } catch {
+    return true; // no permission to look: ask WebGPU
+  }
+}
+
 async function startAuto(options: SelectOptions): Promise<BackendInfo> {
   if (options.preferCpu) {
     const cpu = await startNative(false);
     return { ...cpu, reason: `auto: small model, a CPU backend beats GPU dispatch; ${cpu.reason}` };
   }
-  const gpu = await (options.adapter ?? probeWebGpu)();
+  const hardware = options.adapter !== undefined || mayHaveHardwareGpu();
+  const gpu = hardware ? await (options.adapter ?? probeWebGpu)() : null;
   if (!gpu || gpu.software) {
     const why = gpu
       ? `auto: WebGPU adapter "${gpu.description}" is a software rasteriser`
-      : "auto: no WebGPU adapter";
+      : hardware
+      ? "auto: no WebGPU adapter"
+      : "auto: no GPU device in /dev";
     const native = await startNative(false);
     return { ...native, reason: `${why}; ${native.reason}` };
   }

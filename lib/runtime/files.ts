@@ -2,7 +2,8 @@
  * File output that never leaves a half-written result (touches the disk):
  * write to a temporary file in the same folder, flush it to disk, then rename
  * over the target, which is atomic on POSIX file systems. A kill at any moment
- * leaves either the old file or the new one.
+ * leaves either the old file or the new one. File input that is bounded:
+ * only regular files, never more bytes than the reader's limit.
  *
  * @module
  */
@@ -61,8 +62,50 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
+/** The most {@linkcode readFileNamed} reads unless told otherwise: 1 GiB. */
+export const DEFAULT_MAX_READ_BYTES = 2 ** 30;
+
 /**
- * Reads a file with an error that names it when it is missing.
+ * Raised by {@linkcode readFileNamed} for a path that is not a regular file
+ * (a folder, a FIFO, a device, a socket) or one larger than its limit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FileReadError, readFileNamed } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await assert.rejects(readFileNamed(dir, "weights"), FileReadError);
+ * await Deno.remove(dir);
+ * ```
+ */
+export class FileReadError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "FileReadError";
+  }
+}
+
+/** Options for {@linkcode readFileNamed}. */
+export interface ReadFileOptions {
+  /** Largest file accepted, in bytes; a larger one is refused before any of it is read. @default DEFAULT_MAX_READ_BYTES */
+  maxBytes?: number;
+}
+
+function kindOf(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO (named pipe)";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * Reads a regular file of at most `maxBytes` bytes, with errors that name
+ * it: missing, not a regular file (a directory, FIFO or device is refused
+ * from its `stat`, never opened, so a FIFO cannot block the read), or too
+ * large (refused from its size, before reading).
  *
  * @example
  * ```ts
@@ -73,17 +116,54 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  *   name: "NotFound",
  *   message: `Cannot read weights file "${dir}/final.safetensors": no such file`,
  * });
- * await Deno.remove(dir);
+ * await Deno.writeFile(`${dir}/w.bin`, new Uint8Array(10));
+ * assert.equal((await readFileNamed(`${dir}/w.bin`, "weights", { maxBytes: 10 })).length, 10);
+ * await assert.rejects(readFileNamed(`${dir}/w.bin`, "weights", { maxBytes: 9 }), {
+ *   name: "FileReadError",
+ *   message: `Cannot read weights "${dir}/w.bin": its 10 bytes exceed the 9-byte limit for weights`,
+ * });
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readFileNamed(path: string, what = "file"): Promise<Uint8Array> {
+export async function readFileNamed(
+  path: string,
+  what = "file",
+  options: ReadFileOptions = {},
+): Promise<Uint8Array> {
+  const { maxBytes = DEFAULT_MAX_READ_BYTES } = options;
+  const fail = (why: string): never => {
+    throw new FileReadError(`Cannot read ${what} "${path}": ${why}`);
+  };
+  const check = (info: Deno.FileInfo) => {
+    if (!info.isFile) fail(`it is ${kindOf(info)}, not a regular file`);
+    if (info.size > maxBytes) fail(`its ${info.size} bytes exceed the ${maxBytes}-byte limit for ${what}`);
+  };
+  let file: Deno.FsFile;
   try {
-    return await Deno.readFile(path);
+    // Checked before opening: opening a FIFO would block until a writer comes.
+    check(await Deno.stat(path));
+    file = await Deno.open(path, { read: true });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(`Cannot read ${what} "${path}": no such file`);
     }
     throw e;
+  }
+  try {
+    // Again on the open file, in case the path was swapped after the stat.
+    const info = await file.stat();
+    check(info);
+    const bytes = new Uint8Array(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const n = await file.read(bytes.subarray(filled));
+      if (n === null) return bytes.subarray(0, filled);
+      filled += n;
+    }
+    if ((await file.read(new Uint8Array(1))) !== null) fail(`it grew while being read`);
+    return bytes;
+  } finally {
+    file.close();
   }
 }
 

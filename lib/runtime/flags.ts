@@ -27,6 +27,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { quote } from "./quote.ts";
 
 /** A bad command line: the message names the flag and value. Exit code 2. */
 export class UsageError extends Error {
@@ -141,11 +142,7 @@ export function choiceFlag<T extends string>(name: string, value: string, choice
   return value as T;
 }
 
-/** `"value"`, cut to 80 characters so that a hostile value cannot flood the terminal. */
-export function quote(value: string): string {
-  const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value;
-  return JSON.stringify(shown);
-}
+export { quote };
 
 function defaultHelp(value: unknown, unit?: string): string | undefined {
   if (value === undefined || value === false) return undefined;

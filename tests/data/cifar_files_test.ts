@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { packTar, type TarEntry } from "modern-tar";
+import { CIFAR_DIR } from "../helpers.ts";
 import { RECORD_BYTES, TEST_FILE, TRAIN_FILES } from "../../lib/data/cifar.ts";
 import {
   CIFAR_FILES,
@@ -388,7 +389,7 @@ Deno.test("loadCifar10() names a training file missing past the first", async ()
   }
 });
 
-const REAL_DIR = new URL("../../../shared/data/cifar-10-batches-bin", import.meta.url).pathname;
+const REAL_DIR = CIFAR_DIR;
 
 function haveRealData(): boolean {
   try {

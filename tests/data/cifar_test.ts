@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CIFAR_DIR } from "../helpers.ts";
 import {
   CifarFormatError,
   CLASS_NAMES,
@@ -105,10 +107,7 @@ Deno.test("concatSplits() joins splits in order", () => {
   assert.equal(concatSplits([]).count, 0);
 });
 
-const REAL_TEST = new URL(
-  "../../../shared/data/cifar-10-batches-bin/test_batch.bin",
-  import.meta.url,
-);
+const REAL_TEST = join(CIFAR_DIR, "test_batch.bin");
 
 function haveRealData(): boolean {
   try {
@@ -116,7 +115,7 @@ function haveRealData(): boolean {
     return true;
   } catch {
     console.warn(
-      `Skipping the real-data test: ${REAL_TEST.pathname} is absent`,
+      `Skipping the real-data test: ${REAL_TEST} is absent`,
     );
     return false;
   }
@@ -131,7 +130,7 @@ Deno.test({
     for (let at = 0; at < bytes.length;) {
       const n = await file.read(bytes.subarray(at));
       if (n === null) {
-        throw new Error(`${REAL_TEST.pathname} ended after ${at} bytes`);
+        throw new Error(`${REAL_TEST} ended after ${at} bytes`);
       }
       at += n;
     }

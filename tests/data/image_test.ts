@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { encode } from "fast-png";
-import { decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
+import { crc32 } from "../../lib/data/crc32.ts";
+import { checkPng, decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
+import { concat, makePng, pngChunk, zlibZeros } from "../hostile_inputs.ts";
 
 const S = 32;
 
@@ -154,7 +156,7 @@ Deno.test("toCifarPlanar() rejects empty images and short sample buffers", () =>
   const empty: RasterImage = { width: 0, height: 3, channels: 3, depth: 8, data: new Uint8Array(0) };
   assert.throws(() => toCifarPlanar(empty, "e.png"), {
     name: "ImageError",
-    message: "e.png: size 0x3 is not supported (1x1 up to 64 megapixels)",
+    message: "e.png: size 0x3 is not supported (1x1 up to 32 megapixels)",
   });
   const short: RasterImage = { width: 2, height: 2, channels: 3, depth: 8, data: new Uint8Array(11) };
   assert.throws(() => toCifarPlanar(short, "s.png"), {
@@ -172,5 +174,98 @@ Deno.test("toCifarPlanar() rejects empty images and short sample buffers", () =>
   assert.throws(() => toCifarPlanar(bad, "p.png"), {
     name: "ImageError",
     message: "p.png: palette index 5 is out of range",
+  });
+});
+
+Deno.test("decodePng() refuses a huge image from its header, before inflating anything", () => {
+  // 74 bytes declaring 2^31-1 columns (it spun at 100% CPU); 1.6 MB declaring 16000x16000 (4 GB decoded).
+  const cases: [Uint8Array, string][] = [
+    [
+      makePng(2 ** 31 - 1, 1, { idat: zlibZeros(10) }),
+      "wide.png: 2147483647 pixels (2147483647x1) exceed the 32000000-pixel limit",
+    ],
+    [makePng(16000, 16000), "wide.png: 256000000 pixels (16000x16000) exceed the 32000000-pixel limit"],
+    [makePng(1, 2 ** 31, { idat: zlibZeros(10) }), "wide.png: size 1x2147483648 is not a valid PNG size"],
+  ];
+  for (const [png, message] of cases) {
+    const start = performance.now();
+    assert.throws(() => decodePng(png, "wide.png"), { name: "ImageError", message });
+    assert.ok(performance.now() - start < 500);
+  }
+  assert.ok(cases[0][0].length < 100);
+});
+
+Deno.test("decodePng() stops image data at the size the header implies, and refuses short data", () => {
+  // A 1x1 image whose data inflates to 64 MiB: stopped one 16 KiB step past 2 bytes.
+  const start = performance.now();
+  assert.throws(() => decodePng(makePng(1, 1, { idat: zlibZeros(64 * 2 ** 20) }), "bomb.png"), {
+    name: "ImageError",
+    message: "bomb.png: image data inflates to more than the 2 bytes its header implies",
+  });
+  assert.ok(performance.now() - start < 1000);
+  assert.throws(() => decodePng(makePng(10, 10, { idat: zlibZeros(50) }), "short.png"), {
+    message: "short.png: image data inflates to 50 bytes, but its 10x10 header needs 110",
+  });
+  // Adam7: a 3x3 image's seven passes hold 2 + 0 + 0 + 2 + 3 + 4 + 4 = 15 bytes of scanlines.
+  const interlaced = decodePng(makePng(3, 3, { idat: zlibZeros(15), interlace: true }), "adam7.png");
+  assert.deepEqual([interlaced.width, interlaced.height, [...interlaced.data]], [3, 3, new Array(9).fill(0)]);
+  assert.throws(() => decodePng(makePng(3, 3, { idat: zlibZeros(14), interlace: true }), "adam7.png"), {
+    message: "adam7.png: image data inflates to 14 bytes, but its 3x3 header needs 15",
+  });
+});
+
+Deno.test("decodePng() never inflates ancillary chunks: an ICC-profile bomb is dropped unread", () => {
+  // fast-png would inflate an iCCP profile in full; 64 MiB here.
+  const iccp = pngChunk(
+    "iCCP",
+    concat([new TextEncoder().encode("icc\0"), Uint8Array.of(0), zlibZeros(64 * 2 ** 20)]),
+  );
+  const start = performance.now();
+  const img = decodePng(makePng(2, 2, { extra: [iccp] }), "icc.png");
+  assert.deepEqual([img.width, img.height, [...img.data]], [2, 2, [0, 0, 0, 0]]);
+  assert.ok(performance.now() - start < 1000);
+});
+
+Deno.test("decodePng() checks chunk lengths, CRCs and the chunks an image needs", () => {
+  const good = makePng(2, 2);
+  const badCrc = good.slice();
+  badCrc[good.length - 20] ^= 1; // inside the IDAT chunk's data
+  const longChunk = good.slice();
+  new DataView(longChunk.buffer).setUint32(33, 2 ** 31 - 1); // the IDAT chunk's length
+  const palette = good.slice();
+  palette[25] = 3; // colour type 3 (palette) with no PLTE
+  new DataView(palette.buffer).setUint32(29, crc32(palette.subarray(12, 29)));
+  const cases: [Uint8Array, RegExp][] = [
+    [badCrc, /^x\.png: not a readable PNG \(chunk IDAT at byte 33 fails its CRC check\)$/],
+    [
+      longChunk,
+      /^x\.png: not a readable PNG \(chunk IDAT at byte 33 declares 2147483647 bytes, past the end/,
+    ],
+    [palette, /^x\.png: not a readable PNG \(a palette image without a PLTE chunk\)$/],
+    [
+      good.subarray(0, good.length - 12),
+      /^x\.png: not a readable PNG \(truncated at byte \d+, before IEND\)$/,
+    ],
+  ];
+  for (const [png, message] of cases) {
+    assert.throws(() => decodePng(png, "x.png"), { name: "ImageError", message });
+  }
+});
+
+Deno.test("checkPng() inflates image data split into many tiny IDAT chunks as one stream, at one stream's cost", () => {
+  // 16 million bytes of scanlines in a ~100 KB stream, cut into one-byte IDAT chunks (~1.3 MB of chunks).
+  const [w, h] = [4095, 4000];
+  const stream = zlibZeros(h * (w + 1));
+  const chunks = Array.from(stream, (b) => pngChunk("IDAT", Uint8Array.of(b)));
+  const whole = makePng(w, h, { idat: stream });
+  const cut = concat([whole.subarray(0, 33), ...chunks, pngChunk("IEND", new Uint8Array(0))]);
+  const start = performance.now();
+  const { header, png } = checkPng(cut, "cut.png");
+  assert.equal(header.dataBytes, h * (w + 1));
+  assert.equal(png, cut, "nothing dropped: the same bytes");
+  assert.ok(performance.now() - start < 3000, `${performance.now() - start} ms`);
+  const tiny = makePng(2, 2, { idat: new Uint8Array(0), extra: [] });
+  assert.throws(() => checkPng(tiny, "empty.png"), {
+    message: /^empty\.png: not a readable PNG \(image data/,
   });
 });

@@ -4,6 +4,8 @@ import {
   type CheckpointMeta,
   decodeCheckpoint,
   encodeCheckpoint,
+  METRICS_COLUMNS,
+  type MetricsRow,
 } from "../../lib/formats/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../lib/formats/safetensors.ts";
 import type { HostTensor, StateDict } from "../../lib/formats/state_dict.ts";
@@ -26,11 +28,34 @@ function tinyOptimizer(): StateDict {
   ]);
 }
 
+/** A metrics row as the lab writes it for `epoch`. */
+function row(epoch: number, lr: number, testAcc: number): MetricsRow {
+  return {
+    epoch,
+    lr,
+    train_loss: 2.1,
+    train_acc: 0.2,
+    test_loss: 1.9,
+    test_acc: testAcc,
+    epoch_seconds: 31.5,
+    images_per_second: 1587.3,
+  };
+}
+
 const META: CheckpointMeta = {
   epoch: 2,
   rng: [1, 2, 3, -4],
-  config: { schedule: "0.1:1,0.01:1", batchSize: 64, limitTrain: null },
-  metrics: [{ epoch: 1, lr: 0.1, test_acc: 0.25 }, { epoch: 2, lr: 0.01, test_acc: 0.5 }],
+  config: {
+    schedule: "0.1:1,0.01:1",
+    batchSize: 64,
+    seed: 0,
+    limitTrain: null,
+    limitTest: 256,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+    out: "runs/a",
+  },
+  metrics: [row(1, 0.1, 0.25), row(2, 0.01, 0.5)],
 };
 
 /** A checkpoint whose metadata entries are replaced by `meta` (undefined deletes one). */
@@ -91,19 +116,41 @@ Deno.test("decodeCheckpoint() sends a weights-only file to --init", () => {
 });
 
 Deno.test("decodeCheckpoint() names bad epoch, rng, config and metrics metadata", () => {
-  const cases: [Record<string, string | undefined>, string][] = [
-    [{ epoch: "two" }, `c.safetensors: metadata epoch is "two", expected an integer >= 0`],
-    [{ epoch: "-1" }, `c.safetensors: metadata epoch is "-1", expected an integer >= 0`],
-    [{ epoch: "1.5" }, `c.safetensors: metadata epoch is "1.5", expected an integer >= 0`],
-    [{ rng: "[1,2,3]" }, `c.safetensors: metadata rng is [1,2,3], expected 4 integers`],
-    [{ rng: "[1,2,3,0.5]" }, `c.safetensors: metadata rng is [1,2,3,0.5], expected 4 integers`],
+  const cases: [Record<string, string | undefined>, string | RegExp][] = [
+    [{ epoch: "two" }, `c.safetensors: metadata epoch is "two", expected an integer in 0..100000`],
+    [{ epoch: "-1" }, `c.safetensors: metadata epoch is "-1", expected an integer in 0..100000`],
+    [{ epoch: "1.5" }, `c.safetensors: metadata epoch is "1.5", expected an integer in 0..100000`],
+    [
+      { epoch: undefined },
+      `c.safetensors: metadata epoch is "", expected an integer in 0..100000`,
+    ],
+    [
+      { epoch: "9".repeat(400) },
+      `c.safetensors: metadata epoch is "${"9".repeat(77)}...", expected an integer in 0..100000`,
+    ],
+    [
+      { rng: "[1,2,3]" },
+      `c.safetensors: metadata rng is [1, 2, 3], expected 4 32-bit integers, not all zero`,
+    ],
+    [
+      { rng: "[1,2,3,0.5]" },
+      `c.safetensors: metadata rng is [1, 2, 3, 0.5], expected 4 32-bit integers, not all zero`,
+    ],
+    [
+      { rng: "[1,2,3,4294967296]" },
+      /^c\.safetensors: metadata rng is \[1, 2, 3, 4294967296\], expected 4 32-bit/,
+    ],
+    [
+      { rng: "[0,0,0,0]" },
+      `c.safetensors: metadata rng is [0, 0, 0, 0], expected 4 32-bit integers, not all zero`,
+    ],
     [{ rng: "{" }, `c.safetensors: metadata rng is missing or not JSON`],
     [{ rng: undefined }, `c.safetensors: metadata rng is missing or not JSON`],
     [{ config: "[]" }, `c.safetensors: metadata config is not an object`],
     [{ config: "null" }, `c.safetensors: metadata config is not an object`],
     [{ config: "nope" }, `c.safetensors: metadata config is missing or not JSON`],
-    [{ metrics: "[]" }, `c.safetensors: metadata metrics should hold 2 rows`],
-    [{ metrics: "{}" }, `c.safetensors: metadata metrics should hold 2 rows`],
+    [{ metrics: "[]" }, `c.safetensors: metadata metrics should hold 2 rows, one per epoch`],
+    [{ metrics: "{}" }, `c.safetensors: metadata metrics should hold 2 rows, one per epoch`],
   ];
   for (const [meta, message] of cases) {
     assert.throws(() => decodeCheckpoint(withMetadata(meta), "c.safetensors"), {
@@ -111,6 +158,70 @@ Deno.test("decodeCheckpoint() names bad epoch, rng, config and metrics metadata"
       message,
     });
   }
+});
+
+Deno.test("decodeCheckpoint() refuses metrics rows that are not the lab's: columns, numbers, ranges, epochs", () => {
+  const [r1, r2] = META.metrics;
+  const cases: [unknown[], string][] = [
+    [
+      [r1, { ...r2, note: "<script>alert(1)</script>" }],
+      `row 2 has column 'note', expected only ${METRICS_COLUMNS.join(", ")}`,
+    ],
+    [
+      [r1, { ...r2, ["<script>".repeat(20)]: 1 }],
+      `row 2 has column '${"<script>".repeat(9)}<scri...', expected only ${METRICS_COLUMNS.join(", ")}`,
+    ],
+    [[r1, { epoch: 2, lr: 0.01 }], `row 2 lacks column 'train_loss'`],
+    [[r1, { ...r2, test_acc: "<script>" }], `row 2 has test_acc "<script>", expected a number in 0..1`],
+    [[r1, { ...r2, test_acc: 1.5 }], `row 2 has test_acc 1.5, expected a number in 0..1`],
+    [[r1, { ...r2, train_loss: null }], `row 2 has train_loss null, expected a finite number >= 0`],
+    [[r1, { ...r2, train_loss: -1 }], `row 2 has train_loss -1, expected a finite number >= 0`],
+    [[r1, { ...r2, epoch_seconds: 1e400 }], `row 2 has epoch_seconds null, expected a finite number >= 0`],
+    [[r1, { ...r2, epoch: 3 }], `row 2 has epoch 3: rows must be epochs 1, 2, 3, ...`],
+    [[r2, r1], `row 1 has epoch 2: rows must be epochs 1, 2, 3, ...`],
+    [[r1, [1, 2]], `row 2 is not an object`],
+  ];
+  for (const [metrics, message] of cases) {
+    assert.throws(
+      () => decodeCheckpoint(withMetadata({ metrics: JSON.stringify(metrics) }), "c.safetensors"),
+      { name: "CheckpointError", message: `c.safetensors: metadata metrics ${message}` },
+    );
+  }
+});
+
+Deno.test("decodeCheckpoint() checks the types of the config fields a resume relies on", () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ batchSize: "64" }, `config batchSize is "64", expected an integer >= 1`],
+    [{ batchSize: 0 }, `config batchSize is 0, expected an integer >= 1`],
+    [{ seed: undefined }, `config seed is undefined, expected a 32-bit integer`],
+    [{ seed: 2 ** 40 }, `config seed is 1099511627776, expected a 32-bit integer`],
+    [{ limitTrain: -5 }, `config limitTrain is -5, expected null or an integer >= 1`],
+    [{ momentum: "0.9" }, `config momentum is "0.9", expected a finite number >= 0`],
+    [{ weightDecay: null }, `config weightDecay is null, expected a finite number >= 0`],
+    [{ out: ["runs/a"] }, `config out is ["runs/a"], expected a string`],
+    [{ init: 5 }, `config init is 5, expected null or a string`],
+  ];
+  for (const [change, message] of cases) {
+    const config = JSON.stringify({ ...META.config, ...change });
+    assert.throws(() => decodeCheckpoint(withMetadata({ config }), "c.safetensors"), {
+      name: "CheckpointError",
+      message: `c.safetensors: metadata ${message}`,
+    });
+  }
+  // Fields it does not know are kept as they are.
+  const config = JSON.stringify({ ...META.config, newFlag: { a: 1 } });
+  assert.deepEqual(decodeCheckpoint(withMetadata({ config })).config.newFlag, { a: 1 });
+});
+
+Deno.test("decodeCheckpoint() refuses non-finite optimizer buffers", () => {
+  const optimizer = tinyOptimizer();
+  optimizer.get("optimizer.momentum.conv1.weight")!.data = Float32Array.of(0.1, Infinity);
+  assert.throws(() => decodeCheckpoint(encodeCheckpoint(tinyModel(), optimizer, META), "c.safetensors"), {
+    name: "CheckpointError",
+    message:
+      "c.safetensors: optimizer tensor 'optimizer.momentum.conv1.weight' holds Infinity at flat index 1, " +
+      "expected finite values",
+  });
 });
 
 Deno.test("decodeCheckpoint() passes on the safetensors reader's errors, naming the file", () => {

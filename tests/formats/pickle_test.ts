@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { preview } from "../../lib/runtime/quote.ts";
+import { dagPickle, manyDictsPickle } from "../hostile_inputs.ts";
 import { unzipSync } from "fflate";
 import {
   PickleError,
@@ -159,5 +161,39 @@ Deno.test("unpickle() bounds the stack and the memo", () => {
   const memo = new Uint8Array([0x80, 2, 0x4e, 0x71, 0, 0x71, 1, 0x71, 2, 0x2e]);
   assert.throws(() => unpickle(memo, { maxMemo: 2 }), {
     message: /^Pickle memo exceeds 2 entries at byte 7/,
+  });
+});
+
+Deno.test("unpickle() bounds the values it builds, counting containers and their items", () => {
+  // 1,001 dicts in one list: 2 bytes each, ~100 bytes of memory each.
+  assert.throws(() => unpickle(manyDictsPickle(1000), { maxValues: 2000, source: "wide.pkl" }), {
+    name: "PickleError",
+    message: /^Pickle builds more than 2000 values at byte \d+ of 'wide\.pkl'$/,
+  });
+  assert.equal((unpickle(manyDictsPickle(900), { maxValues: 2000 }) as unknown[]).length, 900);
+  // The default budget stops a 4 MB pickle of 2 million dicts before it takes ~200 MB.
+  assert.throws(() => unpickle(manyDictsPickle(2_000_000)), {
+    message: /^Pickle builds more than 2000000 values/,
+  });
+});
+
+Deno.test("unpickle() never walks a value to describe it: shared and deep sizes get short messages", () => {
+  const slots = ["size", "persistent id"] as const;
+  for (const slot of slots) {
+    // Unpickled alone (no .pth around it), the shared size list reaches _rebuild_tensor_v2 or the loader.
+    const pickle = dagPickle(slot);
+    const persistentLoad = (pid: unknown) => {
+      if (!Array.isArray(pid) || pid.length !== 5) throw new PickleError(`bad pid ${preview(pid)}`);
+      return "storage";
+    };
+    assert.throws(() => unpickle(pickle, { persistentLoad, source: "dag.pkl" }), (e: Error) => {
+      assert.ok(e instanceof PickleError, String(e));
+      assert.ok(e.message.length < 300, e.message);
+      return true;
+    });
+  }
+  assert.throws(() => unpickle(dagPickle("size"), { persistentLoad: () => "s" }), {
+    message:
+      /^Tensor size \[\[\[\[\[\.\.\.\], \[\.\.\.\]\].* is not a tuple of at most 64 non-negative integers/,
   });
 });

@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
-import { UnsafePickleError } from "../../lib/formats/pickle.ts";
+import { PickleError, UnsafePickleError } from "../../lib/formats/pickle.ts";
 import { decodePth, encodePth, PthError } from "../../lib/formats/pth.ts";
 import { decodeSafetensors } from "../../lib/formats/safetensors.ts";
+import {
+  dagPickle,
+  deepPickle,
+  deflateZeros,
+  makeZip,
+  type PickleSlot,
+  pthWith,
+  smallStatePickle,
+} from "../hostile_inputs.ts";
 
 const fixture = (name: string) => Deno.readFileSync(new URL(`../fixtures/weights/${name}`, import.meta.url));
 const reference = () => decodeSafetensors(fixture("resnet20.safetensors")).state;
@@ -77,7 +86,7 @@ Deno.test("decodePth() refuses every hostile fixture", () => {
   assertRefused(
     "hostile_truncated.pth",
     PthError,
-    "Truncated or corrupt zip (invalid zip data) in 'hostile_truncated.pth'",
+    "Truncated or corrupt zip (no end of central directory record) in 'hostile_truncated.pth'",
   );
   assertRefused(
     "hostile_zip_slip.pth",
@@ -93,7 +102,7 @@ Deno.test("decodePth() refuses unsafe entry names, oversized archives and non-zi
   }
   assert.throws(() => decodePth(fixture("resnet20_net.pth"), { maxBytes: 1000 }), {
     name: "PthError",
-    message: "Zip entries exceed the 1000-byte limit at 'resnet20_net/data.pkl' in 'pth'",
+    message: /^Zip entries declare \d+ bytes in all, more than the 1000 allowed in 'pth'$/,
   });
   assert.throws(() => decodePth(new Uint8Array([0x80, 2, 0x8a])), {
     message:
@@ -136,7 +145,7 @@ Deno.test("decodePth() reports checkpoints without exactly one state_dict", () =
   );
   assert.throws(() => decodePth(pthWithPickle(NONE)), { message: "Top level is not a dict in 'pth'" });
   assert.throws(() => decodePth(zipSync({ "archive/version": new Uint8Array(2) })), {
-    message: `Expected one '<archive>/data.pkl' entry, found 0 among ["archive/version"] in 'pth'`,
+    message: "Expected one '<archive>/data.pkl' entry, found 0 among 1 entries ('archive/version') in 'pth'",
   });
 });
 
@@ -152,4 +161,63 @@ Deno.test("encodePth() round-trips through decodePth()", () => {
   assert.equal(plain.key, null);
   assert.deepEqual(plain.state, state);
   assert.deepEqual(encodePth(state), encodePth(state), "deterministic bytes");
+});
+
+Deno.test("decodePth() reads a hand-made zip, the base of the hostile cases below", () => {
+  const { state } = decodePth(pthWith(smallStatePickle()), { source: "small.pth" });
+  assert.deepEqual(state.get("w"), { dtype: "F32", shape: [4], data: new Float32Array(4) });
+});
+
+Deno.test("decodePth() refuses values shared or nested without bound in any slot, quickly and briefly", () => {
+  const slots: PickleSlot[] = ["size", "persistent id", "key", "top-level key"];
+  for (const slot of slots) {
+    // 524 million integers once written out; a tuple a million deep (over the value budget) and
+    // 900,000 deep (under it, so the message path meets it).
+    for (
+      const [what, pickle] of [
+        ["shared", dagPickle(slot)],
+        ["deep", deepPickle(slot, 1_000_000)],
+        ["deep", deepPickle(slot, 900_000)],
+      ] as const
+    ) {
+      const start = performance.now();
+      assert.throws(() => decodePth(pthWith(pickle), { source: "hostile.pth" }), (e: Error) => {
+        assert.ok(e instanceof PthError || e instanceof PickleError, `${slot} ${what}: ${e}`);
+        assert.match(e.message, /'hostile\.pth(:archive\/data\.pkl)?'$/, `${slot} ${what}`);
+        assert.ok(e.message.length < 400 && !e.message.includes("\n"), `${slot} ${what}: ${e.message}`);
+        return true;
+      });
+      assert.ok(performance.now() - start < 5000, `${slot} ${what} took ${performance.now() - start} ms`);
+    }
+  }
+});
+
+Deno.test("decodePth() checks every entry against its declared size: a zip bomb stops at once", () => {
+  // Like the 13.6 MB file of twelve entries that each declare 100 bytes and inflate to 1 GiB, at 64 MiB each.
+  const bomb = deflateZeros(64 * 2 ** 20);
+  const extra = Array.from(
+    { length: 12 },
+    (_, i) => ({ name: `archive/junk${i}`, data: bomb, method: 8, size: 100 }),
+  );
+  const start = performance.now();
+  assert.throws(() => decodePth(pthWith(smallStatePickle(), extra), { source: "bomb.pth" }), {
+    name: "PthError",
+    message: "Zip entry 'archive/junk0' inflates to more than the 100 bytes it declares in 'bomb.pth'",
+  });
+  assert.ok(performance.now() - start < 2000);
+  // Declared honestly, they are refused from the directory, before inflating anything.
+  const honest = extra.map((e) => ({ ...e, size: 64 * 2 ** 20 }));
+  assert.throws(() => decodePth(pthWith(smallStatePickle(), honest), { source: "bomb.pth" }), {
+    message: /^Zip entries declare 805306\d{3} bytes in all, more than the 268435456 allowed in 'bomb\.pth'$/,
+  });
+  // A data.pkl larger than any state_dict's pickle is refused from its declared size.
+  const bigPickle = makeZip([{
+    name: "archive/data.pkl",
+    data: deflateZeros(17 * 2 ** 20),
+    method: 8,
+    size: 17 * 2 ** 20,
+  }]);
+  assert.throws(() => decodePth(bigPickle), {
+    message: "'archive/data.pkl' declares 17825792 bytes, more than the 16777216 a state_dict needs in 'pth'",
+  });
 });

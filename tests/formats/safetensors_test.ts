@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../../lib/formats/safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+  SafetensorsError,
+} from "../../lib/formats/safetensors.ts";
+import { nestedShapeSafetensors, safetensorsWithHeader } from "../hostile_inputs.ts";
 import type { StateDict } from "../../lib/formats/state_dict.ts";
 
 const fixture = (name: string) => Deno.readFileSync(new URL(`../fixtures/weights/${name}`, import.meta.url));
@@ -71,7 +77,7 @@ Deno.test("decodeSafetensors() rejects bad header lengths without allocating", (
   assert.throws(() => decodeSafetensors(craft({}, new Uint8Array(0), 2n ** 60n), { source: "x.st" }), {
     name: "SafetensorsError",
     message: "Header length '1152921504606846976' exceeds the 2 bytes after the length field " +
-      "(or the 100000000-byte limit) in 'x.st'",
+      "(or the 16777216-byte limit) in 'x.st'",
   });
   assert.throws(() => decodeSafetensors(craft({}, new Uint8Array(0), 3n)), {
     message: /^Header length '3' exceeds the 2 bytes/,
@@ -91,11 +97,11 @@ Deno.test("decodeSafetensors() rejects malformed JSON and entries", () => {
     ],
     [
       craft({ w: f32([-1], [0, 0]) }),
-      "Shape [-1] of tensor 'w' is not a list of non-negative integers in 'x.st'",
+      "Shape [-1] of tensor 'w' is not a list of at most 64 non-negative integers in 'x.st'",
     ],
     [
       craft({ w: f32([1.5], [0, 0]) }),
-      "Shape [1.5] of tensor 'w' is not a list of non-negative integers in 'x.st'",
+      "Shape [1.5] of tensor 'w' is not a list of at most 64 non-negative integers in 'x.st'",
     ],
     [
       craft({ w: f32([1], [0]) }),
@@ -155,4 +161,42 @@ Deno.test("encodeSafetensors() rejects inconsistent tensors", () => {
       encodeSafetensors(new Map([["__metadata__", { dtype: "F32", shape: [], data: new Float32Array(1) }]])),
     { message: "Tensor name '__metadata__' is reserved" },
   );
+});
+
+Deno.test("decodeSafetensors() quotes a hostile header in a short line, however it is nested", () => {
+  // A shape nested a million deep: the old message quoted all 2 MB of it.
+  const deep = nestedShapeSafetensors(1_000_000);
+  assert.throws(() => decodeSafetensors(deep, { source: "deep.safetensors" }), (e: Error) => {
+    assert.ok(e instanceof SafetensorsError);
+    assert.equal(
+      e.message,
+      "Shape [[[[[...]]]]] of tensor 'w' is not a list of at most 64 non-negative integers in 'deep.safetensors'",
+    );
+    return true;
+  });
+  const longName = craft({ ["w".repeat(10_000)]: { dtype: "F64", shape: [], data_offsets: [0, 8] } });
+  assert.throws(() => decodeSafetensors(longName, { source: "n.st" }), {
+    message: `Unsupported dtype 'F64' for tensor '${"w".repeat(77)}...': expected F32 or I64 in 'n.st'`,
+  });
+  const meta = craft({ __metadata__: { k: Array(100_000).fill([1, 2]) } });
+  assert.throws(() => decodeSafetensors(meta, { source: "m.st" }), (e: Error) => {
+    assert.ok(e.message.startsWith("Metadata value for 'k' is [[1, 2], [1, 2],"), e.message);
+    assert.ok(e.message.length < 200);
+    return true;
+  });
+});
+
+Deno.test("decodeSafetensors() caps the header at 16 MiB by default, or at maxHeaderBytes", () => {
+  assert.equal(MAX_HEADER_BYTES, 16 * 2 ** 20);
+  const wide = safetensorsWithHeader(`{"__metadata__":{},"x":${"[".repeat(10)}${"]".repeat(10)}}`);
+  assert.throws(() => decodeSafetensors(wide, { source: "w.st", maxHeaderBytes: 32 }), {
+    message:
+      /^Header length '\d+' exceeds the \d+ bytes after the length field \(or the 32-byte limit\) in 'w\.st'$/,
+  });
+  // 17 MiB of JSON would parse into ~300 MB of arrays: refused from the length field.
+  const huge = new Uint8Array(8 + 17 * 2 ** 20);
+  new DataView(huge.buffer).setBigUint64(0, BigInt(17 * 2 ** 20), true);
+  assert.throws(() => decodeSafetensors(huge, { source: "h.st" }), {
+    message: /\(or the 16777216-byte limit\)/,
+  });
 });

@@ -102,3 +102,52 @@ Deno.test("checkStateDict() rejects non-finite F32 values unless told not to", (
   checkStateDict(state, specOf(state), { requireFinite: false });
   assert.ok(new StateDictError("x") instanceof Error);
 });
+
+Deno.test("checkStateDict() checks values against a spec's min and max, F32 and I64", () => {
+  const specs = new Map<string, TensorSpec>([
+    ["v", { dtype: "F32", shape: [3], min: 0 }],
+    ["n", { dtype: "I64", shape: [], min: 0, max: Number.MAX_SAFE_INTEGER }],
+  ]);
+  const state = (v: number[], n: bigint): StateDict =>
+    new Map<string, HostTensor>([
+      ["v", { dtype: "F32", shape: [3], data: Float32Array.from(v) }],
+      ["n", { dtype: "I64", shape: [], data: BigInt64Array.of(n) }],
+    ]);
+  checkStateDict(state([0, 1, 2], 0n), specs, { source: "ok.st" });
+  const cases: [StateDict, string][] = [
+    [
+      state([0, -0.5, 2], 0n),
+      "Tensor 'v' in 's.st' holds -0.5 at flat index 1, expected at least 0",
+    ],
+    [state([0, 1, 2], -3n), "Tensor 'n' in 's.st' holds -3 at flat index 0, expected at least 0"],
+    [
+      state([0, 1, 2], 2n ** 53n),
+      `Tensor 'n' in 's.st' holds ${2n ** 53n} at flat index 0, expected at most ${2 ** 53 - 1}`,
+    ],
+  ];
+  for (const [s, message] of cases) {
+    assert.throws(() => checkStateDict(s, specs, { source: "s.st" }), { name: "StateDictError", message });
+  }
+  // Without requireFinite, NaN still fails a range.
+  assert.throws(
+    () => checkStateDict(state([NaN, 1, 2], 0n), specs, { source: "s.st", requireFinite: false }),
+    {
+      message: "Tensor 'v' in 's.st' holds NaN at flat index 0, expected at least 0",
+    },
+  );
+});
+
+Deno.test("checkStateDict() keeps the name table short for a file of many or long names", () => {
+  const expected = new Map<string, TensorSpec>([["b", { dtype: "F32", shape: [1] }]]);
+  const t: HostTensor = { dtype: "F32", shape: [1], data: new Float32Array(1) };
+  const many: StateDict = new Map(
+    Array.from({ length: 10_000 }, (_, i) => [`x${"y".repeat(i % 200)}${i}`, t]),
+  );
+  assert.throws(() => checkStateDict(many, expected, { source: "many.st" }), (e: Error) => {
+    const lines = e.message.split("\n");
+    assert.equal(lines.length, 1 + 1 + 24 + 1); // sentence, header row, 24 rows, "... and N more"
+    assert.match(lines.at(-1)!, /^ {2}\.\.\. and 9977 more$/);
+    assert.ok(lines.every((l) => l.length < 200), "rows are cut");
+    return true;
+  });
+});

@@ -363,7 +363,7 @@ Deno.test({
         args: [...SMALL, "--resume", f("huge.safetensors"), "--out", z],
         code: 1,
         message:
-          `Header length '${huge}' exceeds the 56 bytes after the length field (or the 100000000-byte ` +
+          `Header length '${huge}' exceeds the 56 bytes after the length field (or the 16777216-byte ` +
           `limit) in '${f("huge.safetensors")}'`,
       },
       {

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../../lib/runtime/backend.ts";
-import { Mlp } from "../../lib/models/mlp.ts";
-import type { HostTensor, StateDict } from "../../lib/formats/state_dict.ts";
+import { decodeMlpModel, Mlp, mlpSpec } from "../../lib/models/mlp.ts";
+import { encodeSafetensors } from "../../lib/formats/safetensors.ts";
+import { type HostTensor, numel, type StateDict } from "../../lib/formats/state_dict.ts";
+import { mlpFile } from "../hostile_inputs.ts";
 
 const f32 = (shape: number[], values: number[]): HostTensor => ({
   dtype: "F32",
@@ -248,5 +250,106 @@ Deno.test("Mlp.loadStateDict() changes nothing when it rejects a state dict", as
     assert.throws(() => mlp.loadStateDict(state));
     assert.deepEqual(predictions(mlp, HAND_X), HAND_Y, "the first layer was replaced before the error");
     assert.equal(tf.memory().numTensors, before);
+  });
+});
+
+/** The config exp1 saves with a model, for decodeMlpModel(). */
+const SAVED = {
+  epochs: 10,
+  lr: 0.01,
+  samples: 100,
+  batchSize: 10,
+  hidden: [2, 3],
+  optimizer: "adam",
+  xMin: -5,
+  xMax: 5,
+  seed: 0,
+  fn: "x^2",
+};
+
+/** Zero tensors of an MLP with `hidden`, as mlpSpec() describes them. */
+function zeros(hidden: number[]): StateDict {
+  return new Map([...mlpSpec(hidden)].map(([n, s]) => [n, f32(s.shape, new Array(numel(s.shape)).fill(0))]));
+}
+
+Deno.test("decodeMlpModel() returns the checked config and tensors of a file exp1 saved", async () => {
+  await selectBackend("cpu");
+  const mlp = new Mlp([2, 3], { seed: 4 });
+  const state = await mlp.stateDict();
+  mlp.dispose();
+  const { config, state: read } = decodeMlpModel(
+    mlpFile(state, { ...SAVED, extra: "dropped" }),
+    "m.safetensors",
+  );
+  assert.deepEqual(config, SAVED);
+  assert.deepEqual(read, state);
+});
+
+Deno.test("decodeMlpModel() refuses a config that cannot mean a Lab 1 model, naming the field", () => {
+  const cases: [unknown, string][] = [
+    [{ ...SAVED, xMin: null }, `config xMin is null, expected a finite number`],
+    [{ ...SAVED, xMax: "abc" }, `config xMax is "abc", expected a finite number`],
+    [{ ...SAVED, xMin: 5, xMax: -5 }, `config xMin 5 is not below xMax -5`],
+    [{ ...SAVED, xMax: 1e39 }, `config xMax is 1e+39, expected a finite number`],
+    [{ ...SAVED, hidden: [2, 0] }, `config hidden is [2, 0], expected at most 16 integer widths in 1..4096`],
+    [
+      { ...SAVED, hidden: "64,64" },
+      `config hidden is "64,64", expected at most 16 integer widths in 1..4096`,
+    ],
+    [
+      { ...SAVED, hidden: new Array(17).fill(2) },
+      `config hidden is [2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2], expected at most 16 integer widths in 1..4096`,
+    ],
+    [{ ...SAVED, optimizer: "rmsprop" }, `config optimizer is "rmsprop", expected "adam" or "sgd"`],
+    [
+      { ...SAVED, fn: "log(x)" },
+      `config fn "log(x)": f(x) = log(x) is not finite at x = -5 (value NaN): choose a function defined on [-5, 5]`,
+    ],
+    [{ ...SAVED, fn: 7 }, `config fn is 7, expected a string`],
+    [[1, 2], `its metadata "config" is not an object`],
+  ];
+  for (const [config, why] of cases) {
+    assert.throws(() => decodeMlpModel(mlpFile(zeros([2, 3]), config), "m.safetensors"), {
+      message: `m.safetensors: not an exp1 model (${why})`,
+    });
+  }
+  const other = encodeSafetensors(zeros([2, 3]), { metadata: { model: "resnet20" } });
+  assert.throws(() => decodeMlpModel(other, "r.safetensors"), {
+    message: `r.safetensors: not an exp1 model (metadata model is "resnet20", expected "mlp")`,
+  });
+});
+
+Deno.test("decodeMlpModel() checks the tensors against the widths before anything is built", () => {
+  // A 3 KB file whose metadata asks for sixteen 4096-wide layers (1 GB of weights) but holds a [2, 3] net's.
+  const huge = mlpFile(zeros([2, 3]), { ...SAVED, hidden: new Array(16).fill(4096) });
+  const before = tf.memory().numBytes;
+  assert.throws(() => decodeMlpModel(huge, "huge.safetensors"), {
+    message:
+      "huge.safetensors: not an exp1 model (config hidden is [4096, 4096, 4096, 4096, 4096, 4096, 4096, " +
+      "4096, 4096, 4096, 4096, 4096, 4096... but the file holds 6 tensors, with no tensor '6.weight')",
+  });
+  const wide = mlpFile(zeros([2, 3]), { ...SAVED, hidden: [2, 4096] });
+  assert.throws(() => decodeMlpModel(wide, "wide.safetensors"), {
+    message:
+      "wide.safetensors: not an exp1 model (config hidden is [2, 4096] but the file holds 6 tensors, " +
+      "with tensor '2.weight' of shape [3, 2], not [4096, 2])",
+  });
+  const extra = new Map([...zeros([2, 3]), ["6.weight", f32([1], [0])]]);
+  assert.throws(() => decodeMlpModel(mlpFile(extra, SAVED), "x.safetensors"), {
+    message: "x.safetensors: not an exp1 model (config hidden is [2, 3] but the file holds 7 tensors, " +
+      "with an unexpected tensor '6.weight')",
+  });
+  assert.equal(tf.memory().numBytes, before);
+  const nan = zeros([2, 3]);
+  (nan.get("2.bias")!.data as Float32Array)[1] = NaN;
+  assert.throws(() => decodeMlpModel(mlpFile(nan, SAVED), "nan.safetensors"), {
+    message: "Tensor '2.bias' in 'nan.safetensors' holds a non-finite value 'NaN' at flat index 1",
+  });
+});
+
+Deno.test("new Mlp() rejects more than 16 hidden layers", () => {
+  assert.throws(() => new Mlp(new Array(17).fill(1)), {
+    name: "RangeError",
+    message: "An MLP has at most 16 hidden layers, got 17",
   });
 });

@@ -68,7 +68,13 @@ Deno.test("ResNet20 has 269,722 trainable parameters and PyTorch's 116-entry sta
   assert.deepEqual(state.get("conv1.weight")!.shape, [16, 3, 3, 3]);
   assert.deepEqual(state.get("layer3.2.conv2.weight")!.shape, [64, 64, 3, 3]);
   assert.deepEqual(state.get("linear.weight")!.shape, [10, 64]);
-  assert.deepEqual(model.spec().get("layer2.0.bn1.num_batches_tracked"), { dtype: "I64", shape: [] });
+  assert.deepEqual(model.spec().get("layer2.0.bn1.num_batches_tracked"), {
+    dtype: "I64",
+    shape: [],
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  });
+  assert.deepEqual(model.spec().get("layer2.0.bn1.running_var"), { dtype: "F32", shape: [32], min: 0 });
   model.dispose();
 });
 
@@ -194,6 +200,54 @@ Deno.test("ResNet20.loadStateDict() rejects NaN weights, naming the tensor, and 
     message:
       `Tensor 'layer3.1.bn1.weight' in 'nan.safetensors' holds a non-finite value 'NaN' at flat index 5`,
   });
+  assert.deepEqual(await model.stateDict(), before);
+  model.dispose();
+});
+
+Deno.test("ResNet20.loadStateDict() rejects what a state dict cannot mean: a negative variance or count", async () => {
+  // PyTorch's and the cpu backend's batch norm give NaN for a negative running_var, a fused kernel
+  // finite nonsense: either way it is not a model, so it is refused before any backend sees it.
+  await selectBackend("cpu");
+  const model = new ResNet20();
+  const before = await model.stateDict();
+  const variance = Float32Array.from(reference().get("layer2.1.bn2.running_var")!.data as Float32Array);
+  variance[3] = -0.25;
+  const cases: [string, StateDict, string][] = [
+    [
+      "var.safetensors",
+      replaced(reference(), "layer2.1.bn2.running_var", { dtype: "F32", shape: [32], data: variance }),
+      "Tensor 'layer2.1.bn2.running_var' in 'var.safetensors' holds -0.25 at flat index 3, expected at least 0",
+    ],
+    [
+      "count.pth",
+      replaced(reference(), "bn1.num_batches_tracked", {
+        dtype: "I64",
+        shape: [],
+        data: BigInt64Array.of(-1n),
+      }),
+      "Tensor 'bn1.num_batches_tracked' in 'count.pth' holds -1 at flat index 0, expected at least 0",
+    ],
+    [
+      "big.pth",
+      replaced(reference(), "bn1.num_batches_tracked", {
+        dtype: "I64",
+        shape: [],
+        data: BigInt64Array.of(2n ** 60n),
+      }),
+      `Tensor 'bn1.num_batches_tracked' in 'big.pth' holds ${
+        2n ** 60n
+      } at flat index 0, expected at most ${Number.MAX_SAFE_INTEGER}`,
+    ],
+  ];
+  for (const [source, state, message] of cases) {
+    assert.throws(() => model.loadStateDict(state, source), { name: "StateDictError", message });
+  }
+  // Zero is a variance (a constant channel): eps keeps it finite.
+  variance[3] = 0;
+  model.loadStateDict(
+    replaced(reference(), "layer2.1.bn2.running_var", { dtype: "F32", shape: [32], data: variance }),
+  );
+  model.loadStateDict(before);
   assert.deepEqual(await model.stateDict(), before);
   model.dispose();
 });

@@ -5,6 +5,7 @@ import {
   BackendError,
   BACKENDS,
   describeCpu,
+  hasGpuDeviceFile,
   probeWebGpu,
   selectBackend,
 } from "../../lib/runtime/backend.ts";
@@ -130,3 +131,12 @@ Deno.test(
     await selectBackend("cpu");
   },
 );
+
+Deno.test("hasGpuDeviceFile() finds render nodes, NVIDIA, WSL2 and ROCm devices and nothing else", () => {
+  for (const gpu of [["dri"], ["nvidiactl", "nvidia0"], ["nvidia3"], ["dxg"], ["kfd"]]) {
+    assert.equal(hasGpuDeviceFile(["null", "tty0", ...gpu]), true, gpu.join());
+  }
+  for (const none of [[], ["null", "kvm", "fuse", "nvidiactl", "nvidia-uvm", "drm"]]) {
+    assert.equal(hasGpuDeviceFile(none), false, none.join());
+  }
+});

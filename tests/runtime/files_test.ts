@@ -88,7 +88,45 @@ Deno.test("readFileNamed() reads a file and names a missing one", async () => {
       return true;
     });
     await assert.rejects(readFileNamed(missing), { message: `Cannot read file "${missing}": no such file` });
-    // Other errors pass through unchanged.
+    // A folder is not a file.
     await assert.rejects(readFileNamed(dir), (e: unknown) => !(e instanceof Deno.errors.NotFound));
+  });
+});
+
+Deno.test("readFileNamed() refuses what is not a regular file, naming it, without blocking on a FIFO", async () => {
+  await withTempDir("files_test_", async (dir) => {
+    const fifo = join(dir, "weights.safetensors");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, "mkfifo");
+    const cases: [string, string][] = [
+      [dir, `Cannot read weights "${dir}": it is a directory, not a regular file`],
+      [fifo, `Cannot read weights "${fifo}": it is a FIFO (named pipe), not a regular file`],
+      ["/dev/zero", `Cannot read weights "/dev/zero": it is a character device, not a regular file`],
+    ];
+    for (const [path, message] of cases) {
+      await assert.rejects(readFileNamed(path, "weights"), { name: "FileReadError", message });
+    }
+    // A link to a file is read; a link to a FIFO is refused like the FIFO.
+    await Deno.writeFile(join(dir, "real"), Uint8Array.of(7));
+    await Deno.symlink(join(dir, "real"), join(dir, "link"));
+    assert.deepEqual(await readFileNamed(join(dir, "link")), Uint8Array.of(7));
+    await Deno.symlink(fifo, join(dir, "fifo-link"));
+    await assert.rejects(readFileNamed(join(dir, "fifo-link"), "weights"), { message: /it is a FIFO/ });
+  });
+});
+
+Deno.test("readFileNamed() refuses a file over maxBytes from its size, before reading it", async () => {
+  await withTempDir("files_test_", async (dir) => {
+    const path = join(dir, "big.png");
+    // Sparse: 3 GiB of size, nothing written, so a read would be what costs.
+    const file = await Deno.open(path, { write: true, create: true });
+    await file.truncate(3 * 2 ** 30);
+    file.close();
+    await assert.rejects(readFileNamed(path, "image", { maxBytes: 2 ** 20 }), {
+      name: "FileReadError",
+      message: `Cannot read image "${path}": its 3221225472 bytes exceed the 1048576-byte limit for image`,
+    });
+    // The default limit is 1 GiB.
+    await assert.rejects(readFileNamed(path), { message: /exceed the 1073741824-byte limit for file$/ });
   });
 });
