@@ -22,6 +22,62 @@ export interface WgslKernel {
   readonly code: string;
 }
 
+/** A kernel's interface and body, for {@linkcode wgsl}. */
+export interface WgslSpec {
+  /** Input arrays (`read` storage, f32), in binding order. */
+  inputs: readonly string[];
+  /** Output arrays (`read_write` storage, f32), bound after the inputs. */
+  outputs: readonly string[];
+  /** The uniform struct's fields, e.g. `size : u32, eps : f32`, bound last; none when absent. */
+  uniforms?: string;
+  /** Threads per workgroup. @default {WORKGROUP} */
+  workgroup?: number;
+  /**
+   * The body of `main`, which sees `gid` and `nwg` (global id and workgroup
+   * count) and, for `linear` kernels, `i`, the thread's linear index over a
+   * {@linkcode grid} (threads past `u.size` return first).
+   */
+  body: string;
+  /** One thread per value of `u.size` values. @default {false} */
+  linear?: boolean;
+}
+
+/**
+ * A whole WGSL module from its interface: the bindings in the order
+ * {@linkcode KernelRunner.run} binds them, the uniform struct and `main`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { wgsl } from "./program.ts";
+ * const k = wgsl("double", { inputs: ["x"], outputs: ["y"], uniforms: "size : u32", linear: true, body: "y[i] = 2.0 * x[i];" });
+ * assert.match(k.code, /@binding\(0\) var<storage, read> x : array<f32>;/);
+ * assert.match(k.code, /@binding\(2\) var<uniform> u : U;/);
+ * ```
+ */
+export function wgsl(name: string, spec: WgslSpec): WgslKernel {
+  const size = spec.workgroup ?? WORKGROUP;
+  const lines: string[] = [];
+  let binding = 0;
+  for (const n of spec.inputs) lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${n} : array<f32>;`);
+  for (const n of spec.outputs) {
+    lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${n} : array<f32>;`);
+  }
+  if (spec.uniforms) {
+    lines.push(`struct U { ${spec.uniforms} }`, `@group(0) @binding(${binding}) var<uniform> u : U;`);
+  }
+  const linear = spec.linear
+    ? `  let i = gid.x + gid.y * nwg.x * ${size}u;\n  if (i >= u.size) { return; }\n`
+    : "";
+  lines.push(
+    `@compute @workgroup_size(${size})`,
+    `fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {`,
+    `${linear}  ${spec.body.trim()}`,
+    `}`,
+  );
+  return { name, code: lines.join("\n") };
+}
+
 /** What one dispatch of a {@linkcode WgslKernel} takes. */
 export interface Dispatch {
   inputs: readonly tf.TensorInfo[];
