@@ -17,6 +17,7 @@ export interface WeightsFile {
   format: "safetensors" | "pth";
   /** One line on where the weights came from, e.g. `.pth, key "net"`. */
   note: string;
+  /** safetensors: its `__metadata__`; `.pth`: the scalars beside the state dict (`acc`, `epoch`...) as text. */
   metadata: Record<string, string>;
 }
 
@@ -49,8 +50,8 @@ export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFil
       state: normalizeResnet20Names(state),
       format: "pth",
       note: `PyTorch .pth, state dict ${key === null ? "at the top level" : `under key "${key}"`}` +
-        (extras ? ` (${extras})` : ""),
-      metadata: {},
+        (extras ? ` (${extras.length > 120 ? `${extras.slice(0, 117)}...` : extras})` : ""),
+      metadata: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, String(v)])),
     };
   }
   const { state, metadata } = decodeSafetensors(bytes, { source });
