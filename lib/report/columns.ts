@@ -34,6 +34,14 @@ export const METRICS_COLUMNS = [
 ] as const;
 
 /**
+ * An optional last column of `metrics.csv`: the weights file a row's epoch
+ * was trained into, for the epochs a run inherited from the file it started
+ * from (`exp2 --init` of a file that records its epochs); empty for the
+ * run's own epochs. Absent when the run inherited nothing.
+ */
+export const INHERITED_COLUMN = "inherited_from";
+
+/**
  * `steps.csv`, written while training (exp1 and exp2) and read by `deno task
  * watch`: a few rows a second at most. `step` counts optimisation steps from
  * the start of the run (in an exp1 study, each run starts where the one

@@ -46,13 +46,19 @@ Deno.test("checkResumable() accepts equal settings and names the first differing
     const wanted = { ...saved, [key]: 7 };
     assert.throws(() => checkResumable(saved, wanted, "ck.safetensors"), (e: unknown) => {
       assert.ok(e instanceof UsageError);
+      const flag =
+        { batchSize: "--batch-size", seed: "--seed", limitTrain: "--limit-train", limitTest: "--limit-test" }[
+          key as string
+        ];
       assert.equal(
         e.message,
-        `ck.safetensors was trained with ${key} ${JSON.stringify(saved[key])}, this run asks for 7: ` +
-          `an exact resume needs the same value`,
+        `ck.safetensors was trained with ${flag ?? key} ${
+          JSON.stringify(saved[key])
+        }, this run asks for 7: ` +
+          `an exact resume needs the same value` + (flag ? ` (leave ${flag} out to keep it)` : ""),
       );
       return true;
     });
   }
-  assert.throws(() => checkResumable({}, saved, "old.safetensors"), /trained with batchSize \(none\)/);
+  assert.throws(() => checkResumable({}, saved, "old.safetensors"), /trained with --batch-size \(none\)/);
 });
