@@ -9,7 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CLASS_NAMES, NUM_CLASSES } from "../lib/data/cifar.ts";
 import { loadCifar10, resolveCifarDir } from "../lib/data/cifar_files.ts";
 import { decodeCifarPython } from "../lib/formats/cifar_python.ts";
@@ -18,7 +18,7 @@ import { ResNet20 } from "../lib/models/resnet20.ts";
 import { confusionMatrix, matrixCsvs, perClassRows } from "../lib/report/confusion.ts";
 import { type Row, toCsv } from "../lib/report/csv.ts";
 import { selectBackend } from "../lib/runtime/backend.ts";
-import { readFileNamed, sameFile, writeFileAtomic } from "../lib/runtime/files.ts";
+import { exists, readFileNamed, sameFile, writeFileAtomic } from "../lib/runtime/files.ts";
 import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
 import { checkFreshOut, inspectOutFolder } from "../lib/train/run_folder_policy.ts";
 import { runMain } from "../lib/runtime/main.ts";
@@ -64,6 +64,11 @@ async function main(): Promise<void> {
   }
   if (v.logitsCsv && /\.(safetensors|pth|pt|bin)$/i.test(v.logitsCsv)) {
     throw new UsageError(`--logits-csv ${quote(v.logitsCsv)} is not a .csv name: it would hold CSV text`);
+  }
+  if (
+    v.logitsCsv && (await inspectOutFolder(dirname(v.logitsCsv))).kind === "run" && await exists(v.logitsCsv)
+  ) {
+    throw new UsageError(`--logits-csv ${quote(v.logitsCsv)} is a file of a run folder: give a new file`);
   }
   if (v.out) checkFreshOut(await inspectOutFolder(v.out), "eval");
   const weights = decodeWeights(await readFileNamed(v.weights, "weights"), v.weights);

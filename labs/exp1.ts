@@ -249,6 +249,8 @@ async function train(config: Exp1Config, watch: WatchRequest | null): Promise<vo
         if (runs.length === 1) await writeFileAtomic(join(config.out, "model.pth"), pth);
         fits.push({ name: run.name, x: grid, y: await predict(model, grid), color });
       } else {
+        // fit.csv keeps an empty column for it; the chart names it in a note instead.
+        fits.push({ name: run.name, x: grid, y: [], color });
         notes.push(`${run.name}: diverged at epoch ${result.divergedEpoch}, no fit`);
       }
       if (result.epochLoss.length) {
@@ -303,7 +305,13 @@ async function writeCharts(
   await writeFileAtomic(join(out, "fit.csv"), toCsv(["x", ...fits.map((s) => s.name)], rows));
   await writeFileAtomic(
     join(out, "fit.svg"),
-    lineChart({ title: `Fitted curves over f(x) = ${fn}`, xLabel: "x", yLabel: "f(x)", series: fits, notes }),
+    lineChart({
+      title: `Fitted curves over f(x) = ${fn}`,
+      xLabel: "x",
+      yLabel: "f(x)",
+      series: fits.filter((s) => s.y.length > 0),
+      notes,
+    }),
   );
   if (losses.length) {
     await writeFileAtomic(

@@ -60,7 +60,11 @@ async function main(): Promise<void> {
         `give --out a .${v.format === "pth" ? "pth" : "safetensors"} name, or leave --format out`,
     );
   }
-  const format = v.format ?? named ?? "safetensors";
+  if (named === null) {
+    // Any other name could be a data or result file: only weights names are written.
+    throw new UsageError(`--out ${quote(v.out)} must end in .pth, .pt or .safetensors`);
+  }
+  const format = v.format ?? named;
   if (v.out === v.weights || await sameFile(v.out, v.weights)) {
     throw new UsageError(`--out ${quote(v.out)} is the --weights file: give another name`);
   }

@@ -10,7 +10,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
 import { userPath } from "../lib/runtime/env.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { writeFileAtomic } from "../lib/runtime/files.ts";
@@ -41,6 +41,8 @@ async function main(): Promise<void> {
   }
   const out = values.out;
   if (out === "" || out.endsWith("/")) throw new UsageError(`--out must name a file, got "${out}"`);
+  // Only a Markdown name: anything else could be a run's CSV or weights.
+  if (!/\.md$/i.test(out)) throw new UsageError(`--out must name a .md file, got ${quote(out)}`);
   const filesDir = `${basename(out).replace(/\.md$/i, "")}-files`;
 
   const folders: RunFolder[] = [];

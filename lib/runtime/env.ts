@@ -58,13 +58,14 @@ export function userPath(path: string, options: { initCwd?: string } = {}): stri
  * import { displayPath } from "./env.ts";
  * assert.equal(displayPath("runs/a", { initCwd: Deno.cwd() }), "runs/a");
  * assert.equal(displayPath("labs/myrun", { initCwd: `${Deno.cwd()}/labs` }), "myrun");
+ * assert.equal(displayPath("runs/a", { initCwd: `${Deno.cwd()}/labs` }), "../runs/a");
  * ```
  */
 export function displayPath(path: string, options: { initCwd?: string } = {}): string {
   const initCwd = options.initCwd ?? readEnv("INIT_CWD");
   if (!initCwd || isAbsolute(path) || resolve(initCwd) === Deno.cwd()) return path;
   const rel = relative(resolve(initCwd), resolve(path));
-  return rel === "" ? "." : rel.startsWith("..") ? resolve(path) : rel;
+  return rel === "" ? "." : rel;
 }
 
 /**

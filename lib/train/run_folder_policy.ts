@@ -19,6 +19,8 @@ export const RUN_FILES: readonly string[] = [
   "final.safetensors",
   "final.pth",
   "model.pth",
+  "per_class.csv",
+  "confusion.csv",
   "checkpoints",
   "fit.csv",
   "steps.csv",

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { encode } from "fast-png";
-import { decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
+import jpeg from "jpeg-js";
+import { decodeImage, decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
 
 const S = 32;
 
@@ -222,5 +223,25 @@ Deno.test("toCifarPlanar() rejects empty images and short sample buffers", () =>
   assert.throws(() => toCifarPlanar(bad, "p.png"), {
     name: "ImageError",
     message: "p.png: palette index 5 is out of range",
+  });
+});
+
+Deno.test("decodeImage() reads JPEG by its bytes and names a file that is neither PNG nor JPEG", () => {
+  const rgba = new Uint8Array(64 * 48 * 4);
+  for (let i = 0; i < 64 * 48; i++) rgba.set([200, 40, 40, 255], 4 * i);
+  const img = decodeImage(jpeg.encode({ width: 64, height: 48, data: rgba }, 95).data, "red.jpg");
+  assert.deepEqual([img.width, img.height, img.channels, img.depth], [64, 48, 3, 8]);
+  const planar = toCifarPlanar(img, "red.jpg");
+  assert.ok(
+    Math.abs(planar[0] - 200) <= 4 && Math.abs(planar[1024] - 40) <= 4,
+    `${planar[0]} ${planar[1024]}`,
+  );
+  assert.throws(() => decodeImage(Uint8Array.of(0xff, 0xd8, 0xff, 0, 1, 2), "cut.jpg"), {
+    name: "ImageError",
+    message: /^cut\.jpg: not a readable JPEG/,
+  });
+  assert.throws(() => decodeImage(new TextEncoder().encode("BM..."), "cat.bmp"), {
+    name: "ImageError",
+    message: "cat.bmp: not a PNG or JPEG image (the first bytes are neither)",
   });
 });

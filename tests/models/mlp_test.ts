@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../../lib/runtime/backend.ts";
-import { Mlp } from "../../lib/models/mlp.ts";
+import { Mlp, mlpHidden } from "../../lib/models/mlp.ts";
 import type { HostTensor, StateDict } from "../../lib/formats/state_dict.ts";
 
 const f32 = (shape: number[], values: number[]): HostTensor => ({
@@ -249,4 +249,21 @@ Deno.test("Mlp.loadStateDict() changes nothing when it rejects a state dict", as
     assert.deepEqual(predictions(mlp, HAND_X), HAND_Y, "the first layer was replaced before the error");
     assert.equal(tf.memory().numTensors, before);
   });
+});
+
+Deno.test("mlpHidden() reads the widths of an nn.Sequential MLP's state dict and rejects anything else", () => {
+  const z = (shape: number[]) => f32(shape, new Array(shape.reduce((a, b) => a * b, 1)).fill(0));
+  const mlp = new Map([
+    ["0.weight", z([64, 1])],
+    ["0.bias", z([64])],
+    ["2.weight", z([32, 64])],
+    ["2.bias", z([32])],
+    ["4.weight", z([1, 32])],
+    ["4.bias", z([1])],
+  ]);
+  assert.deepEqual(mlpHidden(mlp), [64, 32]);
+  assert.equal(mlpHidden(new Map([...mlp].filter(([k]) => k !== "4.bias"))), null);
+  assert.equal(mlpHidden(new Map([...mlp, ["2.weight", z([32, 63])]])), null, "widths must chain");
+  assert.equal(mlpHidden(new Map([["conv1.weight", z([16, 3, 3, 3])]])), null);
+  assert.equal(mlpHidden(new Map()), null);
 });

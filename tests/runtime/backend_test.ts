@@ -5,8 +5,10 @@ import {
   BackendError,
   BACKENDS,
   describeCpu,
+  nativeInstallHint,
   probeWebGpu,
   selectBackend,
+  slowBackendNotice,
 } from "../../lib/runtime/backend.ts";
 import { nativeAvailable } from "../../lib/native/mod.ts";
 
@@ -130,3 +132,15 @@ Deno.test(
     await selectBackend("cpu");
   },
 );
+
+Deno.test("slowBackendNotice() is three short lines with the expected time and the platform's install line", () => {
+  for (const os of ["linux", "darwin", "windows"]) {
+    const lines = slowBackendNotice("exp2", "about 21:40:00 for this run (native: about 33:20)", os);
+    assert.equal(lines.length, 3);
+    assert.ok(lines.every((l) => l.startsWith("exp2: ") && l.length < 240), lines.join("\n"));
+    assert.ok(lines[1].includes(nativeInstallHint(os)));
+  }
+  assert.match(nativeInstallHint("linux"), /sudo apt-get install -y libdnnl2 libopenblas0-pthread/);
+  assert.match(nativeInstallHint("darwin"), /brew install openblas/);
+  assert.match(nativeInstallHint("windows"), /WSL2.*libopenblas\.dll/);
+});

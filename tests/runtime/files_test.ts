@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../../lib/runtime/files.ts";
+import {
+  readFileNamed,
+  removeStaleTemps,
+  sameFile,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "../../lib/runtime/files.ts";
 import { names, withTempDir } from "../helpers.ts";
 
 Deno.test("writeFileAtomic() writes text and bytes, creating folders, and leaves no temporary file", async () => {
@@ -90,5 +96,43 @@ Deno.test("readFileNamed() reads a file and names a missing one", async () => {
     await assert.rejects(readFileNamed(missing), { message: `Cannot read file "${missing}": no such file` });
     // Other errors pass through unchanged.
     await assert.rejects(readFileNamed(dir), (e: unknown) => !(e instanceof Deno.errors.NotFound));
+  });
+});
+
+Deno.test("readFileNamed() refuses a folder and a FIFO by kind, before reading (a FIFO would block)", async () => {
+  await withTempDir("files_test_", async (dir) => {
+    await assert.rejects(readFileNamed(dir, "checkpoint"), {
+      name: "FileKindError",
+      message: `Cannot read checkpoint "${dir}": it is a folder, not a file`,
+    });
+    if (Deno.build.os !== "windows") {
+      const fifo = join(dir, "pipe");
+      assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+      await assert.rejects(readFileNamed(fifo, "weights"), {
+        name: "FileKindError",
+        message: `Cannot read weights "${fifo}": it is not a regular file`,
+      });
+    }
+  });
+});
+
+Deno.test("sameFile() sees through links and dots; removeStaleTemps() removes only old temp files of others", async () => {
+  await withTempDir("files_test_", async (dir) => {
+    await Deno.writeTextFile(join(dir, "w.safetensors"), "x");
+    await Deno.symlink(join(dir, "w.safetensors"), join(dir, "link"));
+    assert.equal(await sameFile(join(dir, "link"), join(dir, "sub", "..", "w.safetensors")), true);
+    assert.equal(await sameFile(join(dir, "w.safetensors"), join(dir, "none")), false);
+
+    const old = "metrics.csv.tmp-123-0a1b2c3d";
+    const fresh = "final.pth.tmp-124-0a1b2c3d";
+    const mine = `x.tmp-${Deno.pid}-0a1b2c3d`;
+    for (const f of [old, fresh, mine, "notes.tmp-1-zz"]) await Deno.writeTextFile(join(dir, f), "half");
+    for (const f of [old, mine]) await Deno.utime(join(dir, f), 0, 0);
+    assert.deepEqual(await removeStaleTemps(dir), [old]);
+    assert.deepEqual(
+      (await names(dir)).filter((n) => n.includes(".tmp")),
+      [fresh, "notes.tmp-1-zz", mine].sort(),
+    );
+    assert.deepEqual(await removeStaleTemps(join(dir, "missing")), []);
   });
 });
