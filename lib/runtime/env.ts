@@ -6,6 +6,7 @@
  * @module
  */
 import { isAbsolute, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /**
  * `Deno.env.get(name)` when the permission is granted, else undefined.
@@ -20,6 +21,23 @@ import { isAbsolute, relative, resolve } from "node:path";
 export function readEnv(name: string): string | undefined {
   const granted = Deno.permissions.querySync({ name: "env", variable: name }).state === "granted";
   return granted ? Deno.env.get(name) : undefined;
+}
+
+/** The project root: where `deno task` runs the tasks (the folder of deno.json). */
+const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url)).replace(/[\\/]$/, "");
+
+/**
+ * `INIT_CWD` when this process is a task that `deno task` started: it runs
+ * in the project root. A process started elsewhere (by a test, a script)
+ * may have inherited a stale `INIT_CWD` and ignores it.
+ */
+function taskInitCwd(): string | undefined {
+  if (!import.meta.url.startsWith("file:")) return undefined;
+  try {
+    return Deno.cwd() === PROJECT_ROOT ? readEnv("INIT_CWD") : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -40,7 +58,7 @@ export function readEnv(name: string): string | undefined {
  * ```
  */
 export function userPath(path: string, options: { initCwd?: string } = {}): string {
-  const initCwd = options.initCwd ?? readEnv("INIT_CWD");
+  const initCwd = options.initCwd ?? taskInitCwd();
   if (!initCwd || isAbsolute(path) || resolve(initCwd) === Deno.cwd()) return path;
   const full = resolve(initCwd, path);
   const rel = relative(Deno.cwd(), full);
@@ -62,7 +80,7 @@ export function userPath(path: string, options: { initCwd?: string } = {}): stri
  * ```
  */
 export function displayPath(path: string, options: { initCwd?: string } = {}): string {
-  const initCwd = options.initCwd ?? readEnv("INIT_CWD");
+  const initCwd = options.initCwd ?? taskInitCwd();
   if (!initCwd || isAbsolute(path) || resolve(initCwd) === Deno.cwd()) return path;
   const rel = relative(resolve(initCwd), resolve(path));
   return rel === "" ? "." : rel;

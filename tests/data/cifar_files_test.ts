@@ -17,7 +17,7 @@ import {
   resolveCifarDir,
 } from "../../lib/data/cifar_files.ts";
 import { decodeCifarPython } from "../../lib/formats/cifar_python.ts";
-import { pythonBatch } from "../helpers.ts";
+import { CIFAR_DIR, pythonBatch } from "../helpers.ts";
 
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 const META = new TextEncoder().encode(
@@ -398,7 +398,7 @@ Deno.test("loadCifar10() names a training file missing past the first", async ()
   }
 });
 
-const REAL_DIR = new URL("../../../shared/data/cifar-10-batches-bin", import.meta.url).pathname;
+const REAL_DIR = CIFAR_DIR;
 
 function haveRealData(): boolean {
   try {
