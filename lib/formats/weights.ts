@@ -45,7 +45,10 @@ export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFil
     bytes[3] === 0x0a;
   if (zip || legacy) {
     const { state, key, extra } = decodePth(bytes, { source });
-    const extras = Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(", ");
+    // The per-epoch metrics a file of this toolkit carries are data, not a note.
+    const extras = Object.entries(extra).filter(([k]) => k !== "metrics").map(([k, v]) => `${k}=${v}`).join(
+      ", ",
+    );
     return {
       state: normalizeResnet20Names(state),
       format: "pth",
