@@ -87,7 +87,7 @@ const cli = defineFlags("deno task exp2 [flags]", {
 }, {
   description: "Lab 2: ResNet20 on CIFAR-10, train and test accuracy every epoch.",
   examples: [
-    "deno task exp2 --limit-train 512 --limit-test 256 --schedule 0.1:1,0.01:1   # a one-minute smoke run",
+    "deno task exp2 --limit-train 2000 --limit-test 500 --schedule 0.1:1,0.01:1   # a one-minute smoke run",
     "deno task exp2                                   # the lab's full recipe",
     "deno task exp2 --resume auto                     # continue the run that stopped",
     "deno task exp2 --init weights/resnet20-stage1.safetensors --schedule 0.01:5   # epochs 6-10",
