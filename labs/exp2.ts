@@ -5,39 +5,54 @@
  * epoch (`--help` lists the flags).
  *
  * Writes into `--out`: run.json, metrics.csv (one row per epoch),
- * accuracy.svg, checkpoints/epoch-NNN.safetensors (full state, after every
- * epoch, written atomically), final.safetensors (weights only, PyTorch
- * state_dict names and layouts), and the final model's per_class.csv and
- * confusion.csv on the test set.
+ * steps.csv (while training), accuracy.svg, checkpoints/epoch-NNN.safetensors
+ * (full state, after every epoch, written atomically), final.pth (the
+ * hand-in: `torch.load(p)['net']`, with `acc` and `epoch`), final.safetensors
+ * (the same weights), and the final model's per_class.csv and confusion.csv
+ * on the test set. Ctrl-C stops cleanly and prints how to continue.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import { CLASS_NAMES } from "../lib/data/cifar.ts";
-import { type CifarProgress, loadCifar10, resolveCifarDir } from "../lib/data/cifar_files.ts";
+import {
+  CIFAR_TARBALL_BYTES,
+  type CifarProgress,
+  DEFAULT_CIFAR_DIR,
+  loadCifar10,
+  resolveCifarDir,
+} from "../lib/data/cifar_files.ts";
 import { Rng } from "../lib/data/rng.ts";
-import { decodeCheckpoint, encodeCheckpoint } from "../lib/formats/checkpoint.ts";
+import { encodeCheckpoint, type MetricsRow } from "../lib/formats/checkpoint.ts";
+import { decodeCifarPython } from "../lib/formats/cifar_python.ts";
+import { encodePth } from "../lib/formats/pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
-import { decodeWeights, MAX_WEIGHTS_BYTES } from "../lib/formats/weights.ts";
+import type { StateDict } from "../lib/formats/state_dict.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import { accuracyChart } from "../lib/report/accuracy_chart.ts";
-import { type EpochMetrics, epochMetrics, METRICS_COLUMNS } from "../lib/report/columns.ts";
+import { epochMetrics, INHERITED_COLUMN, METRICS_COLUMNS } from "../lib/report/columns.ts";
 import { confusionCsvs } from "../lib/report/confusion.ts";
-import { toCsv } from "../lib/report/csv.ts";
-import { type BackendChoice, selectBackend } from "../lib/runtime/backend.ts";
-import { exists, readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
-import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { type Row, toCsv } from "../lib/report/csv.ts";
+import { StepLog } from "../lib/report/step_log.ts";
+import { startWatchInWorker } from "../lib/report/watch_worker.ts";
+import { type BackendChoice, selectBackend, slowBackendNotice } from "../lib/runtime/backend.ts";
+import { displayPath, shellQuote, userPath } from "../lib/runtime/env.ts";
+import { exists, removeStaleTemps, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
+import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
+import { watchInterrupts } from "../lib/runtime/interrupt.ts";
 import { runMain } from "../lib/runtime/main.ts";
-import { Progress } from "../lib/runtime/progress.ts";
-import { runInfo } from "../lib/runtime/run_info.ts";
+import { clock, Progress } from "../lib/runtime/progress.ts";
+import { continuedRunInfo, runInfo } from "../lib/runtime/run_info.ts";
 import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../lib/runtime/shared_flags.ts";
 import { LAB2_DEFAULTS } from "../lib/train/defaults.ts";
-import { checkpointName, checkResumable, latestCheckpoint } from "../lib/train/resume.ts";
+import { DivergedError, firstNonFinite } from "../lib/train/divergence.ts";
+import { checkpointName } from "../lib/train/resume.ts";
+import { type Lab2Config, planLab2Run } from "../lib/train/run_plan.ts";
 import { formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "../lib/train/schedule.ts";
-import { resnetTrainingProbe } from "../lib/train/probe.ts";
 import { Sgd } from "../lib/train/sgd.ts";
 import { createStepRunner, type EvalResult, Evaluator, trainEpoch } from "../lib/train/train_epoch.ts";
+import { resnetTrainingProbe } from "../lib/train/probe.ts";
 import { stepCompiler } from "../lib/ops/mod.ts";
 
 const cli = defineFlags("deno task exp2 [flags]", {
@@ -48,28 +63,39 @@ const cli = defineFlags("deno task exp2 [flags]", {
   }),
   "batch-size": batchSizeFlag(LAB2_DEFAULTS.batchSize, 4096, "images per SGD step"),
   seed: seedFlag(LAB2_DEFAULTS.seed),
-  "data-dir": flag.string("the CIFAR-10 binary files; downloaded (md5-checked) there when absent", {
-    placeholder: "DIR",
-    defaultText: "$CIFAR10_DIR, else data/cifar-10-batches-bin",
-  }),
+  "data-dir": flag.path(
+    "the CIFAR-10 files (binary, or torchvision's cifar-10-batches-py), or their parent",
+    {
+      placeholder: "DIR",
+      defaultText: "$CIFAR10_DIR, else data/cifar-10-batches-bin",
+    },
+  ),
+  download: flag.boolean("download CIFAR-10 (170 MB, md5-checked) into --data-dir when it has no files"),
   "limit-train": flag.int("use the first N training images (smoke runs)", { min: 1, max: 50000 }),
   "limit-test": flag.int("evaluate on the first N test images", { min: 1, max: 10000 }),
   backend: backendFlag(),
   out: outFlag("runs/exp2-<time>"),
-  resume: flag.string("continue from the latest checkpoint in --out (auto), or from FILE", {
-    placeholder: "auto|FILE",
+  resume: flag.string(
+    "continue a run: auto, its latest checkpoint in --out (or the one unfinished run under runs/); " +
+      "or FILE, a checkpoint",
+    { placeholder: "auto|FILE" },
+  ),
+  init: flag.path("start from weights (.safetensors or PyTorch .pth); epochs they record continue", {
+    placeholder: "FILE",
   }),
-  init: flag.string("start from weights only (.safetensors or PyTorch .pth)", { placeholder: "FILE" }),
+  watch: flag.boolean("serve a live page of the run on 127.0.0.1 while it trains"),
+  port: flag.int("port of --watch's page", { min: 1, max: 65535, defaultText: "a free one" }),
+  stay: flag.boolean("keep serving --watch's page after the run ends, until Ctrl-C"),
   eager: flag.boolean(
     "run every step op by op through tfjs, even where the backend compiles steps (WebGPU): for comparison",
   ),
 }, {
   description: "Lab 2: ResNet20 on CIFAR-10, train and test accuracy every epoch.",
   examples: [
+    "deno task exp2 --limit-train 2000 --limit-test 500 --schedule 0.1:1,0.01:1   # a one-minute smoke run",
     "deno task exp2                                   # the lab's full recipe",
-    "deno task exp2 --limit-train 512 --limit-test 256 --schedule 0.1:1,0.01:1",
-    "deno task exp2 --out runs/a --resume auto         # continue where runs/a stopped",
-    "deno task exp2 --init weights/resnet20-stage1.safetensors --schedule 0.01:5",
+    "deno task exp2 --resume auto                     # continue the run that stopped",
+    "deno task exp2 --init weights/resnet20-stage1.safetensors --schedule 0.01:5   # epochs 6-10",
   ],
 });
 
@@ -81,30 +107,31 @@ function parseScheduleFlag(text: string, name: string): Stage[] {
   }
 }
 
-/** What defines a Lab 2 run; saved in run.json and every checkpoint. */
-interface Exp2Config {
-  schedule: string;
-  batchSize: number;
-  seed: number;
-  dataDir: string;
-  limitTrain: number | null;
-  limitTest: number | null;
-  momentum: number;
-  weightDecay: number;
-  backend: BackendChoice;
-  out: string;
-  resume: string | null;
-  init: string | null;
-  /** Never compile steps (--eager). */
-  eager: boolean;
-}
+/** Config keys set by flags of the same name. */
+const FLAG_KEYS: Record<string, keyof Lab2Config> = {
+  schedule: "schedule",
+  "batch-size": "batchSize",
+  seed: "seed",
+  "data-dir": "dataDir",
+  "limit-train": "limitTrain",
+  "limit-test": "limitTest",
+  init: "init",
+};
 
-function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; help: boolean } {
-  const { values: v } = cli.parse(args);
+function resolveRequest(args: string[]) {
+  const { values: v, given } = cli.parse(args);
   if (v.resume !== undefined && v.init !== undefined) {
     throw new UsageError(`--resume and --init exclude each other: a checkpoint already holds the weights`);
   }
-  const config: Exp2Config = {
+  if (v.backend === "wasm") {
+    throw new UsageError(
+      `--backend "wasm" cannot train ResNet20: tfjs's wasm backend has no Conv2DBackpropFilter kernel ` +
+        `(the convolutions' weight gradient); use native, cpu or webgpu`,
+    );
+  }
+  if (v.stay && !v.watch) throw new UsageError(`--stay needs --watch (it keeps the live page up)`);
+  if (v.port !== undefined && !v.watch) throw new UsageError(`--port needs --watch (the live page's port)`);
+  const config: Lab2Config = {
     schedule: formatSchedule(v.schedule),
     batchSize: v.batchSize,
     seed: v.seed,
@@ -114,58 +141,77 @@ function resolveConfig(args: string[]): { config: Exp2Config; stages: Stage[]; h
     momentum: LAB2_DEFAULTS.momentum,
     weightDecay: LAB2_DEFAULTS.weightDecay,
     backend: v.backend,
-    out: v.out ?? `runs/exp2-${timeStamp()}`,
-    resume: v.resume ?? null,
+    out: v.out ?? "",
+    resume: v.resume === undefined ? null : v.resume === "auto" ? "auto" : userPath(v.resume),
     init: v.init ?? null,
-    eager: v.eager,
+    inherited: 0,
   };
-  return { config, stages: v.schedule, help: v.help };
+  return {
+    request: {
+      config,
+      given: new Set([...given].map((f) => FLAG_KEYS[f]).filter(Boolean)),
+      out: v.out ?? null,
+      newOut: `runs/exp2-${timeStamp()}`,
+    },
+    download: v.download,
+    watch: v.watch ? { port: v.port ?? 0, stay: v.stay } : null,
+    eager: v.eager,
+    help: v.help,
+  };
 }
 
 async function main(): Promise<void> {
-  const { config, stages, help } = resolveConfig(Deno.args);
+  const { request, download, watch, eager, help } = resolveRequest(Deno.args);
   if (help) return console.log(cli.help());
-  const epochs = totalEpochs(stages);
 
-  // Decide where training starts before touching anything on disk.
-  let resumeFrom: string | null = null;
-  if (config.resume === "auto") {
-    resumeFrom = await latestCheckpoint(config.out);
-    if (!resumeFrom) {
-      console.error(`exp2: no checkpoint in ${join(config.out, "checkpoints")}/, starting from epoch 1`);
-    }
-  } else if (config.resume !== null) {
-    resumeFrom = config.resume;
-  }
-  if (!resumeFrom && (await exists(join(config.out, "metrics.csv")))) {
-    throw new UsageError(
-      `--out ${config.out} already holds a run (metrics.csv): continue it with --resume auto, ` +
-        `or choose another --out`,
+  // Decide where training starts, and check every input, before writing anything.
+  const plan = await planLab2Run(request);
+  const { config, stages } = plan;
+  const out = config.out;
+  const epochs = totalEpochs(stages);
+  for (const line of plan.notices) console.error(`exp2: ${line}`);
+  const resumeCommand = `deno task exp2 --resume auto --out ${shellQuote(displayPath(out))}`;
+  if (plan.start > epochs && await finished(out)) {
+    console.error(
+      `exp2: ${out} has already trained the ${epochs} epochs of its schedule ${quote(config.schedule)}: ` +
+        `nothing to do (to train longer, give a longer --schedule that starts the same)`,
     );
+    return;
   }
-  const checkpoint = resumeFrom
-    ? decodeCheckpoint(
-      await readFileNamed(resumeFrom, "checkpoint", { maxBytes: MAX_WEIGHTS_BYTES }),
-      resumeFrom,
-    )
-    : null;
-  if (checkpoint) checkResumable(checkpoint.config, { ...config }, resumeFrom!);
-  const initWeights = config.init
-    ? decodeWeights(await readFileNamed(config.init, "weights", { maxBytes: MAX_WEIGHTS_BYTES }), config.init)
-    : null;
 
   // auto measures a few training steps on each candidate when a hardware GPU is present.
-  const backend = await selectBackend(config.backend, { probe: resnetTrainingProbe(config.batchSize) });
+  const backend = await selectBackend(config.backend as BackendChoice, {
+    probe: resnetTrainingProbe(config.batchSize),
+  });
   console.error(`exp2: backend ${backend.backend} on ${backend.device} (${backend.reason})`);
+  if (backend.slow) {
+    // Said before the data loads: the estimate is from the images asked for.
+    const images = Math.min(config.limitTrain ?? 50_000, 50_000);
+    const steps = (epochs - plan.start + 1) * Math.ceil(images / config.batchSize);
+    // Measured on a 2-core box: ~20 s per 128-image step on cpu, ~250 images/s on native.
+    const cpu = steps * 20 * config.batchSize / 128;
+    const native = steps * config.batchSize / 250;
+    for (
+      const line of slowBackendNotice(
+        "exp2",
+        `about ${clock(cpu)} for this run (native: about ${clock(native)})`,
+      )
+    ) {
+      console.error(line);
+    }
+  }
   const data = await loadCifar10(config.dataDir, {
     limitTrain: config.limitTrain ?? undefined,
     limitTest: config.limitTest ?? undefined,
+    download: download || config.dataDir === DEFAULT_CIFAR_DIR,
+    downloadHint: `add --download to fetch the official archive (170 MB) into it`,
     onProgress: downloadProgress(),
+    decodePython: decodeCifarPython,
   });
   console.error(
-    `exp2: ${data.train.count} training and ${data.test.count} test images from ${config.dataDir}`,
+    `exp2: ${data.train.count} training and ${data.test.count} test images from ${data.dir}` +
+      (data.format === "py" ? " (torchvision's python files)" : ""),
   );
-
   const model = new ResNet20({ seed: config.seed });
   const sgd = new Sgd(model.trainable(), {
     lr: stages[0].lr,
@@ -173,103 +219,301 @@ async function main(): Promise<void> {
     weightDecay: config.weightDecay,
   });
   let rng = new Rng(config.seed);
-  let metrics: EpochMetrics[] = [];
-  let start = 1;
-  if (checkpoint) {
-    model.loadStateDict(checkpoint.model, resumeFrom!);
-    sgd.loadState(checkpoint.optimizer, resumeFrom!);
-    rng = Rng.fromState(checkpoint.rng);
-    metrics = checkpoint.metrics as EpochMetrics[];
-    start = checkpoint.epoch + 1;
-    console.error(`exp2: resumed from ${resumeFrom} after epoch ${checkpoint.epoch}`);
-  } else if (initWeights) {
-    model.loadStateDict(initWeights.state, config.init!);
-    console.error(`exp2: initial weights from ${config.init} (${initWeights.note})`);
+  const metrics: Row[] = [...plan.metrics];
+  const start = plan.start;
+  if (plan.checkpoint) {
+    const { path, value } = plan.checkpoint;
+    model.loadStateDict(value.model, path);
+    sgd.loadState(value.optimizer, path);
+    rng = Rng.fromState(value.rng);
+    console.error(`exp2: resumed from ${path} after epoch ${value.epoch}`);
+  } else if (plan.init) {
+    model.loadStateDict(plan.init.state, config.init!);
+    console.error(`exp2: initial weights from ${config.init} (${plan.init.note})`);
   }
-  await writeJsonAtomic(join(config.out, "run.json"), {
+
+  // From here on the run folder is written.
+  for (const dir of [out, join(out, "checkpoints")]) {
+    for (const name of await removeStaleTemps(dir)) {
+      console.error(`exp2: removed ${join(dir, name)}, left by a kill`);
+    }
+  }
+  const info = {
     ...runInfo("exp2", config, backend),
-    compiledStep: !config.eager && stepCompiler() !== undefined,
     parameters: model.parameterCount(),
     trainImages: data.train.count,
     testImages: data.test.count,
     startEpoch: start,
-  });
-  if (start > epochs) console.error(`exp2: the schedule's ${epochs} epochs are already done`);
-  if (metrics.length) await writeMetrics(config.out, metrics, stages);
+    // Steps recorded once and replayed (WebGPU), or run op by op.
+    compiledStep: !eager && stepCompiler() !== undefined,
+    status: "running",
+  };
+  const runJson = join(out, "run.json");
+  const record = plan.continues ? continuedRunInfo(await readJson(runJson), info) : info;
+  await writeJsonAtomic(runJson, record);
+  console.error(`exp2: writing ${out}/; to continue it after a stop: ${resumeCommand}`);
+  const columns = metrics.some((r) => r[INHERITED_COLUMN] !== undefined)
+    ? [...METRICS_COLUMNS, INHERITED_COLUMN]
+    : [...METRICS_COLUMNS];
+  if (metrics.length) await writeMetrics(out, columns, metrics, stages);
 
-  // Steps recorded once and replayed where the backend compiles them (WebGPU).
-  const runner = createStepRunner(model, sgd, { compiled: !config.eager });
-  const evaluator = new Evaluator(model, { compiled: !config.eager });
+  const log = await StepLog.open(join(out, "steps.csv"), plan.checkpoint ? { resumeEpoch: start } : {});
+  const server = watch ? await startWatchInWorker([out], { port: watch.port }) : null;
+  if (server) console.error(`exp2: watch the run at ${server.url}`);
+  const stop = watchInterrupts({
+    notice: `exp2: stopping after the current step (Ctrl-C again stops at once)`,
+  });
+  // Steps and evaluation passes recorded once and replayed where the backend compiles them (WebGPU).
+  const runner = createStepRunner(model, sgd, { compiled: !eager });
+  const evaluator = new Evaluator(model, { compiled: !eager });
   let lastTest: EvalResult | null = null;
-  console.error(METRICS_COLUMNS.join(","));
-  for (let epoch = start; epoch <= epochs; epoch++) {
-    sgd.lr = lrAt(stages, epoch);
-    const bar = new Progress(`epoch ${epoch}/${epochs}`, data.train.count, { unit: "img" });
-    const train = await trainEpoch(model, sgd, data.train, rng, {
-      batchSize: config.batchSize,
-      runner,
-      onProgress: (done, loss) => bar.update(done, `loss ${loss.toFixed(4)}`),
-    });
-    bar.done();
-    const test = await evaluator.evaluate(data.test);
-    lastTest = test;
-    const row = epochMetrics(epoch, sgd.lr, train, test);
-    metrics.push(row);
-    // Checkpoint first: metrics.csv is rebuilt from it on resume.
+  let done = start - 1;
+  const stopped = (during: number) => () => {
+    const kept = done >= 1 ? `${join(out, "checkpoints", checkpointName(done))} (epoch ${done})` : "none yet";
+    return `exp2: stopped during epoch ${during}; last checkpoint: ${kept}.\n` +
+      `exp2: continue with: ${resumeCommand}`;
+  };
+  try {
+    // The CSV on stdout: header, the rows so far, then one row per epoch.
+    console.log(toCsv(columns, metrics).trimEnd());
+    const stepsPerEpoch = Math.ceil(data.train.count / config.batchSize);
+    for (let epoch = start; epoch <= epochs; epoch++) {
+      sgd.lr = lrAt(stages, epoch);
+      const bar = new Progress(`epoch ${epoch}/${epochs}`, data.train.count, {
+        unit: "img",
+        stepSize: config.batchSize,
+        run: { done: (epoch - start) * data.train.count, total: (epochs - start + 1) * data.train.count },
+      });
+      // steps.csv rows are means over the steps since the previous row: the running means differenced.
+      let prev = { done: 0, loss: 0, correct: 0, at: performance.now() };
+      const onProgress = (images: number, runningLoss: number, runningAcc: number) => {
+        bar.update(images, `loss ${runningLoss.toFixed(4)}`);
+        const now = performance.now();
+        const [loss, correct] = [runningLoss * images, runningAcc * images];
+        const n = images - prev.done;
+        log.append({
+          step: (epoch - 1) * stepsPerEpoch + Math.ceil(images / config.batchSize),
+          epoch,
+          lr: sgd.lr,
+          loss: (loss - prev.loss) / n,
+          acc: (correct - prev.correct) / n,
+          imagesPerSecond: n / Math.max((now - prev.at) / 1000, 1e-9),
+        });
+        prev = { done: images, loss, correct, at: now };
+        if (!Number.isFinite(runningLoss)) {
+          throw new DivergedError(epoch, `the training loss is ${runningLoss}`);
+        }
+        stop.throwIfRequested(stopped(epoch));
+      };
+      const startedAt = performance.now();
+      let train;
+      try {
+        train = await trainEpoch(model, sgd, data.train, rng, {
+          batchSize: config.batchSize,
+          progressEvery: 5,
+          runner,
+          onProgress,
+        });
+      } catch (e) {
+        bar.done();
+        if (!(e instanceof DivergedError)) throw e;
+        const seconds = (performance.now() - startedAt) / 1000;
+        const pass = {
+          count: prev.done,
+          seconds,
+          loss: prev.done ? prev.loss / prev.done : NaN,
+          acc: prev.done ? prev.correct / prev.done : NaN,
+        };
+        return await diverged(out, runJson, record, columns, metrics, stages, epoch, sgd.lr, pass, e);
+      }
+      bar.done();
+      const test = await evaluator.evaluate(data.test);
+      lastTest = test;
+      const row: Row = epochMetrics(epoch, sgd.lr, train, test);
+      const state = await model.stateDict();
+      const momentum = await sgd.state();
+      const bad = firstNonFinite(state) ?? firstNonFinite(momentum);
+      if (!Number.isFinite(train.loss) || !Number.isFinite(test.loss) || bad) {
+        const what = bad
+          ? `weight ${bad.name} holds ${bad.value} at index ${bad.index}`
+          : `the ${Number.isFinite(train.loss) ? "test" : "training"} loss is ${
+            Number.isFinite(train.loss) ? test.loss : train.loss
+          }`;
+        const pass = { ...train, testLoss: bad ? NaN : test.loss, testAcc: bad ? NaN : test.acc };
+        return await diverged(
+          out,
+          runJson,
+          record,
+          columns,
+          metrics,
+          stages,
+          epoch,
+          sgd.lr,
+          pass,
+          new DivergedError(epoch, what),
+        );
+      }
+      metrics.push(row);
+      // Checkpoint first: metrics.csv is rebuilt from it on resume.
+      await writeFileAtomic(
+        join(out, "checkpoints", checkpointName(epoch)),
+        encodeCheckpoint(state, momentum, {
+          epoch,
+          rng: rng.state(),
+          config: { ...config },
+          metrics: metrics as unknown as MetricsRow[],
+        }),
+      );
+      done = epoch;
+      await writeMetrics(out, columns, metrics, stages);
+      console.log(toCsv(columns, [row]).trimEnd().split("\n")[1]);
+      stop.throwIfRequested(() =>
+        `exp2: stopped after epoch ${epoch} (checkpoint ${
+          join(out, "checkpoints", checkpointName(epoch))
+        }).\n` +
+        `exp2: continue with: ${resumeCommand}`
+      );
+    }
+    log.close();
+
+    const state = await model.stateDict();
+    const final = lastTest ?? await evaluator.evaluate(data.test);
+    const last = metrics.at(-1);
+    const testAcc = Number(last?.test_acc ?? final.acc);
+    await writeFileAtomic(join(out, "final.safetensors"), finalSafetensors(state, config, metrics));
     await writeFileAtomic(
-      join(config.out, "checkpoints", checkpointName(epoch)),
-      encodeCheckpoint(await model.stateDict(), await sgd.state(), {
-        epoch,
-        rng: rng.state(),
-        config: { ...config },
-        metrics,
+      join(out, "final.pth"),
+      encodePth(state, {
+        key: "net",
+        extra: {
+          // As the lab's exp2.py saves them: accuracy in percent (a 0-dim tensor: torch 1.13's
+          // weights_only loader refuses pickled floats); here `epoch` counts the epochs done.
+          acc: { dtype: "F32", shape: [], data: Float32Array.of(Number((100 * testAcc).toFixed(2))) },
+          epoch: metrics.length,
+          schedule: config.schedule,
+          metrics: JSON.stringify(metrics),
+        },
       }),
     );
-    await writeMetrics(config.out, metrics, stages);
-    console.log(METRICS_COLUMNS.map((c) => row[c]).join(","));
-  }
-  await writeFileAtomic(
-    join(config.out, "final.safetensors"),
-    encodeSafetensors(await model.stateDict(), {
-      metadata: {
-        format: "pt",
-        model: "resnet20",
-        epochs: String(metrics.length),
-        schedule: config.schedule,
-        test_acc: String(metrics.at(-1)?.test_acc ?? ""),
-      },
-    }),
-  );
-  const final = lastTest ?? await evaluator.evaluate(data.test);
-  const { perClass, confusion } = confusionCsvs(data.test.labels, final.predictions, CLASS_NAMES);
-  await writeFileAtomic(join(config.out, "per_class.csv"), perClass);
-  await writeFileAtomic(join(config.out, "confusion.csv"), confusion);
-  const last = metrics.at(-1);
-  if (last) {
+    const { perClass, confusion } = confusionCsvs(data.test.labels, final.predictions, CLASS_NAMES);
+    await writeFileAtomic(join(out, "per_class.csv"), perClass);
+    await writeFileAtomic(join(out, "confusion.csv"), confusion);
+    await writeJsonAtomic(runJson, { ...record, status: "finished" });
     console.error(
-      `exp2: test accuracy ${(100 * last.test_acc).toFixed(2)}% after epoch ${last.epoch}; ` +
-        `wrote ${config.out}/final.safetensors`,
+      `exp2: test accuracy ${(100 * testAcc).toFixed(2)}% after epoch ${metrics.length}; wrote ` +
+        `${join(out, "final.pth")} (the hand-in: torch.load(p)['net']) and final.safetensors`,
     );
+  } finally {
+    log.close();
+    stop.dispose();
+    evaluator.dispose();
+    runner.dispose();
+    if (server && !(watch?.stay)) await server.close();
   }
-  evaluator.dispose();
-  runner.dispose();
   sgd.dispose();
   model.dispose();
   tf.disposeVariables();
+  if (server && watch?.stay) {
+    console.error(`exp2: the run is over; serving ${server.url} until Ctrl-C`);
+    await untilSignal();
+    await server.close();
+  }
 }
 
-async function writeMetrics(out: string, metrics: EpochMetrics[], stages: Stage[]): Promise<void> {
-  await writeFileAtomic(join(out, "metrics.csv"), toCsv(METRICS_COLUMNS, metrics));
-  await writeFileAtomic(join(out, "accuracy.svg"), accuracyChart(metrics, stages));
+/** Whether the run in `out` wrote its results (a no-op resume must not rewrite them). */
+async function finished(out: string): Promise<boolean> {
+  for (const f of ["final.safetensors", "final.pth", "per_class.csv", "confusion.csv"]) {
+    if (!(await exists(join(out, f)))) return false;
+  }
+  return true;
+}
+
+/**
+ * Ends a diverged run: its last row (losses not finite) in metrics.csv,
+ * run.json marked, no checkpoint or weights for the epoch; exits 1.
+ */
+async function diverged(
+  out: string,
+  runJson: string,
+  record: Record<string, unknown>,
+  columns: string[],
+  metrics: Row[],
+  stages: Stage[],
+  epoch: number,
+  lr: number,
+  pass: { count: number; seconds: number; loss: number; acc: number; testLoss?: number; testAcc?: number },
+  error: DivergedError,
+): Promise<void> {
+  metrics.push({
+    epoch,
+    lr,
+    train_loss: pass.loss,
+    train_acc: pass.acc,
+    test_loss: pass.testLoss ?? NaN,
+    test_acc: pass.testAcc ?? NaN,
+    epoch_seconds: Number(pass.seconds.toFixed(1)),
+    images_per_second: Number((pass.count / Math.max(pass.seconds, 1e-9)).toFixed(1)),
+  });
+  await writeMetrics(out, columns, metrics, stages);
+  await writeJsonAtomic(runJson, { ...record, status: "diverged", divergedEpoch: epoch });
+  console.log(toCsv(columns, metrics.slice(-1)).trimEnd().split("\n")[1]);
+  throw new Error(
+    `${error.message} at LR ${lr}: the run stopped, marked diverged in ${join(out, "metrics.csv")} and ` +
+      `run.json; no weights were written for it (lower the learning rate in --schedule)`,
+  );
+}
+
+function finalSafetensors(state: StateDict, config: Lab2Config, metrics: Row[]): Uint8Array {
+  return encodeSafetensors(state, {
+    metadata: {
+      format: "pt",
+      model: "resnet20",
+      // What a later --init continues from: the epochs done and their rows.
+      epoch: String(metrics.length),
+      epochs: String(metrics.length),
+      schedule: config.schedule,
+      test_acc: String(metrics.at(-1)?.test_acc ?? ""),
+      metrics: JSON.stringify(metrics),
+    },
+  });
+}
+
+async function writeMetrics(out: string, columns: string[], metrics: Row[], stages: Stage[]): Promise<void> {
+  await writeFileAtomic(join(out, "metrics.csv"), toCsv(columns, metrics));
+  const rows = metrics.map((r) => ({
+    epoch: Number(r.epoch),
+    train_acc: Number(r.train_acc),
+    test_acc: Number(r.test_acc),
+  }));
+  await writeFileAtomic(join(out, "accuracy.svg"), accuracyChart(rows, stages));
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return null;
+  }
 }
 
 function downloadProgress(): (p: CifarProgress) => void {
   let bar: Progress | null = null;
   return (p) => {
     if (p.stage === "write") return console.error(`exp2: wrote ${p.file}`);
-    bar ??= new Progress("download CIFAR-10", p.total ?? 170_052_098, { unit: "B" });
-    bar.update(p.loaded);
+    const total = (p.total ?? CIFAR_TARBALL_BYTES) / 1e6;
+    bar ??= new Progress("download CIFAR-10", Number(total.toFixed(1)), { unit: "MB", intervalMs: 5000 });
+    bar.update(Number((p.loaded / 1e6).toFixed(1)));
   };
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      Deno.removeSignalListener("SIGINT", done);
+      resolve();
+    };
+    Deno.addSignalListener("SIGINT", done);
+  });
 }
 
 export { cli };

@@ -10,14 +10,15 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
+import { userPath } from "../lib/runtime/env.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { writeFileAtomic } from "../lib/runtime/files.ts";
 import { readRunFolder, type RunFolder } from "../lib/report/run_folder.ts";
 import { renderReport } from "../lib/report/render_report.ts";
 
 const cli = defineFlags("deno task report RUN_DIR... [--out report.md]", {
-  out: flag.string("the Markdown report; charts go to its folder, in <name>-files/", {
+  out: flag.path("the Markdown report; charts go to its folder, in <name>-files/", {
     default: "report.md",
     placeholder: "FILE",
   }),
@@ -40,10 +41,12 @@ async function main(): Promise<void> {
   }
   const out = values.out;
   if (out === "" || out.endsWith("/")) throw new UsageError(`--out must name a file, got "${out}"`);
+  // Only a Markdown name: anything else could be a run's CSV or weights.
+  if (!/\.md$/i.test(out)) throw new UsageError(`--out must name a .md file, got ${quote(out)}`);
   const filesDir = `${basename(out).replace(/\.md$/i, "")}-files`;
 
   const folders: RunFolder[] = [];
-  for (const dir of positionals) folders.push(await readRunFolder(dir));
+  for (const dir of positionals) folders.push(await readRunFolder(userPath(dir)));
   const report = renderReport(folders, { filesDir, generated: new Date().toISOString() });
 
   for (const c of report.charts) await writeFileAtomic(join(dirname(out), c.path), c.svg);

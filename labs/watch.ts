@@ -13,6 +13,7 @@
 import { newestRun } from "../lib/report/run_files.ts";
 import { startWatch } from "../lib/report/watch_server.ts";
 import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { userPath } from "../lib/runtime/env.ts";
 import { runMain } from "../lib/runtime/main.ts";
 
 const cli = defineFlags("deno task watch [RUN_DIR...] [--port N]", {
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   const { values, positionals } = cli.parse(Deno.args);
   if (values.help) return console.log(cli.help());
   const port = values.port ?? 0;
-  const dirs = [...positionals];
+  const dirs = positionals.map((p) => userPath(p));
   if (dirs.length === 0) {
     const newest = await newestRun("runs");
     if (newest === null) {

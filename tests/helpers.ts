@@ -11,11 +11,12 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../lib/data/rng.ts";
+import { METRICS_COLUMNS, type MetricsRow } from "../lib/formats/checkpoint.ts";
 
 /** The repository root. */
 export const REPO: string = resolve(new URL("..", import.meta.url).pathname);
-/** The real CIFAR-10 files (read-only): `$CIFAR10_DIR`, else beside the checkout. */
-export const CIFAR_DIR: string = Deno.env.get("CIFAR10_DIR") ??
+/** The real CIFAR-10 files (read-only): `$CIFAR10_DIR` when set, else beside the checkout. */
+export const CIFAR_DIR: string = Deno.env.get("CIFAR10_DIR") ||
   resolve(REPO, "../shared/data/cifar-10-batches-bin");
 /** Whether the real CIFAR-10 test file is there. */
 export const haveCifar: boolean = (() => {
@@ -37,6 +38,13 @@ export interface LabResult {
 export interface RunLabOptions {
   /** Extra environment; CIFAR10_DIR points at the real files. */
   env?: Record<string, string>;
+  /** Variables of this process's environment to leave out (e.g. `XDG_RUNTIME_DIR`). */
+  unsetEnv?: string[];
+  /**
+   * The folder to run in, as the project root a task runs in: its `runs/`
+   * and `data/` are the defaults. @default {REPO}
+   */
+  cwd?: string;
 }
 
 /** The `deno run` flags of task `name` in deno.json (its permission set), without the script. */
@@ -54,14 +62,35 @@ export function taskRunFlags(name: string): string[] {
  * prompt.
  */
 export async function runLab(name: string, args: string[], options: RunLabOptions = {}): Promise<LabResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...taskRunFlags(name), `labs/${name}.ts`, ...args],
-    cwd: REPO,
-    env: { CIFAR10_DIR: CIFAR_DIR, NO_COLOR: "1", ...options.env },
-    stdin: "null",
-  }).output();
+  const out = await labCommand(name, args, options).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** The command {@linkcode runLab} runs, for a test that talks to the lab while it runs (`.spawn()`). */
+export function labCommand(name: string, args: string[], options: RunLabOptions = {}): Deno.Command {
+  const env: Record<string, string> = { CIFAR10_DIR: CIFAR_DIR, NO_COLOR: "1", ...options.env };
+  const unset = options.unsetEnv ?? [];
+  const base = unset.length
+    ? Object.fromEntries(Object.entries(Deno.env.toObject()).filter(([k]) => !unset.includes(k)))
+    : {};
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--config",
+      join(REPO, "deno.json"),
+      ...taskRunFlags(name),
+      join(REPO, "labs", `${name}.ts`),
+      ...args,
+    ],
+    cwd: options.cwd ?? REPO,
+    env: unset.length ? { ...base, ...env } : env,
+    clearEnv: unset.length > 0,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
 }
 
 /** Asserts a lab exited 0, showing its stderr otherwise. */
@@ -167,4 +196,114 @@ export function torchStep(
   const d = p.map((pi, i) => f(f(g[i]) + f(f(wd) * pi)));
   const b = buf.map((bi, i) => f(f(f(m) * bi) + d[i]));
   return { p: p.map((pi, i) => f(pi - f(f(lr) * b[i]))), buf: b };
+}
+
+/**
+ * A CIFAR-10 python batch as Python 2's cPickle (protocol 2) writes the
+ * official files: {"batch_label", "labels", "data": uint8 [n, 3072], "filenames"}.
+ */
+export function pythonBatch(labels: number[], fill = (i: number) => i): Uint8Array {
+  const enc = (s: string) => [...new TextEncoder().encode(s)];
+  const u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255];
+  const str = (s: string) => [0x55, s.length, ...enc(s)];
+  const n = labels.length;
+  const data = new Uint8Array(n * 3072);
+  for (let i = 0; i < n; i++) data.fill(fill(i), i * 3072, (i + 1) * 3072);
+  const head = [
+    0x80,
+    2,
+    0x7d,
+    0x71,
+    1,
+    0x28,
+    ...str("batch_label"),
+    ...str("testing batch 1 of 1"),
+    ...str("labels"),
+    0x5d,
+    0x71,
+    2,
+    0x28,
+    ...labels.flatMap((l) => [0x4b, l]),
+    0x65,
+    ...str("data"),
+    0x63,
+    ...enc("numpy.core.multiarray\n_reconstruct\n"),
+    0x71,
+    3,
+    0x63,
+    ...enc("numpy\nndarray\n"),
+    0x71,
+    4,
+    0x4b,
+    0,
+    0x85,
+    ...str("b"),
+    0x87,
+    0x52,
+    0x71,
+    5,
+    0x28,
+    0x4b,
+    1,
+    0x4d,
+    n & 255,
+    n >> 8,
+    0x4d,
+    0,
+    12,
+    0x86,
+    0x63,
+    ...enc("numpy\ndtype\n"),
+    0x71,
+    6,
+    ...str("u1"),
+    0x4b,
+    0,
+    0x4b,
+    1,
+    0x87,
+    0x52,
+    0x71,
+    7,
+    0x28,
+    0x4b,
+    3,
+    ...str("|"),
+    0x4e,
+    0x4e,
+    0x4e,
+    0x4a,
+    ...u32(-1),
+    0x4a,
+    ...u32(-1),
+    0x4b,
+    0,
+    0x74,
+    0x62,
+    0x89,
+    0x54,
+    ...u32(data.length),
+  ];
+  const tail = [
+    0x74,
+    0x62,
+    ...str("filenames"),
+    0x5d,
+    0x28,
+    ...labels.flatMap((_, i) => str(`img_${i}.png`)),
+    0x65,
+    0x75,
+    0x2e,
+  ];
+  const out = new Uint8Array(head.length + data.length + tail.length);
+  out.set(head);
+  out.set(data, head.length);
+  out.set(tail, head.length + data.length);
+  return out;
+}
+
+/** A complete metrics row of `epoch` (what a checkpoint must hold): zeros except `values`. */
+export function metricsRow(epoch: number, values: Partial<MetricsRow> = {}): MetricsRow {
+  const row = Object.fromEntries(METRICS_COLUMNS.map((c) => [c, 0])) as Record<string, number> as MetricsRow;
+  return { ...row, epoch, ...values };
 }

@@ -1,7 +1,15 @@
-// Touches the disk and the network: finds, reads and downloads the CIFAR-10 binary files.
+// Touches the disk and the network: finds, reads and downloads the CIFAR-10 files.
 /**
- * Loading CIFAR-10 from a folder of the official binary files, downloading
- * and checking the official tarball when they are absent.
+ * Loading CIFAR-10 from a folder of the official binary files (or of
+ * torchvision's python files), downloading and checking the official tarball
+ * when asked to.
+ *
+ * The folder given may be the one holding the files, or a parent of
+ * `cifar-10-batches-bin/` or `cifar-10-batches-py/` ({@linkcode locateCifar10}).
+ * Every file read must be a regular, non-empty file of the right size; the
+ * python files are md5-checked, then decoded by a function the caller passes
+ * (`lib/formats/cifar_python.ts`: pickles are a file format, read after this
+ * layer). Nothing is downloaded unless the caller says so.
  *
  * The archive logic ({@linkcode extractCifarTarball}) is a pure function of
  * bytes; the rest is thin disk and fetch code around it and
@@ -22,6 +30,7 @@ import {
   TEST_FILE,
   TRAIN_FILES,
 } from "./cifar.ts";
+import { readEnv, userPath } from "../runtime/env.ts";
 import { exists, writeFileAtomic } from "../runtime/files.ts";
 
 /** Where the official binary tarball is downloaded from. */
@@ -49,6 +58,19 @@ export const CIFAR_FILES: readonly string[] = Object.freeze([
 ]);
 /** Folder used when neither `--data-dir` nor `CIFAR10_DIR` is given. */
 export const DEFAULT_CIFAR_DIR = "data/cifar-10-batches-bin";
+/** torchvision's folder of the python version. */
+export const CIFAR_PY_DIR = "cifar-10-batches-py";
+/** md5 of each file of torchvision's `cifar-10-batches-py` (as torchvision checks them). */
+export const CIFAR_PY_MD5: Readonly<Record<string, string>> = Object.freeze({
+  data_batch_1: "c99cafc152244af753f735de768cd75f",
+  data_batch_2: "d4bba439e000b95fd0a9bffe97cbabec",
+  data_batch_3: "54ebc095f3ab1f0389bbae665268c751",
+  data_batch_4: "634d18415352ddfa80567beed471001a",
+  data_batch_5: "482c414d41f54cd18b22e5b47cb7c3cb",
+  test_batch: "40351d587109b95175f43aff81a1287e",
+});
+/** Size of the official tarball, for progress before the server says. */
+export const CIFAR_TARBALL_BYTES = 170_052_171;
 
 /**
  * Thrown when the tarball or one of its entries fails a check.
@@ -116,8 +138,8 @@ export interface CifarProgress {
  */
 export function resolveCifarDir(flag?: string): string {
   if (flag) return flag;
-  const env = Deno.env.get("CIFAR10_DIR");
-  if (env) return env;
+  const env = readEnv("CIFAR10_DIR");
+  if (env) return userPath(env);
   return DEFAULT_CIFAR_DIR;
 }
 
@@ -368,6 +390,69 @@ export async function downloadCifar10(
   return written;
 }
 
+/** Where {@linkcode locateCifar10} found the files. */
+export interface CifarLocation {
+  /** The folder holding them. */
+  dir: string;
+  /** The official binary files (`data_batch_1.bin`...), or torchvision's python ones (`data_batch_1`...). */
+  format: "bin" | "py";
+}
+
+/** The file names of `format`: five training files and the test file. */
+function fileNames(format: "bin" | "py"): { train: readonly string[]; test: string } {
+  return format === "bin"
+    ? { train: TRAIN_FILES, test: TEST_FILE }
+    : { train: TRAIN_FILES.map((f) => f.replace(/\.bin$/, "")), test: TEST_FILE.replace(/\.bin$/, "") };
+}
+
+async function holdsAny(dir: string, names: readonly string[]): Promise<boolean> {
+  for (const name of names) if (await exists(`${dir}/${name}`)) return true;
+  return false;
+}
+
+/**
+ * Finds the CIFAR-10 files from `dir`: in it, else in its
+ * `cifar-10-batches-bin/`, else in its `cifar-10-batches-py/` (the python
+ * version torchvision downloads). Null when `dir` does not exist or none of
+ * them holds a CIFAR-10 file; an error when `dir` is a file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { locateCifar10 } from "./cifar_files.ts";
+ * const parent = await Deno.makeTempDir();
+ * await Deno.mkdir(`${parent}/cifar-10-batches-bin`);
+ * await Deno.writeFile(`${parent}/cifar-10-batches-bin/test_batch.bin`, new Uint8Array(3073));
+ * assert.deepEqual(await locateCifar10(parent), { dir: `${parent}/cifar-10-batches-bin`, format: "bin" });
+ * assert.equal(await locateCifar10(`${parent}/nowhere`), null);
+ * await Deno.remove(parent, { recursive: true });
+ * ```
+ */
+export async function locateCifar10(dir: string): Promise<CifarLocation | null> {
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  if (!stat.isDirectory) {
+    throw new CifarFilesError(
+      `CIFAR-10 folder "${dir}" is a file, not a folder: give the folder holding ` +
+        `${TRAIN_FILES[0]} ... ${TEST_FILE} (or its parent)`,
+    );
+  }
+  const bin = fileNames("bin");
+  const py = fileNames("py");
+  if (await holdsAny(dir, [...bin.train, bin.test])) return { dir, format: "bin" };
+  if (await holdsAny(dir, [...py.train, py.test])) return { dir, format: "py" };
+  const inBin = `${dir}/${CIFAR_ARCHIVE_DIR}`;
+  if (await holdsAny(inBin, [...bin.train, bin.test])) return { dir: inBin, format: "bin" };
+  const inPy = `${dir}/${CIFAR_PY_DIR}`;
+  if (await holdsAny(inPy, [...py.train, py.test])) return { dir: inPy, format: "py" };
+  return null;
+}
+
 /** Options for {@linkcode loadCifar10}. */
 export interface LoadCifarOptions {
   /**
@@ -382,10 +467,19 @@ export interface LoadCifarOptions {
    */
   limitTest?: number;
   /**
-   * Download the official tarball when a needed file is missing.
-   * @default {true}
+   * Download the official tarball into `dir` when no CIFAR-10 files are
+   * found there (or a needed binary file is missing). Labs allow it for the
+   * default folder and with `--download` only, so that a mistyped path
+   * never starts a 170 MB download.
+   * @default {false}
    */
   download?: boolean;
+  /**
+   * What to tell the user instead of "add --download" when files are
+   * missing and `download` is off.
+   * @default {"add --download to fetch the official archive (170 MB) into it"}
+   */
+  downloadHint?: string;
   /** Download progress, see {@linkcode downloadCifar10}. */
   onProgress?: (progress: CifarProgress) => void;
   /**
@@ -393,6 +487,28 @@ export interface LoadCifarOptions {
    * @default {globalThis.fetch}
    */
   fetch?: typeof fetch;
+  /**
+   * Decodes one file of torchvision's python version (`decodeCifarPython`
+   * of `lib/formats/cifar_python.ts`); without it such a folder is an error
+   * that says what to do.
+   */
+  decodePython?: (bytes: Uint8Array, source: string) => CifarSplit;
+  /**
+   * Expected md5 of each python file; `null` skips the check (tests).
+   * @default {CIFAR_PY_MD5}
+   */
+  pythonMd5?: Readonly<Record<string, string>> | null;
+}
+
+/** What {@linkcode loadCifar10} returns. */
+export interface LoadedCifar {
+  train: CifarSplit;
+  test: CifarSplit;
+  /** Where the files were read from (may be inside the folder given). */
+  dir: string;
+  format: "bin" | "py";
+  /** Whether they were downloaded by this call. */
+  downloaded: boolean;
 }
 
 /** Reads the first `length` bytes of a file. */
@@ -412,7 +528,28 @@ async function readPrefix(path: string, length: number): Promise<Uint8Array> {
   return bytes;
 }
 
-/** Reads up to `limit` records from `files` in order, reading only what is needed. */
+/** The size of a regular, non-empty data file; errors name it otherwise. */
+async function dataFileSize(path: string, dir: string): Promise<number> {
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new CifarFilesError(`CIFAR-10 file "${path}" is missing. ${whereToPutFiles(dir)}`);
+  }
+  // A FIFO would block the read forever; a folder or device is not data.
+  if (!stat.isFile) {
+    throw new CifarFilesError(`CIFAR-10 file "${path}" is not a regular file (a folder, FIFO or device)`);
+  }
+  if (stat.size === 0) {
+    throw new CifarFilesError(
+      `CIFAR-10 file "${path}" is empty (0 bytes): replace it with the official file`,
+    );
+  }
+  return stat.size;
+}
+
+/** Reads up to `limit` records from binary `files` in order, reading only what is needed. */
 async function readSplit(
   dir: string,
   files: readonly string[],
@@ -423,19 +560,56 @@ async function readSplit(
   for (const file of files) {
     if (remaining <= 0) break;
     const path = `${dir}/${file}`;
-    let size: number;
-    try {
-      size = (await Deno.stat(path)).size;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-      throw new CifarFilesError(
-        `CIFAR-10 file "${path}" is missing. ${whereToPutFiles(dir)}`,
-      );
-    }
+    const size = await dataFileSize(path, dir);
     const records = cifarRecordCount(size, { source: path });
     const take = Math.min(records, remaining);
     const bytes = take === records ? await Deno.readFile(path) : await readPrefix(path, take * RECORD_BYTES);
     parts.push(parseCifarBatch(bytes, { source: path, expectedRecords: take }));
+    remaining -= take;
+  }
+  return parts.length === 1 ? parts[0] : concatSplits(parts);
+}
+
+/** Reads up to `limit` records from python `files` in order (each is read whole: it is one pickle). */
+async function readPythonSplit(
+  dir: string,
+  files: readonly string[],
+  limit: number,
+  options: LoadCifarOptions,
+): Promise<CifarSplit> {
+  const decode = options.decodePython;
+  if (!decode) {
+    throw new CifarFilesError(
+      `"${dir}" holds torchvision's python version of CIFAR-10, which this task does not read: ` +
+        `point it at the binary files (cifar-10-batches-bin), or let a lab download them`,
+    );
+  }
+  const expected = options.pythonMd5 === undefined ? CIFAR_PY_MD5 : options.pythonMd5;
+  const parts: CifarSplit[] = [];
+  let remaining = limit;
+  for (const file of files) {
+    if (remaining <= 0) break;
+    const path = `${dir}/${file}`;
+    await dataFileSize(path, dir);
+    const bytes = await Deno.readFile(path);
+    if (expected !== null) {
+      const got = md5(bytes);
+      if (got !== expected[file]) {
+        throw new CifarFilesError(
+          `CIFAR-10 file "${path}" has md5 "${got}", expected "${expected[file]}" (torchvision's ` +
+            `${CIFAR_PY_DIR}): the file is damaged or not the official one`,
+        );
+      }
+    }
+    const split = decode(bytes, path);
+    const take = Math.min(split.count, remaining);
+    parts.push(
+      take === split.count ? split : {
+        images: split.images.subarray(0, take * split.images.length / split.count),
+        labels: split.labels.subarray(0, take),
+        count: take,
+      },
+    );
     remaining -= take;
   }
   return parts.length === 1 ? parts[0] : concatSplits(parts);
@@ -452,9 +626,10 @@ function checkLimit(name: string, value: number | undefined): number {
 }
 
 /**
- * Loads CIFAR-10 from `dir` (the folder holding `data_batch_1..5.bin` and
- * `test_batch.bin`), downloading the official tarball there first when a
- * needed file is missing and `download` is on.
+ * Loads CIFAR-10 from `dir` ({@linkcode locateCifar10}: the folder holding
+ * the files, or a parent of `cifar-10-batches-bin/` or
+ * `cifar-10-batches-py/`), downloading the official tarball into `dir` first
+ * when there are none and `download` is on.
  *
  * @example
  * ```ts
@@ -465,11 +640,7 @@ function checkLimit(name: string, value: number | undefined): number {
  * const dir = await Deno.makeTempDir();
  * await Deno.writeFile(`${dir}/data_batch_1.bin`, new Uint8Array(2 * RECORD_BYTES));
  * await Deno.writeFile(`${dir}/test_batch.bin`, new Uint8Array(2 * RECORD_BYTES));
- * const { train, test } = await loadCifar10(dir, {
- *   limitTrain: 2,
- *   limitTest: 1,
- *   download: false,
- * });
+ * const { train, test } = await loadCifar10(dir, { limitTrain: 2, limitTest: 1 });
  * assert.equal(train.count, 2);
  * assert.equal(test.count, 1);
  * await Deno.remove(dir, { recursive: true });
@@ -478,32 +649,53 @@ function checkLimit(name: string, value: number | undefined): number {
 export async function loadCifar10(
   dir: string,
   options: LoadCifarOptions = {},
-): Promise<{ train: CifarSplit; test: CifarSplit }> {
+): Promise<LoadedCifar> {
   const limitTrain = checkLimit("limitTrain", options.limitTrain);
   const limitTest = checkLimit("limitTest", options.limitTest);
-  // The files needed: training files until the limit is reached (sizes are
-  // only known once they exist, so count official 10,000-record files).
-  const trainNeeded = limitTrain === 0 ? [] : TRAIN_FILES.slice(
-    0,
-    Math.min(TRAIN_FILES.length, Math.ceil(limitTrain / 10000)),
-  );
-  const needed = [...trainNeeded, ...(limitTest === 0 ? [] : [TEST_FILE])];
-  const missing: string[] = [];
-  for (const file of needed) {
-    if (!await exists(`${dir}/${file}`)) missing.push(file);
-  }
-  if (missing.length > 0) {
-    if (options.download === false) {
+  const hint = options.downloadHint ?? `add --download to fetch the official archive (170 MB) into it`;
+  let location = await locateCifar10(dir);
+  let downloaded = false;
+  const download = async () => {
+    await downloadCifar10(dir, { onProgress: options.onProgress, fetch: options.fetch });
+    downloaded = true;
+    return { dir, format: "bin" as const };
+  };
+  if (location === null) {
+    if (!options.download) {
+      const what = (await exists(dir)) ? `holds no CIFAR-10 files` : `does not exist`;
       throw new CifarFilesError(
-        `CIFAR-10 file "${dir}/${missing[0]}" is missing (download is off). ${whereToPutFiles(dir)}`,
+        `CIFAR-10 folder "${dir}" ${what} (looked for ${TRAIN_FILES[0]} ... ${TEST_FILE} in it and in its ` +
+          `${CIFAR_ARCHIVE_DIR}/ and ${CIFAR_PY_DIR}/): point --data-dir or CIFAR10_DIR at the folder ` +
+          `holding them, or ${hint}`,
       );
     }
-    await downloadCifar10(dir, {
-      onProgress: options.onProgress,
-      fetch: options.fetch,
-    });
+    location = await download();
   }
-  const train = await readSplit(dir, TRAIN_FILES, limitTrain);
-  const test = await readSplit(dir, [TEST_FILE], limitTest);
-  return { train, test };
+  const names = fileNames(location.format);
+  // The training files needed: until the limit is reached (sizes are only
+  // known once they exist, so count official 10,000-record files).
+  const trainNeeded = limitTrain === 0 ? [] : names.train.slice(
+    0,
+    Math.min(names.train.length, Math.ceil(limitTrain / 10000)),
+  );
+  const needed = [...trainNeeded, ...(limitTest === 0 ? [] : [names.test])];
+  const missing: string[] = [];
+  for (const file of needed) {
+    if (!await exists(`${location.dir}/${file}`)) missing.push(file);
+  }
+  if (missing.length > 0) {
+    if (!options.download || location.format === "py" || location.dir !== dir) {
+      throw new CifarFilesError(
+        `CIFAR-10 file "${location.dir}/${missing[0]}" is missing. ${whereToPutFiles(location.dir)}`,
+      );
+    }
+    location = await download();
+  }
+  const read = (files: readonly string[], limit: number) =>
+    location!.format === "bin"
+      ? readSplit(location!.dir, files, limit)
+      : readPythonSplit(location!.dir, files, limit, options);
+  const train = await read(names.train, limitTrain);
+  const test = await read([names.test], limitTest);
+  return { train, test, dir: location.dir, format: location.format, downloaded };
 }

@@ -4,7 +4,8 @@
  * replicated to RGB, palettes are looked up, alpha is dropped, 16-bit samples
  * are scaled to 8 bits, and other sizes are resampled by area averaging
  * (each output pixel is the coverage-weighted mean of the source pixels under
- * it). Pure.
+ * it). Reads PNG and JPEG (baseline and progressive, by `jpeg-js`), told
+ * apart by their bytes. Pure.
  *
  * A PNG is checked before it is decoded, with work bounded by its header:
  * the chunk layout and CRCs, the size in `IHDR` against
@@ -17,6 +18,7 @@
 import { decode } from "fast-png";
 import { Unzlib } from "fflate";
 import { preview } from "../runtime/quote.ts";
+import jpeg from "jpeg-js";
 import { IMAGE_SIZE } from "./cifar.ts";
 import { crc32 } from "./crc32.ts";
 
@@ -24,8 +26,11 @@ import { crc32 } from "./crc32.ts";
 export const MAX_IMAGE_PIXELS = 32_000_000;
 /** Largest decoded image data (filtered scanlines), in bytes: 16-bit RGBA at 16 megapixels. */
 export const MAX_IMAGE_DATA_BYTES = 128 * 2 ** 20;
-/** Largest PNG file worth reading: its image data stored without compression, plus room. */
-export const MAX_PNG_BYTES = 160 * 2 ** 20;
+/**
+ * Largest image file worth reading (PNG or JPEG): a PNG's largest image data
+ * stored without compression, plus room.
+ */
+export const MAX_IMAGE_FILE_BYTES = 160 * 2 ** 20;
 
 /** An image as rows of interleaved samples. */
 export interface RasterImage {
@@ -292,6 +297,60 @@ export function decodePng(bytes: Uint8Array, source = "image"): RasterImage {
   } catch (e) {
     throw new ImageError(`${source}: not a readable PNG (${preview((e as Error).message)})`);
   }
+}
+
+/** jpeg-js's memory cap, in MiB: a hostile header cannot exhaust memory. */
+const JPEG_MAX_MEMORY_MB = 512;
+
+/**
+ * Decodes JPEG bytes to 8-bit RGB.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import jpeg from "jpeg-js";
+ * import { decodeJpeg } from "./image.ts";
+ * // A 2x2 grey image; a lab reads the bytes from a file instead.
+ * const bytes = jpeg.encode({ width: 2, height: 2, data: new Uint8Array(16).fill(200) }, 90).data;
+ * const img = decodeJpeg(bytes, "grey.jpg");
+ * assert.deepEqual([img.width, img.height, img.channels, img.data.length], [2, 2, 3, 12]);
+ * ```
+ */
+export function decodeJpeg(bytes: Uint8Array, source = "image"): RasterImage {
+  try {
+    const img = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      // The same pixel limit as PNGs, checked by jpeg-js from the frame header.
+      maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+      maxMemoryUsageInMB: JPEG_MAX_MEMORY_MB,
+    });
+    return { width: img.width, height: img.height, channels: 3, depth: 8, data: img.data as Uint8Array };
+  } catch (e) {
+    throw new ImageError(`${source}: not a readable JPEG (${preview((e as Error).message)})`);
+  }
+}
+
+/**
+ * Decodes a PNG or a JPEG, told apart by the first bytes; anything else is
+ * an {@linkcode ImageError} naming the file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encode } from "fast-png";
+ * import { decodeImage, ImageError } from "./image.ts";
+ * const png = encode({ width: 1, height: 1, channels: 3, data: Uint8Array.of(255, 0, 0) });
+ * assert.equal(decodeImage(png, "red.png").width, 1);
+ * assert.throws(() => decodeImage(new TextEncoder().encode("GIF89a"), "cat.gif"), ImageError);
+ * ```
+ */
+export function decodeImage(bytes: Uint8Array, source = "image"): RasterImage {
+  if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) {
+    return decodePng(bytes, source);
+  }
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return decodeJpeg(bytes, source);
+  throw new ImageError(`${source}: not a PNG or JPEG image (the first bytes are neither)`);
 }
 
 /**

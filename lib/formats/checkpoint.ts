@@ -37,8 +37,16 @@ export const METRICS_COLUMNS = [
   "images_per_second",
 ] as const;
 
+/**
+ * An optional last column of `metrics.csv` and of a checkpoint's rows: the
+ * weights file a row's epoch was trained into, for the epochs a run
+ * inherited from the file it started from (`exp2 --init` of a file that
+ * records its epochs); empty for the run's own epochs.
+ */
+export const INHERITED_COLUMN = "inherited_from";
+
 /** One metrics row: the values of {@linkcode METRICS_COLUMNS}. */
-export type MetricsRow = Record<typeof METRICS_COLUMNS[number], number>;
+export type MetricsRow = Record<typeof METRICS_COLUMNS[number], number> & { [INHERITED_COLUMN]?: string };
 
 /** Most epochs a checkpoint may say it completed. */
 export const MAX_CHECKPOINT_EPOCHS = 100_000;
@@ -266,9 +274,16 @@ function checkMetricsRow(row: unknown, epoch: number, fail: (message: string) =>
     fail(`metrics row ${epoch} is not an object`);
   }
   const columns = METRICS_COLUMNS as readonly string[];
-  const extra = Object.keys(row as object).find((k) => !columns.includes(k));
+  const extra = Object.keys(row as object).find((k) => !columns.includes(k) && k !== INHERITED_COLUMN);
   if (extra !== undefined) {
-    fail(`metrics row ${epoch} has column ${quoteName(extra)}, expected only ${columns.join(", ")}`);
+    fail(
+      `metrics row ${epoch} has column ${quoteName(extra)}, expected only ${columns.join(", ")} ` +
+        `(and ${INHERITED_COLUMN})`,
+    );
+  }
+  const from = (row as Record<string, unknown>)[INHERITED_COLUMN];
+  if (from !== undefined && !(typeof from === "string" && from.length <= 4096)) {
+    fail(`metrics row ${epoch} has ${INHERITED_COLUMN} ${preview(from)}, expected a file name`);
   }
   const missing = columns.find((k) => !Object.hasOwn(row as object, k));
   if (missing !== undefined) fail(`metrics row ${epoch} lacks column '${missing}'`);

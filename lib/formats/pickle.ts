@@ -4,7 +4,8 @@
  * allow-list is refused the moment its opcode is read; REDUCE only applies
  * allow-listed builders that return plain data. Python values map to:
  * `None` -> `null`, `bool` -> `boolean`, `int` -> `number` (`bigint` beyond
- * 2^53), `float` -> `number`, `str` -> `string`, `list` -> array, `tuple` ->
+ * 2^53), `float` -> `number`, `str` -> `string`, `bytes` (and Python 2's
+ * byte strings) -> `Uint8Array`, `list` -> array, `tuple` ->
  * frozen array, `dict` / `OrderedDict` -> `Map`, a rebuilt tensor ->
  * {@linkcode TorchTensorRef}, a storage class -> {@linkcode TorchStorageType}.
  *
@@ -111,6 +112,19 @@ export interface PickleGlobal {
   call?: (args: readonly unknown[]) => unknown;
   /** The value GLOBAL pushes when it is not called (e.g. a storage type). */
   value?: unknown;
+}
+
+/**
+ * BUILD on an object made by an allow-listed builder calls the object's
+ * method under this key with the pickled state (e.g. a NumPy array's shape,
+ * dtype and bytes); objects without it refuse BUILD, dicts ignore it.
+ */
+export const PICKLE_BUILD: unique symbol = Symbol("pickle BUILD");
+
+/** An object that accepts BUILD: see {@linkcode PICKLE_BUILD}. */
+export interface Buildable {
+  /** Takes the state BUILD pops; throws {@linkcode PickleError} for state it does not expect. */
+  [PICKLE_BUILD](state: unknown): void;
 }
 
 /** A global on the stack: its dotted name and what it may do. */
@@ -227,6 +241,11 @@ const OPCODE_NAMES: Record<number, string> = {
   0x58: "BINUNICODE",
   0x8c: "SHORT_BINUNICODE",
   0x8d: "BINUNICODE8",
+  0x55: "SHORT_BINSTRING",
+  0x54: "BINSTRING",
+  0x43: "SHORT_BINBYTES",
+  0x42: "BINBYTES",
+  0x8e: "BINBYTES8",
   0x4a: "BININT",
   0x4b: "BININT1",
   0x4d: "BININT2",
@@ -357,6 +376,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
       return fail(`Pickle string is not valid UTF-8`);
     }
   };
+  // A copy, so that the result does not keep the whole pickle alive.
+  const raw = (n: number | bigint): Uint8Array => bytes.slice(need(n), pos);
   const line = (): string => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0 || end - pos > 1024) fail(`Pickle GLOBAL name is unterminated or longer than 1024 bytes`);
@@ -445,6 +466,22 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
         break;
       case 0x8d: // BINUNICODE8
         push(str(view.getBigUint64(need(8), true)));
+        break;
+      case 0x55: // SHORT_BINSTRING: Python 2 str, bytes
+      case 0x43: // SHORT_BINBYTES
+        push(raw(bytes[need(1)]));
+        break;
+      case 0x54: { // BINSTRING: signed length
+        const n = view.getInt32(need(4), true);
+        if (n < 0) fail(`BINSTRING length ${n} is negative`);
+        push(raw(n));
+        break;
+      }
+      case 0x42: // BINBYTES
+        push(raw(view.getUint32(need(4), true)));
+        break;
+      case 0x8e: // BINBYTES8
+        push(raw(view.getBigUint64(need(8), true)));
         break;
       case 0x4a: // BININT
         push(view.getInt32(need(4), true));
@@ -567,8 +604,18 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
       }
       case 0x62: { // BUILD
         const state = pop();
+        const target = top();
+        if (typeof target === "object" && target !== null && PICKLE_BUILD in target) {
+          try {
+            (target as Buildable)[PICKLE_BUILD](state);
+          } catch (e) {
+            if (e instanceof PickleError) fail(e.message);
+            throw e;
+          }
+          break;
+        }
         // OrderedDict state is its __dict__ (a state_dict's `_metadata` versions): not needed, dropped.
-        if (!(top() instanceof Map) || !(state === null || state instanceof Map)) {
+        if (!(target instanceof Map) || !(state === null || state instanceof Map)) {
           fail(`BUILD is only allowed on a dict`);
         }
         break;

@@ -77,7 +77,10 @@ export interface DecodedPth {
   state: StateDict;
   /** Top-level key holding the state_dict (`net`, `state_dict` or `model`), `null` when it is the top level. */
   key: string | null;
-  /** Scalar siblings of `key` (`acc`, `epoch`, ...): numbers, bigints, strings, booleans, nulls. */
+  /**
+   * Scalar siblings of `key` (`acc`, `epoch`, ...): numbers, bigints, strings, booleans, nulls; a
+   * one-value tensor as its number.
+   */
   extra: Record<string, unknown>;
 }
 
@@ -252,10 +255,8 @@ function decode(bytes: Uint8Array, source: string, maxBytes: number): DecodedPth
   }
 
   const state: StateDict = new Map();
-  for (const [name, ref] of dict) {
-    if (typeof name !== "string") return fail(`State dict key ${preview(name)} is not a string`);
+  const read = (name: string, ref: TorchTensorRef): HostTensor => {
     const where = `Tensor ${quoteName(name)}`;
-    if (!(ref instanceof TorchTensorRef)) return fail(`${where} is not a tensor (got ${typeof ref})`);
     const storage = ref.storage as StorageRef;
     if (!storages.has(storage?.key) || storages.get(storage.key) !== storage) {
       return fail(`${where} is not backed by a zip storage`);
@@ -279,10 +280,24 @@ function decode(bytes: Uint8Array, source: string, maxBytes: number): DecodedPth
     }
     const itemSize = ITEM_SIZES[storage.dtype];
     const slice = storage.bytes.subarray(ref.offset * itemSize, (ref.offset + n) * itemSize);
-    state.set(
-      name,
-      { dtype, shape: [...ref.shape], data: copyTensorData(slice, dtype, n) } satisfies HostTensor,
-    );
+    return { dtype, shape: [...ref.shape], data: copyTensorData(slice, dtype, n) };
+  };
+  for (const [name, ref] of dict) {
+    if (typeof name !== "string") return fail(`State dict key ${preview(name)} is not a string`);
+    if (!(ref instanceof TorchTensorRef)) {
+      return fail(`Tensor ${quoteName(name)} is not a tensor (got ${typeof ref})`);
+    }
+    state.set(name, read(name, ref));
+  }
+  // A one-value tensor beside the state dict (an `acc` saved as a tensor) is a number here.
+  if (key !== null) {
+    for (const [k, v] of root) {
+      if (k === key || typeof k !== "string" || !(v instanceof TorchTensorRef) || numel(v.shape) !== 1) {
+        continue;
+      }
+      const t = read(k, v);
+      extra[k] = t.dtype === "F32" ? t.data[0] : Number(t.data[0]);
+    }
   }
   return { state, key, extra };
 }
@@ -291,8 +306,12 @@ function decode(bytes: Uint8Array, source: string, maxBytes: number): DecodedPth
 export interface EncodePthOptions {
   /** Nest the state_dict under this top-level key (e.g. `net`); `null` saves it as the top level. @default null */
   key?: string | null;
-  /** Scalar siblings of `key` (integers are written as Python ints). @default {} */
-  extra?: Record<string, number | string | boolean | null>;
+  /**
+   * Siblings of `key`: integers are written as Python ints, strings, booleans and None as themselves,
+   * and tensors as tensors. A float is better given as a 0-dim F32 tensor: `torch.load(...,
+   * weights_only=True)` of torch 1.13 refuses pickled floats. @default {}
+   */
+  extra?: Record<string, number | string | boolean | null | HostTensor>;
   /** Name of the zip's top folder. @default "archive" */
   archive?: string;
 }
@@ -376,7 +395,7 @@ export function encodePth(state: StateDict, options: EncodePthOptions = {}): Uin
   emptyOrderedDict();
   w.op(0x28); // MARK
   let index = 0;
-  for (const [name, t] of state) {
+  const tensor = (name: string, t: HostTensor) => {
     const count = numel(t.shape);
     if (t.data.length !== count) {
       throw new PthError(`Tensor '${name}' holds ${t.data.length} values for shape [${t.shape.join(", ")}]`);
@@ -386,7 +405,6 @@ export function encodePth(state: StateDict, options: EncodePthOptions = {}): Uin
       new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)),
       { level: 0 },
     ];
-    w.str(name);
     w.global("torch._utils", "_rebuild_tensor_v2");
     w.op(0x28, 0x28); // MARK MARK
     w.str("storage");
@@ -405,12 +423,17 @@ export function encodePth(state: StateDict, options: EncodePthOptions = {}): Uin
     w.op(0x89); // NEWFALSE (requires_grad)
     emptyOrderedDict(); // backward hooks
     w.op(0x74, 0x52); // TUPLE REDUCE
+  };
+  for (const [name, t] of state) {
+    w.str(name);
+    tensor(name, t);
   }
   w.op(0x75); // SETITEMS
   if (key !== null) {
     for (const [k, v] of Object.entries(extra)) {
       w.str(k);
-      w.scalar(v);
+      if (v !== null && typeof v === "object") tensor(k, v);
+      else w.scalar(v);
     }
     w.op(0x75);
   }

@@ -24,6 +24,7 @@ export interface WeightsFile {
   format: "safetensors" | "pth";
   /** One line on where the weights came from, e.g. `.pth, key "net"`. */
   note: string;
+  /** safetensors: its `__metadata__`; `.pth`: the scalars beside the state dict (`acc`, `epoch`...) as text. */
   metadata: Record<string, string>;
 }
 
@@ -51,17 +52,18 @@ export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFil
     bytes[3] === 0x0a;
   if (zip || legacy) {
     const { state, key, extra } = decodePth(bytes, { source, maxBytes: MAX_WEIGHTS_BYTES });
-    const shown = Object.entries(extra).slice(0, 8);
+    // The per-epoch metrics a file of this toolkit carries are data, not a note.
+    const shown = Object.entries(extra).filter(([k]) => k !== "metrics").slice(0, 8);
     const extras = shown.map(([k, v]) =>
       `${quoteName(k).slice(1, -1)}=${typeof v === "string" ? preview(v) : v}`
     )
-      .join(", ") + (shown.length < Object.keys(extra).length ? ", ..." : "");
+      .join(", ") + (shown.length < Object.keys(extra).filter((k) => k !== "metrics").length ? ", ..." : "");
     return {
       state: normalizeResnet20Names(state),
       format: "pth",
       note: `PyTorch .pth, state dict ${key === null ? "at the top level" : `under key "${key}"`}` +
-        (extras ? ` (${extras})` : ""),
-      metadata: {},
+        (extras ? ` (${extras.length > 120 ? `${extras.slice(0, 117)}...` : extras})` : ""),
+      metadata: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, String(v)])),
     };
   }
   const { state, metadata } = decodeSafetensors(bytes, { source });

@@ -321,3 +321,27 @@ export function decodeMlpModel(bytes: Uint8Array, source = "model"): MlpModelFil
   checkStateDict(state, spec, { source });
   return { config, state };
 }
+
+/**
+ * The hidden widths of the MLP whose `state_dict` is `state` (`0.weight`
+ * `[h1, 1]`, `2.weight` `[h2, h1]`, ..., the last `[1, hk]`), or null when it
+ * is not one (e.g. a ResNet20's).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mlpHidden } from "./mlp.ts";
+ * const t = (shape: number[]) => ({ dtype: "F32" as const, shape, data: new Float32Array(shape.reduce((a, b) => a * b)) });
+ * const state = new Map([["0.weight", t([8, 1])], ["0.bias", t([8])], ["2.weight", t([1, 8])], ["2.bias", t([1])]]);
+ * assert.deepEqual(mlpHidden(state), [8]);
+ * assert.equal(mlpHidden(new Map([["conv1.weight", t([16, 3, 3, 3])]])), null);
+ * ```
+ */
+export function mlpHidden(state: StateDict): number[] | null {
+  const layers: number[][] = [];
+  for (let i = 0; state.has(`${2 * i}.weight`); i++) layers.push(state.get(`${2 * i}.weight`)!.shape);
+  if (layers.length < 1 || state.size !== 2 * layers.length) return null;
+  if (layers.some((s) => s.length !== 2) || layers[0][1] !== 1 || layers.at(-1)![0] !== 1) return null;
+  for (let i = 1; i < layers.length; i++) if (layers[i][1] !== layers[i - 1][0]) return null;
+  return layers.slice(0, -1).map((s) => s[0]);
+}

@@ -6,15 +6,27 @@
  *
  * Search order: `libdnnl.so.2`, then `libopenblas.so.0`, `libopenblas.so`,
  * `libblas.so.3` (Linux; the dynamic loader's search path), then macOS
- * Accelerate. Needs `--allow-ffi`.
+ * Accelerate, then Windows DLLs (on `PATH`). `TFJS_LAB_DNNL` and
+ * `TFJS_LAB_BLAS` name a library to use instead of searching (`none` skips
+ * that kind). oneDNN 3 (Homebrew's, newer distributions') has another C API:
+ * it is reported, by version and path, and the BLAS path used. Needs
+ * `--allow-ffi`.
  *
  * @module
  */
+import { readEnv } from "../runtime/env.ts";
 import { Blas } from "./blas.ts";
 import { Dnnl } from "./dnnl.ts";
 
-/** oneDNN library names tried, in order. */
-export const DNNL_CANDIDATES = ["libdnnl.so.2", "libdnnl.2.dylib"];
+/** oneDNN library names tried, in order (3.x names only to report them as unsupported). */
+export const DNNL_CANDIDATES = [
+  "libdnnl.so.2",
+  "libdnnl.2.dylib",
+  "dnnl.dll",
+  "libdnnl.so.3",
+  "libdnnl.3.dylib",
+  "/opt/homebrew/lib/libdnnl.3.dylib",
+];
 
 /** CBLAS library names tried, in order. */
 export const BLAS_CANDIDATES = [
@@ -22,6 +34,9 @@ export const BLAS_CANDIDATES = [
   "libopenblas.so",
   "libblas.so.3",
   "/System/Library/Frameworks/Accelerate.framework/Accelerate",
+  "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+  "libopenblas.dll",
+  "openblas.dll",
 ];
 
 /** The libraries the native backend runs on. */
@@ -38,9 +53,9 @@ export interface NativeLibraries {
 export interface LoadNativeOptions {
   /** Try oneDNN (false tests the BLAS-only path). @default {true} */
   dnnl?: boolean;
-  /** oneDNN names to try. @default {DNNL_CANDIDATES} */
+  /** oneDNN names to try. @default {[$TFJS_LAB_DNNL] or DNNL_CANDIDATES} */
   dnnlPaths?: string[];
-  /** CBLAS names to try. @default {BLAS_CANDIDATES} */
+  /** CBLAS names to try. @default {[$TFJS_LAB_BLAS] or BLAS_CANDIDATES} */
   blasPaths?: string[];
 }
 
@@ -91,21 +106,56 @@ export function loadNativeLibraries(
     );
   }
   const errors: string[] = [];
+  let unsupported = "";
+  const openDnnl = (path: string) => {
+    try {
+      return Dnnl.open(path);
+    } catch (e) {
+      const version = dnnlVersion(path);
+      if (!version || version.startsWith("2.")) throw e;
+      unsupported ||= `oneDNN ${version} at ${path} skipped: this toolkit speaks oneDNN 2.x`;
+      throw new Error(`oneDNN ${version}, not 2.x`);
+    }
+  };
   const dnnl = options.dnnl === false
     ? null
-    : openFirst(options.dnnlPaths ?? DNNL_CANDIDATES, Dnnl.open, errors);
-  const blas = openFirst(options.blasPaths ?? BLAS_CANDIDATES, Blas.open, errors);
+    : openFirst(options.dnnlPaths ?? fromEnv("TFJS_LAB_DNNL") ?? DNNL_CANDIDATES, openDnnl, errors);
+  const blas = openFirst(options.blasPaths ?? fromEnv("TFJS_LAB_BLAS") ?? BLAS_CANDIDATES, Blas.open, errors);
   if (dnnl === null && blas === null) {
     throw new NativeUnavailableError(
-      `No oneDNN or CBLAS library found (install libdnnl2 or libopenblas0-pthread); tried ${
-        errors.join("; ")
-      }`,
+      `No oneDNN or CBLAS library found (install libdnnl2 or libopenblas0-pthread)` +
+        `${unsupported ? ` (${unsupported})` : ""}; tried ${errors.join("; ")}`,
     );
   }
   const parts = [];
   if (dnnl) parts.push(`oneDNN ${dnnl.version} (${dnnl.path})`);
   if (blas) parts.push(`BLAS ${blas.path}`);
-  return { dnnl, blas, description: parts.join(" + ") };
+  const description = parts.join(" + ") + (unsupported ? ` (${unsupported})` : "");
+  return { dnnl, blas, description };
+}
+
+/** The one path in environment variable `name`, `[]` for `none`, undefined when unset. */
+function fromEnv(name: string): string[] | undefined {
+  const value = readEnv(name)?.trim();
+  if (!value) return undefined;
+  return value.toLowerCase() === "none" ? [] : [value];
+}
+
+/** The version of the oneDNN at `path`, any major version, or null when it is not one. */
+function dnnlVersion(path: string): string | null {
+  try {
+    const lib = Deno.dlopen(path, { dnnl_version: { parameters: [], result: "pointer" } } as const);
+    try {
+      const v = lib.symbols.dnnl_version();
+      if (v === null) return null;
+      const view = new Deno.UnsafePointerView(v);
+      return `${view.getInt32(0)}.${view.getInt32(4)}.${view.getInt32(8)}`;
+    } finally {
+      lib.close();
+    }
+  } catch {
+    return null;
+  }
 }
 
 /** The first of `paths` that `open` opens, or null; each failure's first line goes to `errors`. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { METRICS_COLUMNS, type MetricsRow } from "../formats/checkpoint.ts";
+import { INHERITED_COLUMN, METRICS_COLUMNS, type MetricsRow } from "../formats/checkpoint.ts";
 
 /** Lab 1's `summary.csv`: one row per run of a study. */
 export const SUMMARY_COLUMNS = [
@@ -24,6 +24,8 @@ export const EPOCH_LOSS_COLUMNS = ["epoch", "train_loss"] as const;
 
 /** Lab 2's `metrics.csv`: one row per epoch; seconds exclude evaluation. Checkpoints carry these rows. */
 export { METRICS_COLUMNS };
+
+export { INHERITED_COLUMN };
 
 /**
  * `steps.csv`, written while training (exp1 and exp2) and read by `deno task

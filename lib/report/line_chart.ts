@@ -18,6 +18,11 @@ export interface Series {
   dashed?: boolean;
   /** Draw a dot at each point (few points, e.g. per-epoch accuracy). @default {false} */
   dots?: boolean;
+  /**
+   * The curve's colour, e.g. {@linkcode runColor} of the run's index, so that a
+   * run keeps its colour across the charts of a study. @default {by position}
+   */
+  color?: string;
 }
 
 /** A vertical line at `x` with a label, e.g. a learning-rate change. */
@@ -42,6 +47,11 @@ export interface ChartSpec {
   /** Only whole-number x ticks (epochs). @default {false} */
   integerX?: boolean;
   /**
+   * Lines of grey text under the legend, e.g. for a run with nothing to
+   * draw ("lr-1: diverged at epoch 3, no curve"). @default {[]}
+   */
+  notes?: string[];
+  /**
    * Hover text for a browser: each curve carries a `<title>` with its name and
    * each dot one with its series, x and y. @default {false}
    */
@@ -59,6 +69,23 @@ export interface ChartSpec {
 
 // Colour-blind-safe palette (Okabe-Ito), black first for the reference curve.
 const COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442"];
+// The same palette for the runs of a study, most distinct first: blue, vermillion, green, purple...
+const RUN_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"];
+
+/**
+ * The colour of run `index` of a study (0-based), the same in every chart.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { runColor } from "./line_chart.ts";
+ * assert.equal(runColor(0), "#0072B2");
+ * assert.notEqual(runColor(1), runColor(0));
+ * ```
+ */
+export function runColor(index: number): string {
+  return RUN_COLORS[index % RUN_COLORS.length];
+}
 
 /**
  * Renders `spec` as an SVG document.
@@ -81,7 +108,16 @@ const COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2"
 export function lineChart(spec: ChartSpec): string {
   const width = spec.width ?? 720;
   const height = spec.height ?? 420;
-  const legendWidth = Math.min(220, 40 + 7 * Math.max(...spec.series.map((s) => s.name.length), 4));
+  const legendWidth = Math.min(
+    220,
+    40 +
+      7 *
+        Math.max(
+          ...spec.series.map((s) => s.name.length),
+          ...(spec.notes ?? []).map((n) => n.length - 6),
+          4,
+        ),
+  );
   const plot = { left: 72, top: 44, right: width - legendWidth - 16, bottom: height - 56 };
   const ty = (v: number) => (spec.logY ? Math.log10(v) : v);
   const usable = (v: number) => Number.isFinite(v) && (!spec.logY || v > 0);
@@ -139,7 +175,7 @@ export function lineChart(spec: ChartSpec): string {
     }" height="${plot.bottom - plot.top}"/></clipPath>`,
   );
   spec.series.forEach((s, k) => {
-    const color = COLORS[k % COLORS.length];
+    const color = s.color ?? COLORS[k % COLORS.length];
     const path: string[] = [];
     let pen = "M";
     for (let i = 0; i < s.x.length; i++) {
@@ -176,6 +212,12 @@ export function lineChart(spec: ChartSpec): string {
         plot.right + 40
       }" y2="${ly}" stroke="${color}" stroke-width="2.5"${dash}/>`,
       `<text x="${plot.right + 46}" y="${ly + 4}" font-size="12" ${FONT}>${escapeXml(s.name)}</text>`,
+    );
+  });
+  (spec.notes ?? []).forEach((note, i) => {
+    const ny = plot.top + 14 + (spec.series.length + i) * 20;
+    out.push(
+      `<text x="${plot.right + 14}" y="${ny}" font-size="11" fill="#666" ${FONT}>${escapeXml(note)}</text>`,
     );
   });
   out.push(`</svg>`);

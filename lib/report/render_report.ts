@@ -11,9 +11,9 @@
  */
 import { accuracyChart } from "./accuracy_chart.ts";
 import { barChart } from "./bar_chart.ts";
-import { lineChart, type Series } from "./line_chart.ts";
+import { lineChart, runColor, type Series } from "./line_chart.ts";
 import { CLASS_NAMES } from "../data/cifar.ts";
-import type { Exp1Folder, Exp2Folder, RunFolder, RunJson } from "./run_folder.ts";
+import type { Exp1Folder, Exp1Run, Exp2Folder, RunFolder, RunJson } from "./run_folder.ts";
 import { formatSchedule, stageStarts, totalEpochs } from "../train/schedule.ts";
 
 /** A chart file of the report. */
@@ -141,6 +141,11 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
 
   const names = f.runs.map((r) => r.name).join(", ");
   const fitted = f.runs.filter((r) => r.fit !== null);
+  // One colour per run in every chart of the study; a diverged run is named as such, never an empty entry.
+  const color = (r: Exp1Run) => runColor(f.runs.indexOf(r));
+  const notes = f.runs.filter((r) => r.fit === null).map((r) =>
+    `${r.name}: diverged at epoch ${r.divergedEpoch}, no fit`
+  );
   md.push(
     chart(
       slug,
@@ -150,9 +155,10 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
         xLabel: "x",
         yLabel: "f(x)",
         series: [
-          { name: "true f(x)", x: f.grid, y: f.truth, dashed: true },
-          ...fitted.map((r) => ({ name: r.name, x: f.grid, y: r.fit! })),
+          { name: "true f(x)", x: f.grid, y: f.truth, dashed: true, color: "#000000" },
+          ...fitted.map((r) => ({ name: r.name, x: f.grid, y: r.fit!, color: color(r) })),
         ],
+        notes,
       }),
       `Fitted curves of ${names} over the true f(x)`,
     ),
@@ -171,8 +177,9 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
           logY: true,
           series: fitted.map((r) => {
             const [x, y] = thin(f.grid, r.fit!.map((v, i) => Math.abs(v - f.truth[i])), { maxPoints });
-            return { name: r.name, x, y };
+            return { name: r.name, x, y, color: color(r) };
           }),
+          notes,
         }),
         `Absolute error of ${fitted.map((r) => r.name).join(", ")} against the true f(x), log scale`,
       ),
@@ -185,8 +192,11 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
   const losses: Series[] = f.runs.filter((r) => r.loss.length > 0).map((r) => {
     const epochs = r.loss.map((_, i) => (logX ? Math.log10(i + 1) : i + 1));
     const [x, y] = thin(epochs, r.loss, { maxPoints });
-    return { name: r.name, x, y };
+    return { name: r.divergedEpoch === null ? r.name : `${r.name} (diverged)`, x, y, color: color(r) };
   });
+  const lossNotes = f.runs.filter((r) => r.loss.length === 0).map((r) =>
+    `${r.name}: diverged at epoch ${r.divergedEpoch}`
+  );
   md.push(
     chart(
       slug,
@@ -197,6 +207,7 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
         yLabel: "training MSE",
         series: losses,
         logY: true,
+        notes: lossNotes,
       }),
       `Training loss per epoch of ${names}, log scale`,
     ),
@@ -217,7 +228,8 @@ function exp1Section(f: Exp1Folder, slug: string, chart: ChartFn, maxPoints: num
 }
 
 function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
-  const last = f.epochs.at(-1)!;
+  // A diverged run's last row has no accuracy: the result is the epoch before it.
+  const last = f.epochs.findLast((e) => Number.isFinite(e.testAcc)) ?? f.epochs.at(-1)!;
   const best = f.epochs.reduce((a, b) => (b.testAcc > a.testAcc ? b : a));
   const info = f.info;
   const planned = totalEpochs(f.stages);
@@ -248,7 +260,24 @@ function exp2Section(f: Exp2Folder, slug: string, chart: ChartFn): string[] {
       (facts.length ? ` ${cap(facts.join(", "))}.` : ""),
     "",
   );
-  if (last.epoch < planned) {
+  const inherited = f.epochs.filter((e) => e.inheritedFrom);
+  if (inherited.length) {
+    md.push(
+      `Epochs 1-${inherited.at(-1)!.epoch} were inherited: trained into ${
+        code(inherited[0].inheritedFrom!, false)
+      }, the weights this run started from (\`--init\`); this run trained epochs ${
+        inherited.length + 1
+      }-${last.epoch}.`,
+      "",
+    );
+  }
+  if (f.divergedEpoch) {
+    md.push(
+      `**The run diverged in epoch ${f.divergedEpoch}** (its training loss was not finite): it stopped there, and no ` +
+        `weights were written for that epoch.`,
+      "",
+    );
+  } else if (last.epoch < planned) {
     md.push(`The run stopped after epoch ${last.epoch} of the schedule's ${planned}.`, "");
   }
 

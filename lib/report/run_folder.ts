@@ -9,10 +9,10 @@
  */
 import { join } from "node:path";
 import { CLASS_NAMES } from "../data/cifar.ts";
-import { parseCsv, parseCsvTable } from "./csv.ts";
+import { CsvError, parseCsv, parseCsvTable } from "./csv.ts";
 import { parseSchedule, type Stage } from "../train/schedule.ts";
 import { PER_CLASS_COLUMNS } from "./confusion.ts";
-import { EPOCH_LOSS_COLUMNS, METRICS_COLUMNS, SUMMARY_COLUMNS } from "./columns.ts";
+import { EPOCH_LOSS_COLUMNS, INHERITED_COLUMN, METRICS_COLUMNS, SUMMARY_COLUMNS } from "./columns.ts";
 
 /**
  * Raised for a missing, malformed or inconsistent run folder; the message names the file.
@@ -118,6 +118,8 @@ export interface Exp2Epoch {
   epochSeconds: number;
   /** Training images per second. */
   imagesPerSecond: number;
+  /** The weights file this epoch was inherited from (`inherited_from`), null for the run's own epochs. */
+  inheritedFrom?: string | null;
 }
 
 /** One `per_class.csv` row. */
@@ -150,6 +152,8 @@ export interface Exp2Folder {
   perClass: ClassAccuracy[] | null;
   /** `[true][predicted]` counts in CIFAR-10 label order; null when there is no `confusion.csv`. */
   confusion: number[][] | null;
+  /** The epoch in which training diverged (its row's losses are not finite), or null. */
+  divergedEpoch?: number | null;
 }
 
 /** What {@linkcode readRunFolder} returns. */
@@ -394,13 +398,24 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
   const metricsPath = join(dir, "metrics.csv");
   const { rows, lines } = parseCsvTable(
     await requireText(metricsPath, "an exp2 run folder holds run.json and metrics.csv, one row per epoch"),
-    { source: metricsPath, required: METRICS_COLUMNS, numeric: METRICS_COLUMNS },
+    { source: metricsPath, required: METRICS_COLUMNS, numeric: ["epoch", "lr", "epoch_seconds"] },
   );
   if (rows.length === 0) throw new RunFolderError(`${metricsPath}: no epochs (only a header line)`);
+  let divergedEpoch: number | null = null;
   const epochs = rows.map((r, k): Exp2Epoch => {
     const at = `${metricsPath}, line ${lines[k]}`;
     if (Number(r.epoch) !== k + 1) {
       throw new RunFolderError(`${at}: epoch is "${r.epoch}", expected ${k + 1}`);
+    }
+    // A diverged run's last row holds the losses that were not finite.
+    for (const c of ["train_loss", "train_acc", "test_loss", "test_acc", "images_per_second"]) {
+      const finite = r[c] !== "" && Number.isFinite(Number(r[c]));
+      if (finite) continue;
+      if (k === rows.length - 1 && /^(NaN|-?Infinity)$/.test(r[c])) {
+        divergedEpoch = k + 1;
+        continue;
+      }
+      throw new CsvError(`${at}: column "${c}" is "${r[c]}", expected a number`);
     }
     for (const c of ["train_acc", "test_acc"]) {
       const v = Number(r[c]);
@@ -417,6 +432,7 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
       testAcc: Number(r.test_acc),
       epochSeconds: Number(r.epoch_seconds),
       imagesPerSecond: Number(r.images_per_second),
+      ...(r[INHERITED_COLUMN] ? { inheritedFrom: r[INHERITED_COLUMN] } : {}),
     };
   });
 
@@ -438,7 +454,7 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
       }
     }
   }
-  return { lab: "exp2", dir, info, stages, epochs, perClass, confusion };
+  return { lab: "exp2", dir, info, stages, epochs, perClass, confusion, divergedEpoch };
 }
 
 /** Parses and checks a `per_class.csv`'s text (one row per CIFAR-10 class); `path` names it in errors. */

@@ -16,7 +16,15 @@
  * @module
  */
 import { extname } from "node:path";
-import { fileInside, type FolderListing, listFolder, readSnapshot, realFolder } from "./run_files.ts";
+import { readFileNamed } from "../runtime/files.ts";
+import {
+  fileInside,
+  type FolderListing,
+  listFolder,
+  MAX_FILE_BYTES,
+  readSnapshot,
+  realFolder,
+} from "./run_files.ts";
 import { type RunSnapshot, runState } from "./run_state.ts";
 import { isServedName, type RunView, SERVED_TYPES, watchView } from "./watch_view.ts";
 
@@ -215,7 +223,7 @@ export async function startWatch(runDirs: readonly string[], options: WatchOptio
     if (path === null) return notFound();
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(path);
+      bytes = await readFileNamed(path, "run file", { maxBytes: MAX_FILE_BYTES });
     } catch {
       return notFound();
     }

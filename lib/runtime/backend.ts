@@ -37,10 +37,15 @@ export interface BackendInfo {
   backend: string;
   /** The device, e.g. `"NVIDIA H100 (vulkan)"` or `"cpu: AMD EPYC (2 threads)"`. */
   device: string;
-  /** Why `auto` chose this backend, or a fallback notice. */
+  /** Why `auto` chose this backend, or a fallback notice (one short line). */
   reason: string;
   /** The probe's rates (per second) by backend, when `auto` measured. */
   probe?: Record<string, number>;
+  /**
+   * True when `auto` fell back to tfjs's plain `cpu` backend because no
+   * native library was found: a lab then prints {@linkcode slowBackendNotice}.
+   */
+  slow?: boolean;
 }
 
 /** A WebGPU adapter as {@linkcode probeWebGpu} sees it. */
@@ -74,6 +79,7 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
 export async function probeWebGpu(): Promise<GpuProbe | null> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) return null;
+  ensureXdgRuntimeDir();
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
@@ -87,6 +93,79 @@ export async function probeWebGpu(): Promise<GpuProbe | null> {
   const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
     (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
   return { description, software: fallback || SOFTWARE_ADAPTER.test(description) };
+}
+
+/**
+ * Mesa's Vulkan and EGL drivers print `error: XDG_RUNTIME_DIR is invalid or
+ * not set in the environment.` when probed without it (ssh sessions,
+ * containers, CI): point it at a private folder of this process, removed when
+ * it exits, before the first probe. Needs `--allow-env`; does nothing
+ * without it, or when the variable is set, or off Linux.
+ */
+function ensureXdgRuntimeDir(): void {
+  if (Deno.build.os !== "linux") return;
+  if (Deno.permissions.querySync({ name: "env", variable: "XDG_RUNTIME_DIR" }).state !== "granted") return;
+  if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+  try {
+    const dir = Deno.makeTempDirSync({ prefix: "tfjs-lab-xdg-" });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Already gone.
+      }
+    });
+  } catch {
+    // No writable temp folder: the drivers' message is harmless.
+  }
+}
+
+/**
+ * The one-line install of the native backend's libraries on this platform.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nativeInstallHint } from "./backend.ts";
+ * assert.match(nativeInstallHint("linux"), /apt-get install -y libdnnl2 libopenblas0-pthread/);
+ * assert.match(nativeInstallHint("windows"), /WSL2/);
+ * ```
+ */
+export function nativeInstallHint(os: string = Deno.build.os): string {
+  switch (os) {
+    case "darwin":
+      return "brew install openblas (macOS's Accelerate is used when found; oneDNN 3 from Homebrew is not " +
+        "supported), or set TFJS_LAB_BLAS=/path/to/libopenblas.dylib";
+    case "windows":
+      return "run the lab in WSL2 (then: sudo apt-get install -y libdnnl2 libopenblas0-pthread), or put " +
+        "libopenblas.dll on PATH, or set TFJS_LAB_BLAS=C:\\path\\to\\libopenblas.dll";
+    default:
+      return "sudo apt-get install -y libdnnl2 libopenblas0-pthread (Debian/Ubuntu), or set " +
+        "TFJS_LAB_DNNL / TFJS_LAB_BLAS to a library's path";
+  }
+}
+
+/**
+ * The notice a lab prints when it runs on the plain `cpu` backend for want of
+ * native libraries: what it costs and the one line that fixes it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { slowBackendNotice } from "./backend.ts";
+ * const lines = slowBackendNotice("exp2", "about 22 h for this run (native: about 35 min)", "linux");
+ * assert.equal(lines.length, 3);
+ * assert.match(lines[0], /^exp2: SLOW: /);
+ * ```
+ */
+export function slowBackendNotice(lab: string, expected: string, os: string = Deno.build.os): string[] {
+  return [
+    `${lab}: SLOW: no oneDNN or OpenBLAS library was found, so this runs on the plain cpu backend: ${expected}.`,
+    `${lab}: install them: ${nativeInstallHint(os)}`,
+    `${lab}: (or stop with Ctrl-C; --backend native makes a missing library an error)`,
+  ];
 }
 
 /**
@@ -269,7 +348,8 @@ async function startNative(strict: boolean): Promise<BackendInfo> {
     if (strict) {
       throw new BackendError(`Backend "native" is unavailable: ${found.detail}`);
     }
-    return await startCpu(`native unavailable (${found.detail}); using the slow cpu backend`);
+    const cpu = await startCpu(`native unavailable (${shortDetail(found.detail)}); the slow cpu backend`);
+    return { ...cpu, slow: true };
   }
   const library = await native.registerNativeBackend();
   if (!(await tf.setBackend("native"))) {
@@ -297,4 +377,10 @@ async function startCpu(reason: string): Promise<BackendInfo> {
   if (!(await tf.setBackend("cpu"))) throw new BackendError(`Backend "cpu" failed to start`);
   await tf.ready();
   return { backend: "cpu", device: `${describeCpu()}, JavaScript`, reason };
+}
+
+/** The start of a library-search failure: what was missing, not every path tried. */
+function shortDetail(detail: string): string {
+  const first = detail.split(/; tried |\n/)[0];
+  return first.length > 160 ? `${first.slice(0, 157)}...` : first;
 }

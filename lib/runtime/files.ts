@@ -189,3 +189,71 @@ export async function exists(path: string): Promise<boolean> {
     throw e;
   }
 }
+
+/**
+ * Whether `a` and `b` are the same file (after links): an output that is one
+ * of a task's inputs would destroy it. False when either does not exist.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sameFile } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/w.safetensors`, "x");
+ * assert.equal(await sameFile(`${dir}/w.safetensors`, `${dir}/./w.safetensors`), true);
+ * assert.equal(await sameFile(`${dir}/w.safetensors`, `${dir}/out.csv`), false);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  try {
+    return (await Deno.realPath(a)) === (await Deno.realPath(b));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Age after which a temporary file of {@linkcode writeFileAtomic} is taken as left by a kill. */
+export const STALE_TEMP_MS = 60_000;
+
+/**
+ * Removes the temporary files {@linkcode writeFileAtomic} leaves in `dir`
+ * when its process is killed mid-write (`NAME.tmp-PID-XXXXXXXX`) and that
+ * are older than {@linkcode STALE_TEMP_MS} (a write in progress takes
+ * seconds at most), except this process's. Returns the names removed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { removeStaleTemps } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/metrics.csv.tmp-999999999-0a1b2c3d`, "half");
+ * await Deno.utime(`${dir}/metrics.csv.tmp-999999999-0a1b2c3d`, 0, 0); // from a kill long ago
+ * await Deno.writeTextFile(`${dir}/metrics.csv`, "whole");
+ * assert.deepEqual(await removeStaleTemps(dir), ["metrics.csv.tmp-999999999-0a1b2c3d"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return removed;
+    throw e;
+  }
+  for (const e of entries) {
+    const m = e.name.match(/\.tmp-(\d+)-[0-9a-f]{8}$/);
+    if (!e.isFile || !m) continue;
+    if (Number(m[1]) === Deno.pid) continue;
+    const path = `${dir}/${e.name}`;
+    // A live write finishes within seconds (and renames its file away); an older one was cut short.
+    const mtime = (await Deno.stat(path)).mtime?.getTime() ?? 0;
+    if (Date.now() - mtime < STALE_TEMP_MS) continue;
+    await Deno.remove(path).catch(() => {});
+    removed.push(e.name);
+  }
+  return removed;
+}

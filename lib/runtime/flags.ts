@@ -28,6 +28,7 @@
  */
 import { parseArgs } from "node:util";
 import { quote } from "./quote.ts";
+import { userPath } from "./env.ts";
 
 /** A bad command line: the message names the flag and value. Exit code 2. */
 export class UsageError extends Error {
@@ -195,6 +196,16 @@ export const flag = {
       return text;
     }, options) as WithDefault<string, O>;
   },
+  /**
+   * A file or folder: non-empty text, resolved against the folder the user
+   * ran the task from ({@linkcode userPath}: `deno task` runs in the project root).
+   */
+  path<O extends FlagOptions<string>>(help: string, options: O): WithDefault<string, O> {
+    return custom(help, (text, name) => {
+      if (text === "") throw new UsageError(`--${name} needs a value, got ""`);
+      return userPath(text);
+    }, { placeholder: "PATH", ...options }) as WithDefault<string, O>;
+  },
   /** Present or absent; takes no value. */
   boolean(help: string, options: { short?: string } = {}): Flag<boolean, true> {
     return {
@@ -269,9 +280,10 @@ export interface FlagParser<T extends FlagTable> {
   help(): string;
   /**
    * Parses `args`: typed values (defaults filled in; `help` is true for
-   * `--help`/`-h`) and the positional arguments when the task takes them.
+   * `--help`/`-h`), the positional arguments when the task takes them, and
+   * the names of the flags given on the command line (kebab-case).
    */
-  parse(args: readonly string[]): { values: FlagValues<T>; positionals: string[] };
+  parse(args: readonly string[]): { values: FlagValues<T>; positionals: string[]; given: Set<string> };
 }
 
 /** Options for {@linkcode defineFlags}. */
@@ -318,6 +330,7 @@ export function defineFlags<T extends FlagTable>(
       }
       const { values: raw, positionals } = parseStrict(args, spec, options.positionals !== undefined, names);
       const values: Record<string, unknown> = { help: raw.help === true };
+      const given = new Set(names.filter((name) => raw[name] !== undefined));
       for (const name of names) {
         const f = table[name];
         const text = raw[name];
@@ -326,7 +339,7 @@ export function defineFlags<T extends FlagTable>(
         }
         values[camel(name)] = text === undefined ? f.default : f.parse(String(text), name);
       }
-      return { values: values as FlagValues<T>, positionals };
+      return { values: values as FlagValues<T>, positionals, given };
     },
   };
 }

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import denoJson from "../../deno.json" with { type: "json" };
 import type { BackendInfo } from "./backend.ts";
-import { readEnv } from "./env.ts";
+import { readEnv, shellQuote } from "./env.ts";
 
 /** The `run.json` written into every run folder. */
 export interface RunInfo {
@@ -47,7 +47,7 @@ export function runInfo(lab: string, config: unknown, backend: BackendInfo): Run
   return {
     lab,
     started: new Date().toISOString(),
-    command: ["deno", "task", lab, ...Deno.args].join(" "),
+    command: ["deno", "task", lab, ...Deno.args.map(shellQuote)].join(" "),
     config,
     backend: backend.backend,
     device: backend.device,
@@ -67,5 +67,53 @@ export function runInfo(lab: string, config: unknown, backend: BackendInfo): Run
         return value === undefined ? [] : [[name, value]];
       }),
     ),
+  };
+}
+
+/** One session of a run: a start or a resume. */
+export interface RunSession {
+  started: string;
+  command: string;
+  /** The first epoch the session trained. */
+  startEpoch: number;
+}
+
+/**
+ * `info` for a run that continues in its folder: `command` stays the one
+ * that started the run, and `sessions` lists every start and resume (the
+ * folder's previous `run.json`, `previous`, supplies the earlier ones), so
+ * no resume loses how the run began.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { continuedRunInfo } from "./run_info.ts";
+ * const first = { started: "2026-01-01T00:00:00Z", command: "deno task exp2 --out runs/a", startEpoch: 1 };
+ * const next = { started: "2026-01-02T00:00:00Z", command: "deno task exp2 --resume auto --out runs/a" };
+ * const info = continuedRunInfo(first, { ...next, startEpoch: 4 });
+ * assert.equal(info.command, first.command);
+ * assert.deepEqual(info.sessions.map((s) => s.startEpoch), [1, 4]);
+ * ```
+ */
+export function continuedRunInfo<T extends { started: string; command: string; startEpoch: number }>(
+  previous: unknown,
+  info: T,
+): T & { sessions: RunSession[] } {
+  const prev = typeof previous === "object" && previous !== null ? previous as Record<string, unknown> : {};
+  const earlier: RunSession[] = Array.isArray(prev.sessions)
+    ? prev.sessions.filter((s): s is RunSession =>
+      typeof s?.started === "string" && typeof s?.command === "string"
+    )
+    : typeof prev.started === "string" && typeof prev.command === "string"
+    ? [{
+      started: prev.started,
+      command: prev.command,
+      startEpoch: typeof prev.startEpoch === "number" ? prev.startEpoch : 1,
+    }]
+    : [];
+  return {
+    ...info,
+    command: earlier[0]?.command ?? info.command,
+    sessions: [...earlier, { started: info.started, command: info.command, startEpoch: info.startEpoch }],
   };
 }

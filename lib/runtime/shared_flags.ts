@@ -36,8 +36,8 @@ export function batchSizeFlag(batchSize: number, max: number, help = "examples p
 }
 
 /** `--out DIR`: the run folder; `defaultText` says what it is when absent. */
-export function outFlag(defaultText: string, help = "run folder") {
-  return flag.string(help, { placeholder: "DIR", defaultText });
+export function outFlag(defaultText: string, help = "run folder (a new or empty one)") {
+  return flag.path(help, { placeholder: "DIR", defaultText });
 }
 
 /** A folder name from the current time, `YYYYMMDD-HHMMSS` (UTC), for default run folders. */

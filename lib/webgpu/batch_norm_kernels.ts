@@ -24,7 +24,7 @@ import {
   BN_TRAIN_GRAD_KERNEL,
   BN_TRAIN_KERNEL,
 } from "../ops/mod.ts";
-import { grid, type KernelRunner, type WgslKernel, WORKGROUP } from "./program.ts";
+import { grid, type KernelRunner, wgsl, type WgslKernel } from "./program.ts";
 
 /** Threads per workgroup of the per-channel passes (x: channels). */
 const CHANNEL_GROUP = 64;
@@ -45,23 +45,27 @@ export function tileRows(rows: number): number {
   return Math.max(64, Math.ceil(rows / 512));
 }
 
-const STATS_UNIFORMS = "struct U { rows : u32, c : u32, tileRows : u32, tiles : u32 }";
+/** The uniforms of the tiled passes (1 and 2, both ways). */
+const STATS_UNIFORMS = "rows : u32, c : u32, tileRows : u32, tiles : u32";
 
-/** Pass 1 forward: per (tile, channel) `[n, sum(v - k), sum((v - k)^2), k]`. */
-export const bnPartialWgsl: WgslKernel = {
-  name: "bnPartial",
-  code: `
-@group(0) @binding(0) var<storage, read> x : array<f32>;
-@group(0) @binding(1) var<storage, read_write> partial : array<f32>;
-${STATS_UNIFORMS}
-@group(0) @binding(2) var<uniform> u : U;
-@compute @workgroup_size(${CHANNEL_GROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+/** Thread `(c, t)` of a tiled pass: channel `c`, rows `r0..r1` of tile `t`. */
+const TILE = `
   let c = gid.x;
   let t = gid.y;
   if (c >= u.c || t >= u.tiles) { return; }
   let r0 = t * u.tileRows;
-  let r1 = min(u.rows, r0 + u.tileRows);
+  let r1 = min(u.rows, r0 + u.tileRows);`;
+
+/** `dy` masked by the ReLU output `y` when the op fused one. */
+const maskedDy = (masked: boolean) => masked ? "dy[i] * select(0.0, 1.0, y[i] > 0.0)" : "dy[i]";
+
+/** Pass 1 forward: per (tile, channel) `[n, sum(v - k), sum((v - k)^2), k]`. */
+export const bnPartialWgsl: WgslKernel = wgsl("bnPartial", {
+  inputs: ["x"],
+  outputs: ["partial"],
+  uniforms: STATS_UNIFORMS,
+  workgroup: CHANNEL_GROUP,
+  body: `${TILE}
   let k = x[r0 * u.c + c];
   var s = 0.0;
   var ss = 0.0;
@@ -74,21 +78,16 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
   partial[o] = f32(r1 - r0);
   partial[o + 1u] = s;
   partial[o + 2u] = ss;
-  partial[o + 3u] = k;
-}`,
-};
+  partial[o + 3u] = k;`,
+});
 
 /** Pass 2 forward: merge the tiles of each channel into its mean and biased variance. */
-export const bnMergeWgsl: WgslKernel = {
-  name: "bnMerge",
-  code: `
-@group(0) @binding(0) var<storage, read> partial : array<f32>;
-@group(0) @binding(1) var<storage, read_write> mean : array<f32>;
-@group(0) @binding(2) var<storage, read_write> variance : array<f32>;
-${STATS_UNIFORMS}
-@group(0) @binding(3) var<uniform> u : U;
-@compute @workgroup_size(${CHANNEL_GROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+export const bnMergeWgsl: WgslKernel = wgsl("bnMerge", {
+  inputs: ["partial"],
+  outputs: ["mean", "variance"],
+  uniforms: STATS_UNIFORMS,
+  workgroup: CHANNEL_GROUP,
+  body: `
   let c = gid.x;
   if (c >= u.c) { return; }
   var n = 0.0;
@@ -107,76 +106,55 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
     n = total;
   }
   mean[c] = m;
-  variance[c] = max(m2 / n, 0.0);
-}`,
-};
+  variance[c] = max(m2 / n, 0.0);`,
+});
 
 /** Pass 3 forward: normalise, scale, shift, then ReLU when the kernel says so. */
 function bnNormaliseWgsl(relu: boolean): WgslKernel {
-  return {
-    name: relu ? "bnNormaliseRelu" : "bnNormalise",
-    code: `
-@group(0) @binding(0) var<storage, read> x : array<f32>;
-@group(0) @binding(1) var<storage, read> gamma : array<f32>;
-@group(0) @binding(2) var<storage, read> beta : array<f32>;
-@group(0) @binding(3) var<storage, read> mean : array<f32>;
-@group(0) @binding(4) var<storage, read> variance : array<f32>;
-@group(0) @binding(5) var<storage, read_write> y : array<f32>;
-struct U { size : u32, c : u32, eps : f32 }
-@group(0) @binding(6) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * ${WORKGROUP}u;
-  if (i >= u.size) { return; }
+  return wgsl(relu ? "bnNormaliseRelu" : "bnNormalise", {
+    inputs: ["x", "gamma", "beta", "mean", "variance"],
+    outputs: ["y"],
+    uniforms: "size : u32, c : u32, eps : f32",
+    linear: true,
+    body: `
   let c = i % u.c;
   let scale = gamma[c] * inverseSqrt(variance[c] + u.eps);
   let v = x[i] * scale + (beta[c] - mean[c] * scale);
-  y[i] = ${relu ? "max(v, 0.0)" : "v"};
-}`,
-  };
+  y[i] = ${relu ? "max(v, 0.0)" : "v"};`,
+  });
 }
 
+/** Pass 3 forward with the ReLU fused. */
 export const bnNormaliseReluWgsl: WgslKernel = bnNormaliseWgsl(true);
+/** Pass 3 forward without a ReLU. */
 export const bnNormalisePlainWgsl: WgslKernel = bnNormaliseWgsl(false);
 
 /** Pass 1 backward: per (tile, channel) `[sum(dy'), sum(dy' (x - mean))]`, `dy'` masked by `y > 0` when given. */
 function bnGradPartialWgsl(masked: boolean): WgslKernel {
-  const inputs = masked ? "@group(0) @binding(3) var<storage, read> y : array<f32>;" : "";
-  const b = masked ? 4 : 3;
-  return {
-    name: masked ? "bnGradPartialRelu" : "bnGradPartial",
-    code: `
-@group(0) @binding(0) var<storage, read> dy : array<f32>;
-@group(0) @binding(1) var<storage, read> x : array<f32>;
-@group(0) @binding(2) var<storage, read> mean : array<f32>;
-${inputs}
-@group(0) @binding(${b}) var<storage, read_write> partial : array<f32>;
-${STATS_UNIFORMS}
-@group(0) @binding(${b + 1}) var<uniform> u : U;
-@compute @workgroup_size(${CHANNEL_GROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
-  let c = gid.x;
-  let t = gid.y;
-  if (c >= u.c || t >= u.tiles) { return; }
-  let r0 = t * u.tileRows;
-  let r1 = min(u.rows, r0 + u.tileRows);
+  return wgsl(masked ? "bnGradPartialRelu" : "bnGradPartial", {
+    inputs: masked ? ["dy", "x", "mean", "y"] : ["dy", "x", "mean"],
+    outputs: ["partial"],
+    uniforms: STATS_UNIFORMS,
+    workgroup: CHANNEL_GROUP,
+    body: `${TILE}
   let m = mean[c];
   var s1 = 0.0;
   var s2 = 0.0;
   for (var r = r0; r < r1; r = r + 1u) {
     let i = r * u.c + c;
-    let g = ${masked ? "dy[i] * select(0.0, 1.0, y[i] > 0.0)" : "dy[i]"};
+    let g = ${maskedDy(masked)};
     s1 = s1 + g;
     s2 = s2 + g * (x[i] - m);
   }
   let o = (t * u.c + c) * 2u;
   partial[o] = s1;
-  partial[o + 1u] = s2;
-}`,
-  };
+  partial[o + 1u] = s2;`,
+  });
 }
 
+/** Pass 1 backward through the fused ReLU. */
 export const bnGradPartialReluWgsl: WgslKernel = bnGradPartialWgsl(true);
+/** Pass 1 backward without a ReLU. */
 export const bnGradPartialPlainWgsl: WgslKernel = bnGradPartialWgsl(false);
 
 /**
@@ -184,18 +162,12 @@ export const bnGradPartialPlainWgsl: WgslKernel = bnGradPartialWgsl(false);
  * also side by side in `dgb` (`[dgamma, dbeta]`) for pass 3, which would
  * otherwise need more than the 8 storage bindings WebGPU guarantees.
  */
-export const bnGradMergeWgsl: WgslKernel = {
-  name: "bnGradMerge",
-  code: `
-@group(0) @binding(0) var<storage, read> partial : array<f32>;
-@group(0) @binding(1) var<storage, read> variance : array<f32>;
-@group(0) @binding(2) var<storage, read_write> dgamma : array<f32>;
-@group(0) @binding(3) var<storage, read_write> dbeta : array<f32>;
-@group(0) @binding(4) var<storage, read_write> dgb : array<f32>;
-struct U { rows : u32, c : u32, tileRows : u32, tiles : u32, eps : f32 }
-@group(0) @binding(5) var<uniform> u : U;
-@compute @workgroup_size(${CHANNEL_GROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+export const bnGradMergeWgsl: WgslKernel = wgsl("bnGradMerge", {
+  inputs: ["partial", "variance"],
+  outputs: ["dgamma", "dbeta", "dgb"],
+  uniforms: `${STATS_UNIFORMS}, eps : f32`,
+  workgroup: CHANNEL_GROUP,
+  body: `
   let c = gid.x;
   if (c >= u.c) { return; }
   var s1 = 0.0;
@@ -208,62 +180,43 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
   dbeta[c] = s1;
   dgamma[c] = dg;
   dgb[c] = dg;
-  dgb[u.c + c] = s1;
-}`,
-};
+  dgb[u.c + c] = s1;`,
+});
 
 /** Pass 3 backward: `dx = gamma invstd ((dy' - dbeta / m) - xhat dgamma / m)`. */
 function bnGradInputWgsl(masked: boolean): WgslKernel {
-  const b = masked ? 7 : 6;
-  return {
-    name: masked ? "bnGradInputRelu" : "bnGradInput",
-    code: `
-@group(0) @binding(0) var<storage, read> dy : array<f32>;
-@group(0) @binding(1) var<storage, read> x : array<f32>;
-@group(0) @binding(2) var<storage, read> gamma : array<f32>;
-@group(0) @binding(3) var<storage, read> mean : array<f32>;
-@group(0) @binding(4) var<storage, read> variance : array<f32>;
-@group(0) @binding(5) var<storage, read> dgb : array<f32>;
-${masked ? "@group(0) @binding(6) var<storage, read> y : array<f32>;" : ""}
-@group(0) @binding(${b}) var<storage, read_write> dx : array<f32>;
-struct U { size : u32, c : u32, eps : f32, m : f32 }
-@group(0) @binding(${b + 1}) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * ${WORKGROUP}u;
-  if (i >= u.size) { return; }
+  const inputs = ["dy", "x", "gamma", "mean", "variance", "dgb"];
+  return wgsl(masked ? "bnGradInputRelu" : "bnGradInput", {
+    inputs: masked ? [...inputs, "y"] : inputs,
+    outputs: ["dx"],
+    uniforms: "size : u32, c : u32, eps : f32, m : f32",
+    linear: true,
+    body: `
   let c = i % u.c;
   let invStd = inverseSqrt(variance[c] + u.eps);
   let xhat = (x[i] - mean[c]) * invStd;
-  let g = ${masked ? "dy[i] * select(0.0, 1.0, y[i] > 0.0)" : "dy[i]"};
-  dx[i] = (gamma[c] * invStd) * ((g - dgb[u.c + c] / u.m) - xhat * (dgb[c] / u.m));
-}`,
-  };
+  let g = ${maskedDy(masked)};
+  dx[i] = (gamma[c] * invStd) * ((g - dgb[u.c + c] / u.m) - xhat * (dgb[c] / u.m));`,
+  });
 }
 
+/** Pass 3 backward through the fused ReLU. */
 export const bnGradInputReluWgsl: WgslKernel = bnGradInputWgsl(true);
+/** Pass 3 backward without a ReLU. */
 export const bnGradInputPlainWgsl: WgslKernel = bnGradInputWgsl(false);
 
 /** `running = running (1 - m) + batch m`, the variance made unbiased first. */
-export const bnRunningWgsl: WgslKernel = {
-  name: "bnRunning",
-  code: `
-@group(0) @binding(0) var<storage, read> runningMean : array<f32>;
-@group(0) @binding(1) var<storage, read> runningVar : array<f32>;
-@group(0) @binding(2) var<storage, read> mean : array<f32>;
-@group(0) @binding(3) var<storage, read> variance : array<f32>;
-@group(0) @binding(4) var<storage, read_write> meanOut : array<f32>;
-@group(0) @binding(5) var<storage, read_write> varOut : array<f32>;
-struct U { size : u32, keep : f32, momentum : f32, unbias : f32 }
-@group(0) @binding(6) var<uniform> u : U;
-@compute @workgroup_size(${CHANNEL_GROUP})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>) {
+export const bnRunningWgsl: WgslKernel = wgsl("bnRunning", {
+  inputs: ["runningMean", "runningVar", "mean", "variance"],
+  outputs: ["meanOut", "varOut"],
+  uniforms: "size : u32, keep : f32, momentum : f32, unbias : f32",
+  workgroup: CHANNEL_GROUP,
+  body: `
   let c = gid.x;
   if (c >= u.size) { return; }
   meanOut[c] = runningMean[c] * u.keep + mean[c] * u.momentum;
-  varOut[c] = runningVar[c] * u.keep + (variance[c] * u.unbias) * u.momentum;
-}`,
-};
+  varOut[c] = runningVar[c] * u.keep + (variance[c] * u.unbias) * u.momentum;`,
+});
 
 /** Every WGSL kernel of this file, to compile at startup. */
 export const BATCH_NORM_WGSL: readonly WgslKernel[] = [

@@ -16,61 +16,39 @@ import {
   SHORTCUT_GRAD_KERNEL,
   SHORTCUT_KERNEL,
 } from "../ops/mod.ts";
-import { grid, type KernelRunner, type WgslKernel, WORKGROUP } from "./program.ts";
+import { grid, type KernelRunner, wgsl, type WgslKernel } from "./program.ts";
 
-/** The linear thread index, for kernels dispatched with {@linkcode grid}. */
-const INDEX = `@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>`;
-const LINEAR = `let i = gid.x + gid.y * nwg.x * ${WORKGROUP}u;`;
+/** The option-A shortcut's geometry, the same for its forward and gradient kernels. */
+const SHORTCUT_UNIFORMS = "size : u32, h : u32, w : u32, c : u32, oh : u32, ow : u32, oc : u32, before : u32";
 
 /** `out = max(a + b, 0)`. */
-export const addReluWgsl: WgslKernel = {
-  name: "addRelu",
-  code: `
-@group(0) @binding(0) var<storage, read> a : array<f32>;
-@group(0) @binding(1) var<storage, read> b : array<f32>;
-@group(0) @binding(2) var<storage, read_write> out : array<f32>;
-struct U { size : u32 }
-@group(0) @binding(3) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(${INDEX}) {
-  ${LINEAR}
-  if (i >= u.size) { return; }
-  out[i] = max(a[i] + b[i], 0.0);
-}`,
-};
+export const addReluWgsl: WgslKernel = wgsl("addRelu", {
+  inputs: ["a", "b"],
+  outputs: ["out"],
+  uniforms: "size : u32",
+  linear: true,
+  body: "out[i] = max(a[i] + b[i], 0.0);",
+});
 
 /** `dx = dy * step(x)`: `dy` where `x > 0`, else `dy * 0` (the reference's signed zero). */
-export const reluGradWgsl: WgslKernel = {
-  name: "reluGrad",
-  code: `
-@group(0) @binding(0) var<storage, read> dy : array<f32>;
-@group(0) @binding(1) var<storage, read> x : array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx : array<f32>;
-struct U { size : u32 }
-@group(0) @binding(3) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(${INDEX}) {
-  ${LINEAR}
-  if (i >= u.size) { return; }
-  dx[i] = dy[i] * select(0.0, 1.0, x[i] > 0.0);
-}`,
-};
+export const reluGradWgsl: WgslKernel = wgsl("reluGrad", {
+  inputs: ["dy", "x"],
+  outputs: ["dx"],
+  uniforms: "size : u32",
+  linear: true,
+  body: "dx[i] = dy[i] * select(0.0, 1.0, x[i] > 0.0);",
+});
 
 /**
  * Option A forward: `out[b, i, j, k] = x[b, 2i, 2j, k - before]` for
  * `before <= k < before + c`, else 0.
  */
-export const shortcutWgsl: WgslKernel = {
-  name: "shortcutA",
-  code: `
-@group(0) @binding(0) var<storage, read> x : array<f32>;
-@group(0) @binding(1) var<storage, read_write> out : array<f32>;
-struct U { size : u32, h : u32, w : u32, c : u32, oh : u32, ow : u32, oc : u32, before : u32 }
-@group(0) @binding(2) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(${INDEX}) {
-  ${LINEAR}
-  if (i >= u.size) { return; }
+export const shortcutWgsl: WgslKernel = wgsl("shortcutA", {
+  inputs: ["x"],
+  outputs: ["out"],
+  uniforms: SHORTCUT_UNIFORMS,
+  linear: true,
+  body: `
   let k = i % u.oc;
   let j = (i / u.oc) % u.ow;
   let r = (i / (u.oc * u.ow)) % u.oh;
@@ -79,22 +57,16 @@ fn main(${INDEX}) {
   if (k >= u.before && k < u.before + u.c) {
     v = x[((b * u.h + 2u * r) * u.w + 2u * j) * u.c + (k - u.before)];
   }
-  out[i] = v;
-}`,
-};
+  out[i] = v;`,
+});
 
 /** Option A gradient: `dx[b, 2i, 2j, k] = dy[b, i, j, k + before]`, zero elsewhere. */
-export const shortcutGradWgsl: WgslKernel = {
-  name: "shortcutAGrad",
-  code: `
-@group(0) @binding(0) var<storage, read> dy : array<f32>;
-@group(0) @binding(1) var<storage, read_write> dx : array<f32>;
-struct U { size : u32, h : u32, w : u32, c : u32, oh : u32, ow : u32, oc : u32, before : u32 }
-@group(0) @binding(2) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(${INDEX}) {
-  ${LINEAR}
-  if (i >= u.size) { return; }
+export const shortcutGradWgsl: WgslKernel = wgsl("shortcutAGrad", {
+  inputs: ["dy"],
+  outputs: ["dx"],
+  uniforms: SHORTCUT_UNIFORMS,
+  linear: true,
+  body: `
   let k = i % u.c;
   let col = (i / u.c) % u.w;
   let row = (i / (u.c * u.w)) % u.h;
@@ -103,32 +75,21 @@ fn main(${INDEX}) {
   if (row % 2u == 0u && col % 2u == 0u) {
     v = dy[((b * u.oh + row / 2u) * u.ow + col / 2u) * u.oc + k + u.before];
   }
-  dx[i] = v;
-}`,
-};
+  dx[i] = v;`,
+});
 
 /** `d = g + wd p; buf' = m buf + d; p' = p - lr buf'` (PyTorch's SGD). */
-export const sgdWgsl: WgslKernel = {
-  name: "sgdMomentum",
-  code: `
-@group(0) @binding(0) var<storage, read> p : array<f32>;
-@group(0) @binding(1) var<storage, read> g : array<f32>;
-@group(0) @binding(2) var<storage, read> buf : array<f32>;
-@group(0) @binding(3) var<storage, read> lr : array<f32>;
-@group(0) @binding(4) var<storage, read_write> pOut : array<f32>;
-@group(0) @binding(5) var<storage, read_write> bufOut : array<f32>;
-struct U { size : u32, momentum : f32, weightDecay : f32 }
-@group(0) @binding(6) var<uniform> u : U;
-@compute @workgroup_size(${WORKGROUP})
-fn main(${INDEX}) {
-  ${LINEAR}
-  if (i >= u.size) { return; }
+export const sgdWgsl: WgslKernel = wgsl("sgdMomentum", {
+  inputs: ["p", "g", "buf", "lr"],
+  outputs: ["pOut", "bufOut"],
+  uniforms: "size : u32, momentum : f32, weightDecay : f32",
+  linear: true,
+  body: `
   let d = g[i] + u.weightDecay * p[i];
   let nb = u.momentum * buf[i] + d;
   bufOut[i] = nb;
-  pOut[i] = p[i] - lr[0] * nb;
-}`,
-};
+  pOut[i] = p[i] - lr[0] * nb;`,
+});
 
 /** Every WGSL kernel of this file, to compile at startup. */
 export const ELEMENTWISE_WGSL: readonly WgslKernel[] = [

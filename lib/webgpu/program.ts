@@ -59,7 +59,9 @@ export function wgsl(name: string, spec: WgslSpec): WgslKernel {
   const size = spec.workgroup ?? WORKGROUP;
   const lines: string[] = [];
   let binding = 0;
-  for (const n of spec.inputs) lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${n} : array<f32>;`);
+  for (const n of spec.inputs) {
+    lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${n} : array<f32>;`);
+  }
   for (const n of spec.outputs) {
     lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${n} : array<f32>;`);
   }

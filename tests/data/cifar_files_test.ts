@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { packTar, type TarEntry } from "modern-tar";
-import { CIFAR_DIR } from "../helpers.ts";
 import { RECORD_BYTES, TEST_FILE, TRAIN_FILES } from "../../lib/data/cifar.ts";
 import {
   CIFAR_FILES,
@@ -14,8 +13,11 @@ import {
   downloadCifar10,
   extractCifarTarball,
   loadCifar10,
+  locateCifar10,
   resolveCifarDir,
 } from "../../lib/data/cifar_files.ts";
+import { decodeCifarPython } from "../../lib/formats/cifar_python.ts";
+import { CIFAR_DIR, pythonBatch } from "../helpers.ts";
 
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 const META = new TextEncoder().encode(
@@ -335,7 +337,7 @@ Deno.test("loadCifar10() names the missing file when download is off", async () 
   try {
     await assert.rejects(loadCifar10(dir, { limitTrain: 1, download: false }), {
       name: "CifarFilesError",
-      message: `CIFAR-10 file "${dir}/test_batch.bin" is missing (download is off). ` +
+      message: `CIFAR-10 file "${dir}/test_batch.bin" is missing. ` +
         "Put the CIFAR-10 binary files (data_batch_1.bin, data_batch_2.bin, data_batch_3.bin, " +
         `data_batch_4.bin, data_batch_5.bin, test_batch.bin, batches.meta.txt) in "${dir}", ` +
         "or point the lab at a folder holding them with --data-dir or the CIFAR10_DIR environment variable",
@@ -365,9 +367,16 @@ Deno.test("loadCifar10() downloads missing files and rejects a truncated one", a
     await assert.rejects(
       loadCifar10(dir, {
         limitTrain: 1,
+        download: true,
         fetch: fakeFetch(await tarball(officialEntries()), calls),
       }),
       CifarArchiveError,
+    );
+    assert.equal(calls.length, 1);
+    // Without download: on (the default), nothing is fetched.
+    await assert.rejects(
+      loadCifar10(dir, { limitTrain: 1, fetch: fakeFetch(new Uint8Array(), calls) }),
+      CifarFilesError,
     );
     assert.equal(calls.length, 1);
   } finally {
@@ -431,4 +440,109 @@ Deno.test({
     assert.equal(train.images[10000 * 3072 - 1], 131);
     assert.equal(train.labels[10000], 1);
   },
+});
+
+Deno.test("loadCifar10() finds cifar-10-batches-bin and cifar-10-batches-py under a parent folder", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "cifar_files_test_" });
+  try {
+    await Deno.mkdir(`${parent}/cifar-10-batches-bin`);
+    await Deno.writeFile(`${parent}/cifar-10-batches-bin/data_batch_1.bin`, tinyBin(3));
+    await Deno.writeFile(`${parent}/cifar-10-batches-bin/test_batch.bin`, tinyBin(4));
+    const bin = await loadCifar10(parent, { limitTrain: 2 });
+    assert.deepEqual([bin.dir, bin.format, bin.train.count, bin.test.count], [
+      `${parent}/cifar-10-batches-bin`,
+      "bin",
+      2,
+      2,
+    ]);
+    assert.deepEqual(await locateCifar10(`${parent}/cifar-10-batches-bin`), {
+      dir: `${parent}/cifar-10-batches-bin`,
+      format: "bin",
+    });
+
+    // torchvision's python version, md5-checked, decoded by the formats layer.
+    await Deno.remove(`${parent}/cifar-10-batches-bin`, { recursive: true });
+    await Deno.mkdir(`${parent}/cifar-10-batches-py`);
+    const train = pythonBatch([1, 2, 3], (i) => 10 + i);
+    const test = pythonBatch([9, 0], (i) => 100 + i);
+    await Deno.writeFile(`${parent}/cifar-10-batches-py/data_batch_1`, train);
+    await Deno.writeFile(`${parent}/cifar-10-batches-py/test_batch`, test);
+    const pythonMd5 = { data_batch_1: md5(train), test_batch: md5(test) };
+    const py = await loadCifar10(parent, { limitTrain: 2, decodePython: decodeCifarPython, pythonMd5 });
+    assert.deepEqual([py.dir, py.format], [`${parent}/cifar-10-batches-py`, "py"]);
+    assert.deepEqual([...py.train.labels], [1, 2]);
+    assert.equal(py.train.images.length, 2 * 3072);
+    assert.deepEqual([py.train.images[0], py.train.images[3072]], [10, 11]);
+    assert.deepEqual([...py.test.labels], [9, 0]);
+    // The official md5s reject these stand-ins, naming the file.
+    await assert.rejects(loadCifar10(parent, { limitTrain: 2, decodePython: decodeCifarPython }), {
+      name: "CifarFilesError",
+      message: new RegExp(
+        `^CIFAR-10 file "${parent}/cifar-10-batches-py/data_batch_1" has md5 "${md5(train)}", ` +
+          `expected "c99cafc152244af753f735de768cd75f"`,
+      ),
+    });
+    // A task without the decoder says what to do instead.
+    await assert.rejects(loadCifar10(parent, { limitTrain: 2, pythonMd5 }), {
+      name: "CifarFilesError",
+      message: /holds torchvision's python version of CIFAR-10, which this task does not read/,
+    });
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("loadCifar10() never downloads into a folder given by mistake, and says what to do", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "cifar_files_test_" });
+  try {
+    const calls: string[] = [];
+    const fetch = fakeFetch(new Uint8Array(), calls);
+    // A misspelled folder: not created, nothing fetched.
+    await assert.rejects(loadCifar10(`${parent}/cifar-10-batches-bni`, { fetch }), {
+      name: "CifarFilesError",
+      message: new RegExp(
+        `^CIFAR-10 folder "${parent}/cifar-10-batches-bni" does not exist \\(looked for data_batch_1\\.bin \\.\\.\\. ` +
+          `test_batch\\.bin in it and in its cifar-10-batches-bin/ and cifar-10-batches-py/\\): point --data-dir ` +
+          `or CIFAR10_DIR at the folder holding them, or add --download`,
+      ),
+    });
+    // A folder of something else.
+    await Deno.writeTextFile(`${parent}/notes.txt`, "x");
+    await assert.rejects(loadCifar10(parent, { fetch, downloadHint: "eval never downloads" }), {
+      name: "CifarFilesError",
+      message: /holds no CIFAR-10 files .*, or eval never downloads$/,
+    });
+    // A file given as the folder.
+    await assert.rejects(loadCifar10(`${parent}/notes.txt`, { fetch }), {
+      name: "CifarFilesError",
+      message: `CIFAR-10 folder "${parent}/notes.txt" is a file, not a folder: give the folder holding ` +
+        `data_batch_1.bin ... test_batch.bin (or its parent)`,
+    });
+    assert.deepEqual(calls, []);
+    assert.deepEqual([...Deno.readDirSync(parent)].map((e) => e.name), ["notes.txt"]);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("loadCifar10() refuses empty files and FIFOs, naming the file, without blocking", async () => {
+  const dir = await tinyDir(["data_batch_1.bin"]);
+  try {
+    await Deno.writeFile(`${dir}/${TEST_FILE}`, new Uint8Array(0));
+    await assert.rejects(loadCifar10(dir, { limitTrain: 1 }), {
+      name: "CifarFilesError",
+      message: `CIFAR-10 file "${dir}/test_batch.bin" is empty (0 bytes): replace it with the official file`,
+    });
+    await Deno.remove(`${dir}/${TEST_FILE}`);
+    if (Deno.build.os !== "windows") {
+      const made = await new Deno.Command("mkfifo", { args: [`${dir}/${TEST_FILE}`] }).output();
+      assert.equal(made.code, 0);
+      await assert.rejects(loadCifar10(dir, { limitTrain: 1 }), {
+        name: "CifarFilesError",
+        message: `CIFAR-10 file "${dir}/test_batch.bin" is not a regular file (a folder, FIFO or device)`,
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { encode } from "fast-png";
+import jpeg from "jpeg-js";
 import { crc32 } from "../../lib/data/crc32.ts";
-import { checkPng, decodePng, ImageError, type RasterImage, toCifarPlanar } from "../../lib/data/image.ts";
+import {
+  checkPng,
+  decodeImage,
+  decodePng,
+  ImageError,
+  type RasterImage,
+  toCifarPlanar,
+} from "../../lib/data/image.ts";
 import { concat, makePng, pngChunk, zlibZeros } from "../hostile_inputs.ts";
 
 const S = 32;
@@ -267,5 +275,25 @@ Deno.test("checkPng() inflates image data split into many tiny IDAT chunks as on
   const tiny = makePng(2, 2, { idat: new Uint8Array(0), extra: [] });
   assert.throws(() => checkPng(tiny, "empty.png"), {
     message: /^empty\.png: not a readable PNG \(image data/,
+  });
+});
+
+Deno.test("decodeImage() reads JPEG by its bytes and names a file that is neither PNG nor JPEG", () => {
+  const rgba = new Uint8Array(64 * 48 * 4);
+  for (let i = 0; i < 64 * 48; i++) rgba.set([200, 40, 40, 255], 4 * i);
+  const img = decodeImage(jpeg.encode({ width: 64, height: 48, data: rgba }, 95).data, "red.jpg");
+  assert.deepEqual([img.width, img.height, img.channels, img.depth], [64, 48, 3, 8]);
+  const planar = toCifarPlanar(img, "red.jpg");
+  assert.ok(
+    Math.abs(planar[0] - 200) <= 4 && Math.abs(planar[1024] - 40) <= 4,
+    `${planar[0]} ${planar[1024]}`,
+  );
+  assert.throws(() => decodeImage(Uint8Array.of(0xff, 0xd8, 0xff, 0, 1, 2), "cut.jpg"), {
+    name: "ImageError",
+    message: /^cut\.jpg: not a readable JPEG/,
+  });
+  assert.throws(() => decodeImage(new TextEncoder().encode("BM..."), "cat.bmp"), {
+    name: "ImageError",
+    message: "cat.bmp: not a PNG or JPEG image (the first bytes are neither)",
   });
 });

@@ -165,11 +165,13 @@ Deno.test("decodeCheckpoint() refuses metrics rows that are not the lab's: colum
   const cases: [unknown[], string][] = [
     [
       [r1, { ...r2, note: "<script>alert(1)</script>" }],
-      `row 2 has column 'note', expected only ${METRICS_COLUMNS.join(", ")}`,
+      `row 2 has column 'note', expected only ${METRICS_COLUMNS.join(", ")} (and inherited_from)`,
     ],
     [
       [r1, { ...r2, ["<script>".repeat(20)]: 1 }],
-      `row 2 has column '${"<script>".repeat(9)}<scri...', expected only ${METRICS_COLUMNS.join(", ")}`,
+      `row 2 has column '${"<script>".repeat(9)}<scri...', expected only ${
+        METRICS_COLUMNS.join(", ")
+      } (and inherited_from)`,
     ],
     [[r1, { epoch: 2, lr: 0.01 }], `row 2 lacks column 'train_loss'`],
     [[r1, { ...r2, test_acc: "<script>" }], `row 2 has test_acc "<script>", expected a number in 0..1`],
@@ -180,6 +182,7 @@ Deno.test("decodeCheckpoint() refuses metrics rows that are not the lab's: colum
     [[r1, { ...r2, epoch: 3 }], `row 2 has epoch 3: rows must be epochs 1, 2, 3, ...`],
     [[r2, r1], `row 1 has epoch 2: rows must be epochs 1, 2, 3, ...`],
     [[r1, [1, 2]], `row 2 is not an object`],
+    [[r1, { ...r2, inherited_from: 5 }], `row 2 has inherited_from 5, expected a file name`],
   ];
   for (const [metrics, message] of cases) {
     assert.throws(

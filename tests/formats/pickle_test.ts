@@ -3,6 +3,8 @@ import { preview } from "../../lib/runtime/quote.ts";
 import { dagPickle, manyDictsPickle } from "../hostile_inputs.ts";
 import { unzipSync } from "fflate";
 import {
+  type Buildable,
+  PICKLE_BUILD,
   PickleError,
   STATE_DICT_GLOBALS,
   TorchStorageType,
@@ -196,4 +198,37 @@ Deno.test("unpickle() never walks a value to describe it: shared and deep sizes 
     message:
       /^Tensor size \[\[\[\[\[\.\.\.\], \[\.\.\.\]\].* is not a tuple of at most 64 non-negative integers/,
   });
+});
+
+Deno.test("unpickle() reads byte strings as bytes and lets allow-listed builders take BUILD", () => {
+  const enc = (s: string) => [...new TextEncoder().encode(s)];
+  class Box implements Buildable {
+    state: unknown = null;
+    [PICKLE_BUILD](state: unknown) {
+      if (!(state instanceof Uint8Array)) throw new PickleError("Box state is not bytes");
+      this.state = state;
+    }
+  }
+  const globals = { "m.Box": { call: () => new Box() } };
+  // PROTO 2, GLOBAL m.Box, EMPTY_TUPLE, REDUCE, SHORT_BINSTRING "ab", BUILD, STOP
+  const built = unpickle(
+    Uint8Array.of(0x80, 2, 0x63, ...enc("m\nBox\n"), 0x29, 0x52, 0x55, 2, 97, 98, 0x62, 0x2e),
+    {
+      globals,
+    },
+  ) as Box;
+  assert.deepEqual(built.state, Uint8Array.of(97, 98));
+  // BINBYTES, and BINSTRING with its signed length.
+  assert.deepEqual(unpickle(Uint8Array.of(0x80, 3, 0x42, 1, 0, 0, 0, 7, 0x2e)), Uint8Array.of(7));
+  assert.throws(
+    () => unpickle(Uint8Array.of(0x80, 2, 0x54, 0xff, 0xff, 0xff, 0xff, 0x2e)),
+    /BINSTRING length -1/,
+  );
+  assert.throws(() => unpickle(Uint8Array.of(0x80, 2, 0x55, 9, 1, 2, 0x2e)), /truncated/);
+  // A builder's own check becomes a PickleError with the position.
+  assert.throws(
+    () =>
+      unpickle(Uint8Array.of(0x80, 2, 0x63, ...enc("m\nBox\n"), 0x29, 0x52, 0x4e, 0x62, 0x2e), { globals }),
+    /Box state is not bytes at byte \d+/,
+  );
 });

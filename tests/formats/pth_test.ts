@@ -221,3 +221,12 @@ Deno.test("decodePth() checks every entry against its declared size: a zip bomb 
     message: "'archive/data.pkl' declares 17825792 bytes, more than the 16777216 a state_dict needs in 'pth'",
   });
 });
+
+Deno.test("encodePth() writes tensor extras (a 0-dim acc) that decodePth() reads back as numbers", () => {
+  const state = new Map([["b", { dtype: "F32" as const, shape: [2], data: Float32Array.of(1, 2) }]]);
+  const acc = { dtype: "F32" as const, shape: [], data: Float32Array.of(82.5) };
+  const bytes = encodePth(state, { key: "net", extra: { acc, epoch: 10, metrics: "[]" } });
+  const back = decodePth(bytes, { source: "final.pth" });
+  assert.deepEqual(back.state, state);
+  assert.deepEqual(back.extra, { epoch: 10, metrics: "[]", acc: 82.5 });
+});

@@ -18,17 +18,24 @@ Deno.test("decodeWeights() reads the reference safetensors with its metadata", (
 });
 
 Deno.test("decodeWeights() reads every .pth layout to the same tensors, saying where the state dict was", () => {
-  const cases: [string, string][] = [
-    ["resnet20_net.pth", `PyTorch .pth, state dict under key "net" (acc=0.5, epoch=5)`],
-    ["resnet20_plain.pth", "PyTorch .pth, state dict at the top level"],
-    ["resnet20_module.pth", `PyTorch .pth, state dict under key "state_dict" (best_prec1=91.25)`],
+  const cases: [string, string, Record<string, string>][] = [
+    ["resnet20_net.pth", `PyTorch .pth, state dict under key "net" (acc=0.5, epoch=5)`, {
+      acc: "0.5",
+      epoch: "5",
+    }],
+    ["resnet20_plain.pth", "PyTorch .pth, state dict at the top level", {}],
+    [
+      "resnet20_module.pth",
+      `PyTorch .pth, state dict under key "state_dict" (best_prec1=91.25)`,
+      { best_prec1: "91.25" },
+    ],
   ];
   const ref = reference();
-  for (const [name, note] of cases) {
+  for (const [name, note, metadata] of cases) {
     const w = decodeWeights(fixture(name), name);
     assert.equal(w.format, "pth", name);
     assert.equal(w.note, note, name);
-    assert.deepEqual(w.metadata, {}, name);
+    assert.deepEqual(w.metadata, metadata, name);
     // DataParallel's "module." prefix is gone; names, order and values equal the safetensors ones.
     assert.deepEqual([...w.state.keys()], [...ref.keys()], name);
     assert.deepEqual(w.state, ref, name);

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encode } from "fast-png";
+import jpeg from "jpeg-js";
 import { encodeCheckpoint } from "../../lib/formats/checkpoint.ts";
 import { CLASS_NAMES, RECORD_BYTES } from "../../lib/data/cifar.ts";
 import { parseCsv } from "../../lib/report/csv.ts";
@@ -227,14 +228,14 @@ Deno.test("predict names an unreadable image and refuses a missing argument", as
       lab("predict", [notPng]),
     ]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, new RegExp(`^error: ${notPng}: not a readable PNG`, "m"));
+    assert.match(bad.stderr, new RegExp(`^error: ${notPng}: not a PNG or JPEG image`, "m"));
     assert.equal(missing.code, 1);
     assert.ok(
       missing.stderr.includes(`Cannot read image "${join(tmp, "gone.png")}": no such file`),
       missing.stderr,
     );
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /Give at least one PNG image to classify/);
+    assert.match(none.stderr, /Give at least one PNG or JPEG image to classify/);
     assert.equal(noWeights.code, 2);
     assert.match(noWeights.stderr, /--weights FILE is required/);
   } finally {
@@ -266,7 +267,7 @@ Deno.test("export writes .pth and safetensors that decode to the same tensors, f
     results.forEach((r, i) => assertOk(r, `export ${i}`));
     assert.match(
       results[0].stderr,
-      new RegExp(`export: wrote ${pth} \\(pth, 116 tensors from safetensors\\)`),
+      new RegExp(`export: wrote ${pth} \\(pth, ResNet20, 116 tensors from safetensors\\)`),
     );
 
     const pthBack = decodeWeights(await Deno.readFile(pth));
@@ -319,6 +320,135 @@ Deno.test("export rejects a bad --format and bad weights without writing anythin
       assert.ok(results[i].stderr.includes(message), `export ${args.join(" ")}: ${results[i].stderr}`);
     });
     assert.equal(await exists(join(tmp, "out")), false);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "predict reads JPEG, reports a bad file and goes on, and resolves paths against INIT_CWD",
+  ignore: !haveData,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "predict_test_" });
+    try {
+      const records = await firstTestRecords(1);
+      const rgba = new Uint8Array(32 * 32 * 4).fill(255);
+      for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) rgba[4 * p + c] = records[1 + c * 1024 + p];
+      await Deno.writeFile(join(tmp, "cat.jpg"), jpeg.encode({ width: 32, height: 32, data: rgba }, 95).data);
+      await Deno.writeFile(join(tmp, "same.png"), encode({ width: 32, height: 32, data: rgba, channels: 4 }));
+      await Deno.writeTextFile(join(tmp, "notes.jpg"), "not an image");
+      // As `cd TMP && deno task predict --weights W cat.jpg notes.jpg same.png`.
+      const r = await lab(
+        "predict",
+        ["--weights", WEIGHTS, "--backend", "cpu", "--top", "1", "cat.jpg", "notes.jpg", "same.png"],
+        { env: { INIT_CWD: tmp } },
+      );
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stdout.trim().split("\n");
+      assert.equal(lines.length, 2, r.stdout);
+      assert.match(lines[0], /^cat\.jpg: \w+ [\d.]+%$/);
+      assert.match(lines[1], /^same\.png: \w+ [\d.]+%$/);
+      // A good JPEG classifies as its lossless PNG does.
+      assert.equal(lines[0].split(" ")[1], lines[1].split(" ")[1]);
+      assert.match(r.stderr, /^error: notes\.jpg: not a PNG or JPEG image/m);
+      assert.match(r.stderr, /^predict: 1 of 3 images could not be read: notes\.jpg$/m);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test("export converts Lab 1's MLP both ways and refuses a mismatched name or its own input", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "export_test_" });
+  try {
+    const run = join(tmp, "lab1");
+    assertOk(
+      await lab("exp1", ["--epochs", "2", "--samples", "20", "--hidden", "8,4", "--out", run]),
+      "exp1",
+    );
+    const model = join(run, "e2-lr0.01.safetensors");
+    const [pth, back] = [join(tmp, "model.pth"), join(tmp, "back.safetensors")];
+    const r1 = await lab("export", ["--weights", model, "--out", pth]);
+    assertOk(r1, "export MLP to .pth");
+    assert.match(r1.stderr, /\(pth, Lab 1 MLP, hidden 8,4, 6 tensors from safetensors\)/);
+    const decoded = decodeWeights(await Deno.readFile(pth));
+    assert.equal(decoded.note, "PyTorch .pth, state dict at the top level");
+    assert.deepEqual(decoded.state, decodeSafetensors(await Deno.readFile(model)).state);
+    assert.deepEqual(await Deno.readFile(pth), await Deno.readFile(join(run, "model.pth")));
+    assertOk(await lab("export", ["--weights", pth, "--out", back]), "export MLP .pth to safetensors");
+    assert.deepEqual(decodeSafetensors(await Deno.readFile(back)).state, decoded.state);
+
+    const before = await Deno.readFile(model);
+    const cases: [string[], string][] = [
+      [
+        ["--weights", model, "--format", "pth", "--out", join(tmp, "x.safetensors")],
+        `--format pth does not match --out "${join(tmp, "x.safetensors")}", a .safetensors name`,
+      ],
+      [
+        ["--weights", model, "--format", "safetensors", "--out", join(tmp, "x.pth")],
+        `--format safetensors does not match --out "${join(tmp, "x.pth")}", a .pth name`,
+      ],
+      [["--weights", model, "--out", model], `--out "${model}" is the --weights file: give another name`],
+      [
+        ["--weights", model, "--out", join(run, "summary.csv")],
+        `--out "${join(run, "summary.csv")}" must end in .pth, .pt or .safetensors`,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await lab("export", args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(r.stderr.startsWith(`error: ${message}`), r.stderr);
+    }
+    assert.deepEqual(await Deno.readFile(model), before);
+    assert.match(await Deno.readTextFile(join(run, "summary.csv")), /^run,epochs,lr,optimizer/);
+    assert.equal(await exists(join(tmp, "x.safetensors")) || await exists(join(tmp, "x.pth")), false);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("eval never overwrites its inputs or a run, and never asks to download", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "eval_test_" });
+  try {
+    const weights = join(tmp, "w.safetensors");
+    await Deno.copyFile(WEIGHTS, weights);
+    const before = await Deno.readFile(weights);
+    const run = join(tmp, "run");
+    await Deno.mkdir(run);
+    await Deno.writeTextFile(join(run, "run.json"), JSON.stringify({ lab: "exp2", config: {} }));
+    await Deno.writeTextFile(join(run, "per_class.csv"), "class\n");
+    const runBefore = await Deno.readTextFile(join(run, "per_class.csv"));
+    const nodata = join(tmp, "no-data");
+    const cases: [string[], number, string][] = [
+      [["--weights", weights, "--logits-csv", weights], 2, `--logits-csv "${weights}" is the --weights file`],
+      [
+        ["--weights", weights, "--out", run],
+        2,
+        `--out "${run}" already holds an exp2 run (per_class.csv): choose another --out`,
+      ],
+      [
+        ["--weights", weights, "--logits-csv", join(run, "per_class.csv")],
+        2,
+        `--logits-csv "${join(run, "per_class.csv")}" is a file of a run folder: give a new file`,
+      ],
+      [
+        ["--weights", weights, "--data-dir", nodata],
+        1,
+        `CIFAR-10 folder "${nodata}" does not exist (looked for data_batch_1.bin ... test_batch.bin in it and in ` +
+        `its cifar-10-batches-bin/ and cifar-10-batches-py/): point --data-dir or CIFAR10_DIR at the folder ` +
+        `holding them, or fetch them with deno task exp2 --download (eval never downloads: its task has no ` +
+        `network permission)`,
+      ],
+    ];
+    for (const [args, code, message] of cases) {
+      const r = await lab("eval", [...args, "--backend", "cpu"]);
+      assert.equal(r.code, code, r.stderr);
+      assert.ok(r.stderr.includes(`error: ${message}`), r.stderr);
+      assert.doesNotMatch(r.stderr, /--allow-net|Requires net access/);
+    }
+    assert.deepEqual(await Deno.readFile(weights), before);
+    assert.equal(await Deno.readTextFile(join(run, "per_class.csv")), runBefore);
+    assert.equal(await exists(nodata), false);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -3,11 +3,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { XMLValidator } from "fast-xml-parser";
 import { parseCsv } from "../../lib/report/csv.ts";
+import { decodePth } from "../../lib/formats/pth.ts";
 import { decodeSafetensors } from "../../lib/formats/safetensors.ts";
-import { names, runLab, withTempDir } from "../helpers.ts";
+import { runColor } from "../../lib/report/line_chart.ts";
+import { names, REPO, runLab, type RunLabOptions, withTempDir } from "../helpers.ts";
 
 /** `deno run ... labs/exp1.ts ...args` from the repository root. */
 const exp1 = (...args: string[]) => runLab("exp1", args);
+/** The same, with options (environment, folder). */
+const exp1With = (options: RunLabOptions, ...args: string[]) => runLab("exp1", args, options);
 const SUMMARY_HEADER = "run,epochs,lr,optimizer,train_mse,test_mse,seconds,status";
 
 function assertSvg(text: string, file: string) {
@@ -27,13 +31,36 @@ Deno.test("exp1 trains, writes its run folder, and --load --plot redraws the sav
     const run = "e5-lr0.01";
     assert.deepEqual(await names(out), [
       `${run}.csv`,
+      `${run}.pth`,
       `${run}.safetensors`,
       "fit.csv",
       "fit.svg",
       "loss.svg",
+      "model.pth",
       "run.json",
+      "steps.csv",
       "summary.csv",
     ]);
+    // The hand-in: nn.Sequential's state_dict at the top level of a torch.save zip.
+    const pth = decodePth(await Deno.readFile(join(out, "model.pth")), { source: "model.pth" });
+    assert.equal(pth.key, null);
+    assert.deepEqual([...pth.state.keys()], [
+      "0.weight",
+      "0.bias",
+      "2.weight",
+      "2.bias",
+      "4.weight",
+      "4.bias",
+    ]);
+    assert.deepEqual(
+      await Deno.readFile(join(out, "model.pth")),
+      await Deno.readFile(join(out, `${run}.pth`)),
+    );
+    // steps.csv: one row per epoch here (each a few steps), steps counted from the run's start.
+    const steps = parseCsv(await Deno.readTextFile(join(out, "steps.csv")));
+    assert.ok(steps.length >= 1 && steps.length <= 5, `${steps.length} rows`);
+    assert.equal(steps.at(-1)!.step, String(5 * 2));
+    assert.equal(steps.at(-1)!.epoch, "5");
 
     // summary.csv: exact header, one ok row; stdout repeats it.
     const summary = await Deno.readTextFile(join(out, "summary.csv"));
@@ -224,5 +251,165 @@ Deno.test("exp1 --study lr runs 1, 0.1, 0.01, 0.001 at the lab's fixed 1000 epoc
     for (const run of ["lr-1", "lr-0.1", "lr-0.01", "lr-0.001"]) {
       assert.ok(loss.includes(`>${run}</text>`), run);
     }
+  });
+});
+
+/** Every file under `dir` with its bytes, by relative path. */
+async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) {
+      for (const [k, v] of await snapshot(join(dir, e.name))) files.set(`${e.name}/${k}`, v);
+    } else files.set(e.name, await Deno.readFile(join(dir, e.name)));
+  }
+  return files;
+}
+
+Deno.test("exp1 refuses a folder holding a run of either lab, or other files, and leaves it byte-identical", async () => {
+  await withTempDir("exp1_test_", async (dir) => {
+    const lab1 = join(dir, "lab1");
+    const r = await exp1("--epochs", "2", "--samples", "20", "--hidden", "4", "--out", lab1);
+    assert.equal(r.code, 0, r.stderr);
+    const lab2 = join(dir, "lab2");
+    await Deno.mkdir(join(lab2, "checkpoints"), { recursive: true });
+    await Deno.writeTextFile(
+      join(lab2, "run.json"),
+      JSON.stringify({ lab: "exp2", config: { schedule: "0.1:1" } }),
+    );
+    await Deno.writeTextFile(join(lab2, "metrics.csv"), "epoch,lr\n1,0.1\n");
+    await Deno.writeFile(join(lab2, "final.safetensors"), new Uint8Array(64));
+    const other = join(dir, "notes");
+    await Deno.mkdir(other);
+    await Deno.writeTextFile(join(other, "todo.txt"), "x");
+    const before = await snapshot(dir);
+    const cases: [string[], string][] = [
+      [
+        ["--epochs", "2", "--out", lab1],
+        `--out "${lab1}" already holds a run (summary.csv): choose another --out`,
+      ],
+      [
+        ["--epochs", "2", "--out", lab2],
+        `--out "${lab2}" already holds an exp2 run (metrics.csv): choose another --out`,
+      ],
+      [
+        ["--epochs", "2", "--out", other],
+        `--out "${other}" holds other files ("todo.txt"): give a new or empty folder`,
+      ],
+      [
+        ["--load", join(lab1, "model.pth"), "--plot", "--out", lab1],
+        `--out "${lab1}" already holds a run (summary.csv): choose another --out`,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await exp1(...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(r.stderr.includes(message), r.stderr);
+    }
+    assert.deepEqual(await snapshot(dir), before);
+  });
+});
+
+Deno.test("exp1 charts: one colour per run in fit.svg and loss.svg, diverged runs named as such", async () => {
+  await withTempDir("exp1_test_", async (dir) => {
+    const out = join(dir, "study");
+    // Plain SGD on a 4-unit MLP: LR 1 and 0.1 diverge (epochs 3 and 9), 0.01 and 0.001 do not.
+    const r = await exp1(
+      "--study",
+      "lr",
+      "--optimizer",
+      "sgd",
+      "--samples",
+      "50",
+      "--batch-size",
+      "50",
+      "--hidden",
+      "4",
+      "--out",
+      out,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const summary = parseCsv(await Deno.readTextFile(join(out, "summary.csv")));
+    const diverged = summary.filter((x) => x.status !== "ok").map((x) => x.run);
+    const ok = summary.filter((x) => x.status === "ok").map((x) => x.run);
+    assert.ok(diverged.includes("lr-1") && ok.length > 0, JSON.stringify(summary));
+    const fit = await Deno.readTextFile(join(out, "fit.svg"));
+    const loss = await Deno.readTextFile(join(out, "loss.svg"));
+    for (const [k, x] of summary.entries()) {
+      if (x.status === "ok") {
+        assert.ok(fit.includes(`>${x.run}</text>`), `${x.run} in the fit legend`);
+        assert.ok(fit.includes(`stroke="${runColor(k)}"`) && loss.includes(`stroke="${runColor(k)}"`), x.run);
+        assert.ok(await Deno.stat(join(out, `${x.run}.pth`)));
+      } else {
+        // Never an empty legend entry: a note in the fit chart, "(diverged)" on the loss curve.
+        assert.ok(!fit.includes(`>${x.run}</text>`), `${x.run} has an empty fit entry`);
+        assert.ok(fit.includes(`>${x.run}: ${x.status}, no fit</text>`), `${x.run} note`);
+        assert.ok(!fit.includes(`stroke="${runColor(k)}"`), `${x.run}'s colour in the fit chart`);
+        assert.ok(
+          loss.includes(`>${x.run} (diverged)</text>`) || loss.includes(`>${x.run}: ${x.status}</text>`),
+          x.run,
+        );
+        await assert.rejects(Deno.stat(join(out, `${x.run}.pth`)), Deno.errors.NotFound);
+      }
+    }
+    // The report over the folder keeps the same colours.
+    const report = join(dir, "report.md");
+    assert.equal((await runLab("report", [out, "--out", report])).code, 0);
+    const reportFit = await Deno.readTextFile(join(dir, "report-files", "study-fit.svg"));
+    for (const [k, x] of summary.entries()) {
+      if (x.status === "ok") assert.ok(reportFit.includes(`stroke="${runColor(k)}"`), x.run);
+    }
+  });
+});
+
+Deno.test("exp1 --load model.pth --plot redraws a .pth, and relative paths resolve against INIT_CWD", async () => {
+  await withTempDir("exp1_test_", async (dir) => {
+    // As `cd DIR && deno task exp1 --out mine`: deno task runs in the project root, INIT_CWD is DIR.
+    const r = await exp1With(
+      { env: { INIT_CWD: dir } },
+      "--epochs",
+      "3",
+      "--samples",
+      "20",
+      "--hidden",
+      "4",
+      "--out",
+      "mine",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await names(join(dir, "mine"))).includes("model.pth"));
+    await assert.rejects(Deno.stat(join(REPO, "mine")), Deno.errors.NotFound);
+    const p = await exp1With(
+      { env: { INIT_CWD: dir } },
+      "--load",
+      "mine/model.pth",
+      "--plot",
+      "--out",
+      "plot",
+    );
+    assert.equal(p.code, 0, p.stderr);
+    const redrawn = await Deno.readTextFile(join(dir, "plot", "fit.csv"));
+    const fit = await Deno.readTextFile(join(dir, "mine", "fit.csv"));
+    assert.deepEqual(column(redrawn, "model"), column(fit, "e3-lr0.01"));
+  });
+});
+
+Deno.test("exp1 --watch prints the live page's address and ends with the run", async () => {
+  await withTempDir("exp1_test_", async (dir) => {
+    const r = await exp1(
+      "--epochs",
+      "3",
+      "--samples",
+      "20",
+      "--hidden",
+      "4",
+      "--watch",
+      "--out",
+      join(dir, "w"),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^exp1: watch the run at http:\/\/127\.0\.0\.1:\d+\/$/m);
+    const bad = await exp1("--stay", "--out", join(dir, "x"));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^error: --stay needs --watch/);
   });
 });

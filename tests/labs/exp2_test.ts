@@ -3,11 +3,13 @@
  * real CIFAR-10 files (`../shared/data/cifar-10-batches-bin`) and on small
  * synthetic batches. The training runs (native backend) are shared between
  * tests: phase 1 runs A (`0.1:1`) and B (`0.1:1,0.01:1`), phase 2 resumes A
- * to two epochs and starts C from B's final weights.
+ * to two epochs (repeating only --schedule) and starts C from B's final
+ * weights (which record B's two epochs: C trains epoch 3).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeCheckpoint, encodeCheckpoint } from "../../lib/formats/checkpoint.ts";
+import { decodePth } from "../../lib/formats/pth.ts";
 import { CLASS_NAMES, RECORD_BYTES } from "../../lib/data/cifar.ts";
 import { parseCsv } from "../../lib/report/csv.ts";
 import { exists } from "../../lib/runtime/files.ts";
@@ -15,11 +17,20 @@ import { nativeAvailable } from "../../lib/native/mod.ts";
 import { encodeSafetensors } from "../../lib/formats/safetensors.ts";
 import type { StateDict } from "../../lib/formats/state_dict.ts";
 import { decodeWeights } from "../../lib/formats/weights.ts";
-import { assertOk, CIFAR_DIR, haveCifar, type LabResult as Result, runLab } from "../helpers.ts";
+import {
+  assertOk,
+  CIFAR_DIR,
+  haveCifar,
+  labCommand,
+  type LabResult as Result,
+  REPO,
+  runLab,
+  type RunLabOptions,
+} from "../helpers.ts";
 
 /** Runs `labs/exp2.ts` with `args` and the task's permissions. */
-function exp2(args: string[]): Promise<Result> {
-  return runLab("exp2", args);
+function exp2(args: string[], options: RunLabOptions = {}): Promise<Result> {
+  return runLab("exp2", args, options);
 }
 
 const native = nativeAvailable();
@@ -28,6 +39,8 @@ const ignore = !native.ok || !haveCifar;
 const HEADER = "epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,images_per_second";
 /** Small and quick: two steps of 32 per epoch, 32 test images. */
 const SMALL = ["--limit-train", "64", "--limit-test", "32", "--batch-size", "32", "--backend", "native"];
+/** Epochs of a few seconds (32 steps), for tests that act during one. */
+const LONGER = ["--limit-train", "1024", "--limit-test", "32", "--batch-size", "32", "--backend", "native"];
 
 /** Every file under `dir` with its bytes, by relative path. */
 async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
@@ -97,7 +110,17 @@ function runs(): Promise<Runs> {
       const a1 = await exp2([...SMALL, "--schedule", "0.1:1", "--out", a]);
       assertOk(a1, "run A (0.1:1)");
       a1Files = await snapshot(a);
-      const a2 = await exp2([...SMALL, "--schedule", "0.1:1,0.01:1", "--resume", "auto", "--out", a]);
+      // Only what changes is given again: the subset, batch size and seed come from the checkpoint.
+      const a2 = await exp2([
+        "--schedule",
+        "0.1:1,0.01:1",
+        "--resume",
+        "auto",
+        "--out",
+        a,
+        "--backend",
+        "native",
+      ]);
       return [a1, a2];
     })();
     const chainB = (async () => {
@@ -135,11 +158,17 @@ Deno.test({
       }
       assert.ok(Number(r.train_loss) > 0 && Number(r.test_loss) > 0);
     }
-    // The CSV rows also go to stdout, one per epoch.
+    // The CSV goes to stdout, header and one row per epoch, the same stream.
     assert.deepEqual(
       results.b.stdout.trim().split("\n").map((l) => l.split(",").slice(0, 6).join(",")),
-      metricsText.trim().split("\n").slice(1).map((l) => l.split(",").slice(0, 6).join(",")),
+      metricsText.trim().split("\n").map((l) => l.split(",").slice(0, 6).join(",")),
     );
+    // How to continue is said at the start; no driver noise.
+    assert.match(
+      results.b.stderr,
+      new RegExp(`to continue it after a stop: deno task exp2 --resume auto --out ${b}`),
+    );
+    assert.doesNotMatch(results.b.stderr, /XDG_RUNTIME_DIR/);
 
     assert.deepEqual(
       [...Deno.readDirSync(join(b, "checkpoints"))].map((e) => e.name).sort(),
@@ -160,6 +189,15 @@ Deno.test({
     assert.equal(final.metadata.epochs, "2");
     assert.equal(final.metadata.schedule, "0.1:1,0.01:1");
     assert.equal(final.metadata.test_acc, metrics[1].test_acc);
+    // final.pth, the hand-in: the same weights under "net", with acc (percent) and epoch.
+    const pth = decodePth(await Deno.readFile(join(b, "final.pth")), { source: "final.pth" });
+    assert.equal(pth.key, "net");
+    assert.deepEqual(pth.state, ckpt.model);
+    assert.equal(pth.extra.epoch, 2);
+    assert.ok(
+      Math.abs((pth.extra.acc as number) - 100 * Number(metrics[1].test_acc)) < 1e-3,
+      `${pth.extra.acc}`,
+    );
 
     const svg = await Deno.readTextFile(join(b, "accuracy.svg"));
     assert.match(svg, /^<svg /);
@@ -218,6 +256,10 @@ Deno.test({
     assert.ok(await exists(join(a, "checkpoints/epoch-002.safetensors")));
     const info = JSON.parse(await Deno.readTextFile(join(a, "run.json")));
     assert.equal(info.startEpoch, 2);
+    assert.equal(info.config.limitTrain, 64, "the subset comes from the checkpoint");
+    // The command that started the run is kept; every session is listed.
+    assert.match(info.command, /--schedule 0\.1:1 --out/);
+    assert.deepEqual(info.sessions.map((x: { startEpoch: number }) => x.startEpoch), [1, 2]);
     // Bit for bit the same weights as the uninterrupted run: weights, momentum, BN statistics
     // and the RNG all come back from the checkpoint.
     const wa = decodeWeights(await Deno.readFile(join(a, "final.safetensors"))).state;
@@ -227,7 +269,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "exp2 --init starts from a weights file",
+  name: "exp2 --init from weights that record their epochs continues the numbering and carries them",
   ignore,
   async fn() {
     const { b, c, results } = await runs();
@@ -236,10 +278,22 @@ Deno.test({
       results.c.stderr,
       new RegExp(`initial weights from ${join(b, "final.safetensors")} \\(safetensors\\)`),
     );
+    assert.match(results.c.stderr, /records 2 epochs \(0\.1:1,0\.01:1\): this run continues with epoch 3/);
     const metrics = parseCsv(await Deno.readTextFile(join(c, "metrics.csv")));
-    assert.deepEqual(metrics.map((r) => [r.epoch, r.lr]), [["1", "0.01"]]);
+    assert.deepEqual(metrics.map((r) => [r.epoch, r.lr, r.inherited_from]), [
+      ["1", "0.1", "final.safetensors"],
+      ["2", "0.01", "final.safetensors"],
+      ["3", "0.01", ""],
+    ]);
+    // B's rows, as B wrote them.
+    const bRows = parseCsv(await Deno.readTextFile(join(b, "metrics.csv")));
+    assert.deepEqual(metrics.slice(0, 2).map((r) => r.test_acc), bRows.map((r) => r.test_acc));
     const info = JSON.parse(await Deno.readTextFile(join(c, "run.json")));
     assert.equal(info.config.init, join(b, "final.safetensors"));
+    assert.equal(info.config.schedule, "0.1:1,0.01:2");
+    assert.equal(info.startEpoch, 3);
+    // The chart spans the inherited epochs too.
+    assert.match(await Deno.readTextFile(join(c, "accuracy.svg")), /LR 0\.01/);
     // Starting from B's trained weights, the running BN counters carry on from B's 4 steps.
     const final = decodeWeights(await Deno.readFile(join(c, "final.safetensors"))).state;
     assert.equal(final.get("bn1.num_batches_tracked")!.data[0], 6n);
@@ -256,7 +310,7 @@ Deno.test({
     assert.equal(r.code, 2);
     assert.match(
       r.stderr,
-      new RegExp(`--out ${b} already holds a run \\(metrics\\.csv\\): continue it with --resume auto`),
+      new RegExp(`--out "${b}" already holds a run \\(metrics\\.csv\\): continue it with --resume auto`),
     );
     assert.deepEqual(await snapshot(b), before);
   },
@@ -326,12 +380,27 @@ Deno.test({
     const z = join(tmp, "z");
     await writeTree(z, a1Files);
     const zBefore = await snapshot(z);
-    // A copy whose latest checkpoint is cut short, for --resume auto.
-    const cut = join(tmp, "cut");
-    await writeTree(cut, a1Files);
-    const cutCkpt = join(cut, "checkpoints/epoch-002.safetensors");
-    await Deno.writeFile(cutCkpt, ckptBytes.subarray(0, 1000));
-    const cutBefore = await snapshot(cut);
+    // Empty data files: the test file, and every training file.
+    const empty = join(bad, "empty");
+    await Deno.mkdir(empty);
+    await Deno.writeFile(join(empty, "data_batch_1.bin"), records(10));
+    await Deno.writeFile(join(empty, "test_batch.bin"), new Uint8Array(0));
+    const emptyTrain = join(bad, "empty-train");
+    await Deno.mkdir(emptyTrain);
+    for (const f of ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin"]) {
+      await Deno.writeFile(join(emptyTrain, f), new Uint8Array(0));
+    }
+    await Deno.writeFile(join(emptyTrain, "data_batch_5.bin"), new Uint8Array(0));
+    await Deno.writeFile(join(emptyTrain, "test_batch.bin"), records(10));
+    // A course-style .pth, and a finished Lab 1 folder.
+    const pth = join(bad, "pretrain_model.pth");
+    await Deno.writeFile(pth, await Deno.readFile(join(REPO, "tests/fixtures/weights/resnet20_net.pth")));
+    const lab1 = join(tmp, "lab1");
+    await Deno.mkdir(lab1);
+    await Deno.writeTextFile(join(lab1, "run.json"), JSON.stringify({ lab: "exp1", config: {} }));
+    await Deno.writeTextFile(join(lab1, "summary.csv"), "run,epochs\n");
+    const lab1Before = await snapshot(lab1);
+    const bBefore = await snapshot(b);
 
     const fresh = (name: string) => join(tmp, "never", name);
     const huge = String(2n ** 60n);
@@ -351,13 +420,82 @@ Deno.test({
           `expected 0..9`,
       },
       {
+        // A misspelled folder: no download into it, one line saying what to do.
         args: [...SMALL, "--data-dir", join(bad, "nowhere"), "--out", fresh("nodata")],
         code: 1,
-        message: new RegExp(
-          `Could not download CIFAR-10 .*Put the CIFAR-10 binary files \\(data_batch_1\\.bin.*\\) in ` +
-            `"${join(bad, "nowhere")}", or point the lab at a folder holding them with --data-dir or the ` +
-            `CIFAR10_DIR environment variable`,
-        ),
+        message:
+          `CIFAR-10 folder "${join(bad, "nowhere")}" does not exist (looked for data_batch_1.bin ... ` +
+          `test_batch.bin in it and in its cifar-10-batches-bin/ and cifar-10-batches-py/): point --data-dir or ` +
+          `CIFAR10_DIR at the folder holding them, or add --download to fetch the official archive (170 MB) into it`,
+      },
+      {
+        args: [...SMALL, "--data-dir", join(truncated, "test_batch.bin"), "--out", fresh("datafile")],
+        code: 1,
+        message: `CIFAR-10 folder "${join(truncated, "test_batch.bin")}" is a file, not a folder`,
+      },
+      {
+        args: [...SMALL, "--data-dir", empty, "--limit-train", "8", "--out", fresh("empty")],
+        code: 1,
+        message: `CIFAR-10 file "${empty}/test_batch.bin" is empty (0 bytes)`,
+      },
+      {
+        args: [...SMALL, "--data-dir", emptyTrain, "--limit-train", "50000", "--out", fresh("emptytrain")],
+        code: 1,
+        message: `CIFAR-10 file "${emptyTrain}/data_batch_1.bin" is empty (0 bytes)`,
+      },
+      {
+        // Refused before anything is loaded: the data folder does not even exist.
+        args: [
+          ...SMALL.slice(0, -2),
+          "--backend",
+          "wasm",
+          "--data-dir",
+          join(bad, "nowhere"),
+          "--out",
+          fresh("w"),
+        ],
+        code: 2,
+        message:
+          `--backend "wasm" cannot train ResNet20: tfjs's wasm backend has no Conv2DBackpropFilter kernel`,
+      },
+      {
+        args: [...SMALL, "--resume", z, "--out", fresh("folder")],
+        code: 2,
+        message: `--resume "${z}" is a folder: to continue the run in it, use --resume auto --out ${z}`,
+      },
+      {
+        args: [...SMALL, "--resume", pth, "--out", fresh("pth")],
+        code: 2,
+        message:
+          `--resume "${pth}" is a PyTorch .pth (weights only: no momentum buffers, data order or epoch ` +
+          `to continue): start a run from its weights with --init ${pth}`,
+      },
+      {
+        args: ["--schedule", "0.05:2", "--resume", "auto", "--out", z],
+        code: 2,
+        message:
+          `--schedule "0.05:2" does not extend the schedule "0.1:1" of ${z}/checkpoints/epoch-001.safetensors`,
+      },
+      {
+        // A checkpoint of another run into a finished run's folder: nothing of b may change.
+        args: ["--resume", join(z, "checkpoints/epoch-001.safetensors"), "--out", b],
+        code: 2,
+        message: `--out "${b}" already holds another run (metrics.csv) than --resume`,
+      },
+      {
+        args: [...SMALL, "--out", lab1],
+        code: 2,
+        message: `--out "${lab1}" already holds an exp1 run (summary.csv): choose another --out`,
+      },
+      {
+        args: [...SMALL, "--resume", "auto", "--out", lab1],
+        code: 2,
+        message: `--out "${lab1}" already holds an exp1 run (summary.csv): choose another --out`,
+      },
+      {
+        args: [...SMALL, "--resume", "auto", "--out", fresh("typo")],
+        code: 2,
+        message: `--out "${fresh("typo")}" does not exist: there is no run to continue with --resume auto`,
       },
       {
         args: [...SMALL, "--resume", f("huge.safetensors"), "--out", z],
@@ -382,7 +520,7 @@ Deno.test({
         message: `Data of tensor 'b' [4, 12] overlaps tensor 'a' [0, 8] in '${f("overlap.safetensors")}'`,
       },
       {
-        args: [...SMALL, "--resume", f("shape-ckpt.safetensors"), "--out", z],
+        args: [...SMALL, "--resume", f("shape-ckpt.safetensors"), "--out", fresh("shape-ckpt")],
         code: 1,
         message: `Tensor 'conv1.weight' in '${f("shape-ckpt.safetensors")}' is F32 [16, 3, 3, 1], ` +
           `expected F32 [16, 3, 3, 3]`,
@@ -395,7 +533,7 @@ Deno.test({
         }' is F32 [16, 3, 3, 1], expected F32 [16, 3, 3, 3]`,
       },
       {
-        args: [...SMALL, "--resume", f("nan-ckpt.safetensors"), "--out", z],
+        args: [...SMALL, "--resume", f("nan-ckpt.safetensors"), "--out", fresh("nan-ckpt")],
         code: 1,
         message: `Tensor 'conv1.weight' in '${
           f("nan-ckpt.safetensors")
@@ -407,12 +545,6 @@ Deno.test({
         message: `Tensor 'conv1.weight' in '${
           f("nan.safetensors")
         }' holds a non-finite value 'NaN' at flat index 7`,
-      },
-      {
-        args: [...SMALL, "--resume", "auto", "--out", cut],
-        code: 1,
-        message: `in '${cutCkpt}'`,
-        out: cut,
       },
       {
         args: [...SMALL, "--resume", join(b, "final.safetensors"), "--out", z],
@@ -440,7 +572,8 @@ Deno.test({
       {
         args: [...SMALL.slice(0, 4), "--batch-size", "16", "--resume", "auto", "--out", z],
         code: 2,
-        message: `was trained with batchSize 32, this run asks for 16: an exact resume needs the same value`,
+        message:
+          `was trained with --batch-size 32, this run asks for 16: an exact resume needs the same value`,
       },
       {
         args: [...SMALL, "--resume", "auto", "--init", join(b, "final.safetensors"), "--out", z],
@@ -475,7 +608,280 @@ Deno.test({
     assert.equal(await exists(join(tmp, "never")), false, "a failed run created its --out folder");
     assert.equal(await exists(join(bad, "nowhere")), false, "a failed download created the data folder");
     assert.deepEqual(await snapshot(z), zBefore);
-    assert.deepEqual(await snapshot(cut), cutBefore);
+    assert.deepEqual(await snapshot(lab1), lab1Before);
+    assert.deepEqual(await snapshot(b), bBefore);
+  },
+});
+
+Deno.test({
+  name: "exp2 stops a diverging run: marked in metrics.csv and run.json, no weights written, exit 1",
+  ignore,
+  async fn() {
+    const { tmp } = await runs();
+    const out = join(tmp, "diverged");
+    const r = await exp2([...SMALL, "--schedule", "1e30:1", "--out", out]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^error: Training diverged in epoch 1: .* at LR 1e\+30: the run stopped, marked diverged/m,
+    );
+    assert.equal(r.stderr.trim().split("\n").filter((l) => l.startsWith("error:")).length, 1);
+    const rows = parseCsv(await Deno.readTextFile(join(out, "metrics.csv")));
+    assert.equal(rows.length, 1);
+    assert.match(rows[0].train_loss + rows[0].test_loss, /NaN|Infinity/);
+    const info = JSON.parse(await Deno.readTextFile(join(out, "run.json")));
+    assert.deepEqual([info.status, info.divergedEpoch], ["diverged", 1]);
+    for (const f of ["final.safetensors", "final.pth", "checkpoints/epoch-001.safetensors"]) {
+      assert.equal(await exists(join(out, f)), false, `${f} written`);
+    }
+    // The report reads it and says so.
+    const report = join(tmp, "diverged-report.md");
+    const rep = await runLab("report", [out, "--out", report]);
+    assertOk(rep, "report of a diverged run");
+    assert.match(await Deno.readTextFile(report), /\*\*The run diverged in epoch 1\*\*/);
+  },
+});
+
+Deno.test({
+  name:
+    "exp2 --resume auto skips a damaged latest checkpoint, removes temporary files of kills, and a no-op resume writes nothing",
+  ignore,
+  async fn() {
+    const { tmp, b } = await runs();
+    const cut = join(tmp, "cut");
+    const files = await snapshot(b);
+    for (const f of ["final.safetensors", "final.pth", "per_class.csv", "confusion.csv"]) files.delete(f);
+    const ckpt2 = files.get("checkpoints/epoch-002.safetensors")!;
+    files.set("checkpoints/epoch-002.safetensors", ckpt2.subarray(0, 1000));
+    files.set("metrics.csv.tmp-999999999-0a1b2c3d", new Uint8Array(2_000));
+    files.set("checkpoints/epoch-002.safetensors.tmp-999999998-0a1b2c3d", new Uint8Array(2_000));
+    await writeTree(cut, files);
+    // Left by kills long ago.
+    for (
+      const f of [
+        "metrics.csv.tmp-999999999-0a1b2c3d",
+        "checkpoints/epoch-002.safetensors.tmp-999999998-0a1b2c3d",
+      ]
+    ) {
+      await Deno.utime(join(cut, f), 0, 0);
+    }
+    const r = await exp2(["--resume", "auto", "--out", cut, "--backend", "native"]);
+    assertOk(r, "resume past a damaged checkpoint");
+    assert.match(r.stderr, new RegExp(`skipped the damaged ${cut}/checkpoints/epoch-002\\.safetensors \\(`));
+    assert.match(r.stderr, /resumed from .*epoch-001\.safetensors after epoch 1/);
+    assert.equal(await exists(join(cut, "metrics.csv.tmp-999999999-0a1b2c3d")), false);
+    assert.equal(await exists(join(cut, "checkpoints/epoch-002.safetensors.tmp-999999998-0a1b2c3d")), false);
+    // Epoch 2 again from epoch 1's checkpoint: the same weights as B's.
+    assert.deepEqual(
+      decodeWeights(await Deno.readFile(join(cut, "final.safetensors"))).state,
+      decodeWeights(await Deno.readFile(join(b, "final.safetensors"))).state,
+    );
+    // Nothing left to do: nothing is rewritten, run.json included.
+    const before = await snapshot(cut);
+    const again = await exp2(["--resume", "auto", "--out", cut]);
+    assertOk(again, "no-op resume");
+    assert.match(
+      again.stderr,
+      /has already trained the 2 epochs of its schedule "0\.1:1,0\.01:1": nothing to do/,
+    );
+    assert.deepEqual(await snapshot(cut), before);
+  },
+});
+
+Deno.test({
+  name: "exp2 --resume auto without --out continues the one unfinished run under runs/, or lists them",
+  ignore,
+  async fn() {
+    const { tmp, b, a1Files } = await runs();
+    const root = join(tmp, "project");
+    await Deno.mkdir(join(root, "runs"), { recursive: true });
+    const none = await exp2(["--resume", "auto"], { cwd: root });
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /^error: --resume auto found no exp2 run with a checkpoint under runs\/: /m);
+    assert.deepEqual([...Deno.readDirSync(join(root, "runs"))], [], "started a fresh run");
+
+    // An unfinished run (epoch 1 of 2), another one, and a finished one.
+    const unfinished = await snapshot(b);
+    for (const f of ["final.safetensors", "final.pth", "per_class.csv", "confusion.csv"]) {
+      unfinished.delete(f);
+    }
+    unfinished.delete("checkpoints/epoch-002.safetensors");
+    await writeTree(join(root, "runs/u1"), unfinished);
+    await writeTree(join(root, "runs/u2"), unfinished);
+    await writeTree(join(root, "runs/done"), a1Files);
+    const before = await snapshot(join(root, "runs"));
+    const two = await exp2(["--resume", "auto"], { cwd: root });
+    assert.equal(two.code, 2, two.stderr);
+    assert.match(
+      two.stderr,
+      /^error: --resume auto without --out is ambiguous: 2 unfinished exp2 runs under runs\/, newest first: runs\/u[12] \(epoch 1 of 2\), runs\/u[12] \(epoch 1 of 2\): say which with --out DIR$/m,
+    );
+    assert.deepEqual(await snapshot(join(root, "runs")), before);
+
+    await Deno.remove(join(root, "runs/u2"), { recursive: true });
+    const one = await exp2(["--resume", "auto", "--backend", "native"], { cwd: root });
+    assertOk(one, "--resume auto of the one unfinished run");
+    assert.match(
+      one.stderr,
+      /exp2: --resume auto continues runs\/u1 \(the one unfinished exp2 run under runs\/ with a checkpoint, at epoch 1\)/,
+    );
+    assert.ok(await exists(join(root, "runs/u1/checkpoints/epoch-002.safetensors")));
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(root, "runs")))).map((e) => e.name).sort(),
+      ["done", "u1"],
+    );
+  },
+});
+
+Deno.test({
+  name: "exp2 stops cleanly on Ctrl-C: the last checkpoint intact, how to continue printed, exit 130",
+  ignore,
+  async fn() {
+    const { tmp } = await runs();
+    const out = join(tmp, "interrupted");
+    const child = labCommand("exp2", [
+      ...LONGER,
+      "--schedule",
+      "0.1:4",
+      "--out",
+      out,
+    ]).spawn();
+    const stderr = new Response(child.stderr).text();
+    const stdout = new Response(child.stdout).text();
+    const first = join(out, "checkpoints/epoch-001.safetensors");
+    const deadline = Date.now() + 120_000;
+    while (!(await exists(first)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    child.kill("SIGINT");
+    const status = await child.status;
+    const err = await stderr;
+    await stdout;
+    assert.equal(status.code, 130, err);
+    assert.match(err, /exp2: stopping after the current step \(Ctrl-C again stops at once\)/);
+    assert.match(err, /exp2: stopped (during|after) epoch \d/);
+    assert.match(err, new RegExp(`exp2: continue with: deno task exp2 --resume auto --out ${out}$`, "m"));
+    assert.doesNotMatch(err, /^error:/m);
+    const latest = [...Deno.readDirSync(join(out, "checkpoints"))].map((e) => e.name).sort().at(-1)!;
+    assert.equal(
+      decodeCheckpoint(await Deno.readFile(join(out, "checkpoints", latest))).config.limitTrain,
+      1024,
+    );
+  },
+});
+
+Deno.test({
+  name: "exp2 --watch serves the live page, which shows progress within the epoch, and stops with the run",
+  ignore,
+  async fn() {
+    const { tmp } = await runs();
+    const out = join(tmp, "watched");
+    const child = labCommand("exp2", [
+      ...LONGER,
+      "--schedule",
+      "0.1:1",
+      "--watch",
+      "--out",
+      out,
+    ]).spawn();
+    const stdout = new Response(child.stdout).text();
+    let err = "";
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    const reading = (async () => {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) err += r.value;
+    })();
+    const deadline = Date.now() + 120_000;
+    let url = "";
+    while (!url && Date.now() < deadline) {
+      url = err.match(/exp2: watch the run at (http:\/\/127\.0\.0\.1:\d+\/)/)?.[1] ?? "";
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(url, `no URL printed: ${err}`);
+    // During the epoch (before metrics.csv), the page's API shows a fraction of it done.
+    const seen: number[] = [];
+    while (!(await exists(join(out, "metrics.csv"))) && Date.now() < deadline) {
+      try {
+        const views = await (await fetch(`${url}api/runs`)).json();
+        const fraction = views[0]?.bars?.[0]?.fraction;
+        if (views[0]?.status === "running" && typeof fraction === "number") seen.push(fraction);
+      } catch {
+        // The run ended between two polls.
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const status = await child.status;
+    await reading;
+    await stdout;
+    assert.equal(status.code, 0, err);
+    assert.ok(seen.some((f) => f > 0 && f < 1), `fractions seen during the epoch: ${seen.join(", ")}`);
+    // Not served after the run (no --stay).
+    await assert.rejects(fetch(`${url}api/runs`));
+    const steps = parseCsv(await Deno.readTextFile(join(out, "steps.csv")));
+    assert.ok(steps.length >= 2, `${steps.length} rows`);
+    assert.deepEqual(Object.keys(steps[0]), ["step", "epoch", "lr", "loss", "acc", "images_per_second"]);
+  },
+});
+
+Deno.test({
+  name: "exp2 finds the data under a parent folder, with no XDG_RUNTIME_DIR noise when the variable is unset",
+  ignore,
+  async fn() {
+    const { tmp } = await runs();
+    const parent = join(tmp, "data-parent");
+    await Deno.mkdir(join(parent, "cifar-10-batches-bin"), { recursive: true });
+    await Deno.writeFile(join(parent, "cifar-10-batches-bin/data_batch_1.bin"), records(10));
+    await Deno.writeFile(join(parent, "cifar-10-batches-bin/test_batch.bin"), records(10));
+    const out = join(tmp, "from-parent");
+    const r = await exp2(
+      [
+        ...SMALL,
+        "--limit-train",
+        "8",
+        "--limit-test",
+        "8",
+        "--data-dir",
+        parent,
+        "--schedule",
+        "0.1:1",
+        "--out",
+        out,
+      ],
+      { unsetEnv: ["XDG_RUNTIME_DIR"] },
+    );
+    assertOk(r, "exp2 --data-dir PARENT");
+    assert.match(r.stderr, new RegExp(`8 training and 8 test images from ${parent}/cifar-10-batches-bin`));
+    assert.doesNotMatch(r.stderr, /XDG_RUNTIME_DIR/);
+  },
+});
+
+Deno.test({
+  name:
+    "exp2 without native libraries says how slow the cpu backend is and what to install, before loading data",
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "exp2_test_" });
+    try {
+      // Data that fails to load: the run ends right after the notice.
+      const data = join(tmp, "data");
+      await Deno.mkdir(data);
+      const out = join(tmp, "run");
+      const r = await exp2(
+        ["--data-dir", data, "--backend", "auto", "--schedule", "0.1:5,0.01:5", "--out", out],
+        { env: { TFJS_LAB_DNNL: "none", TFJS_LAB_BLAS: "none" }, unsetEnv: ["XDG_RUNTIME_DIR"] },
+      );
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /^exp2: backend cpu on .* native unavailable \(No oneDNN or CBLAS library found/m,
+      );
+      assert.match(
+        r.stderr,
+        /^exp2: SLOW: no oneDNN or OpenBLAS library was found, so this runs on the plain cpu backend: about 21:4\d:\d\d for this run \(native: about 33:2\d\)\.$/m,
+      );
+      assert.match(r.stderr, /^exp2: install them: sudo apt-get install -y libdnnl2 libopenblas0-pthread/m);
+      assert.ok(r.stderr.split("\n").every((l) => l.length < 400), "no 1,000-character lines");
+      assert.doesNotMatch(r.stderr, /XDG_RUNTIME_DIR/);
+      assert.equal(await exists(out), false);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
   },
 });
 

@@ -92,6 +92,17 @@ Deno.test("deno task report writes report.md and its charts, and every chart ren
   });
 });
 
+Deno.test("deno task report --out must be a .md name: a run's CSV is never overwritten", async () => {
+  await inTemp(async (tmp) => {
+    const full = await writeFolder(tmp, "full", exp2Files());
+    const before = await Deno.readTextFile(join(full, "metrics.csv"));
+    const { code, stderr } = await report(tmp, [full, "--out", join(full, "metrics.csv")]);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /^error: --out must name a \.md file, got ".*metrics\.csv"$/m);
+    assert.equal(await Deno.readTextFile(join(full, "metrics.csv")), before);
+  });
+});
+
 Deno.test("deno task report --out puts the report and its <name>-files folder where asked", async () => {
   await inTemp(async (tmp) => {
     const full = await writeFolder(tmp, "full", exp2Files());

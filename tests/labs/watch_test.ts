@@ -34,7 +34,7 @@ function taskFlags(): string[] {
   const set = words.find((w) => w.startsWith("-P="))!.slice(3);
   assert.deepEqual(
     config.permissions[set],
-    { read: true, net: ["127.0.0.1"] },
+    { read: true, env: ["INIT_CWD"], net: ["127.0.0.1"] },
     "deno task watch must not write",
   );
   return words.slice(2, -1);

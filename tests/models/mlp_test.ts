@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../../lib/runtime/backend.ts";
-import { decodeMlpModel, Mlp, mlpSpec } from "../../lib/models/mlp.ts";
+import { decodeMlpModel, Mlp, mlpHidden, mlpSpec } from "../../lib/models/mlp.ts";
 import { encodeSafetensors } from "../../lib/formats/safetensors.ts";
 import { type HostTensor, numel, type StateDict } from "../../lib/formats/state_dict.ts";
 import { mlpFile } from "../hostile_inputs.ts";
@@ -352,4 +352,21 @@ Deno.test("new Mlp() rejects more than 16 hidden layers", () => {
     name: "RangeError",
     message: "An MLP has at most 16 hidden layers, got 17",
   });
+});
+
+Deno.test("mlpHidden() reads the widths of an nn.Sequential MLP's state dict and rejects anything else", () => {
+  const z = (shape: number[]) => f32(shape, new Array(shape.reduce((a, b) => a * b, 1)).fill(0));
+  const mlp = new Map([
+    ["0.weight", z([64, 1])],
+    ["0.bias", z([64])],
+    ["2.weight", z([32, 64])],
+    ["2.bias", z([32])],
+    ["4.weight", z([1, 32])],
+    ["4.bias", z([1])],
+  ]);
+  assert.deepEqual(mlpHidden(mlp), [64, 32]);
+  assert.equal(mlpHidden(new Map([...mlp].filter(([k]) => k !== "4.bias"))), null);
+  assert.equal(mlpHidden(new Map([...mlp, ["2.weight", z([32, 63])]])), null, "widths must chain");
+  assert.equal(mlpHidden(new Map([["conv1.weight", z([16, 3, 3, 3])]])), null);
+  assert.equal(mlpHidden(new Map()), null);
 });

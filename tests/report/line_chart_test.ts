@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 // Until deno.json maps "fast-xml-parser" (then import the bare name).
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { type ChartSpec, lineChart, niceTicks } from "../../lib/report/line_chart.ts";
+import { type ChartSpec, lineChart, niceTicks, runColor } from "../../lib/report/line_chart.ts";
 
 type Node = Record<string, unknown>;
 const asList = (v: unknown): Node[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]) as Node[];
@@ -285,4 +285,23 @@ Deno.test("lineChart() names its clip path as asked, so several charts can share
   assert.ok(svg.includes(`<clipPath id="run1-loss">`));
   assert.ok(!svg.includes("url(#plot)"));
   assert.equal(svg.match(/clip-path="url\(#run1-loss\)"/g)?.length, 2);
+});
+
+Deno.test("lineChart() draws a series in its own colour and notes under the legend", () => {
+  const svg = lineChart({
+    title: "Loss",
+    xLabel: "epoch",
+    yLabel: "MSE",
+    series: [
+      { name: "a", x: [1, 2], y: [2, 1], color: runColor(2) },
+      { name: "b", x: [1, 2], y: [3, 2] },
+    ],
+    notes: ["c: diverged at epoch 1, no fit"],
+  });
+  const root = parseSvg(svg);
+  assert.ok(svg.includes(`stroke="${runColor(2)}"`));
+  assert.ok(texts(root).includes("c: diverged at epoch 1, no fit"));
+  assert.equal(paths(root).length, 2);
+  assert.notEqual(runColor(0), runColor(1));
+  assert.equal(runColor(8), runColor(0));
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { CLASS_NAMES } from "../../lib/data/cifar.ts";
+import { runColor } from "../../lib/report/line_chart.ts";
 import { chartSlugs, renderReport, thin } from "../../lib/report/render_report.ts";
 import type { Exp1Folder, Exp2Folder } from "../../lib/report/run_folder.ts";
 import { exp1Run } from "./run_folder_fixtures.ts";
@@ -127,8 +128,16 @@ Deno.test("renderReport() writes Lab 1's summary table, divergence line and thre
   assert.equal(pathCount(fit), 3);
   assert.ok(texts(fit).includes("true f(x)") && !texts(fit).includes("lr-1"));
   assert.equal(pathCount(error), 2);
-  assert.ok(texts(loss).includes("lr-1") && texts(loss).includes("training MSE (log scale)"));
+  // A diverged run is named as such: a note in the fit chart, "(diverged)" on its loss curve.
+  assert.ok(texts(fit).includes("lr-1: diverged at epoch 2, no fit"));
+  assert.ok(texts(loss).includes("lr-1 (diverged)") && texts(loss).includes("training MSE (log scale)"));
   assert.ok(texts(loss).includes("epoch"));
+  // One colour per run across the study's charts: run k is runColor(k) everywhere.
+  for (const svg of [fit, error, loss]) {
+    assert.ok(svg.includes(`stroke="${runColor(1)}"`), "lr-0.1 in its colour");
+    assert.ok(svg.includes(`stroke="${runColor(2)}"`), "lr-0.01 in its colour");
+  }
+  assert.ok(loss.includes(`stroke="${runColor(0)}"`) && !fit.includes(`stroke="${runColor(0)}"`));
 });
 
 Deno.test("renderReport() says when no run diverged", () => {

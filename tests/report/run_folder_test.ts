@@ -297,3 +297,42 @@ Deno.test("readRunFolder() errors are CsvError or RunFolderError, never a crash"
     );
   });
 });
+
+Deno.test("readRunFolder() reads a diverged exp2 run's last row and the epochs a run inherited", async () => {
+  await inTemp(async (tmp) => {
+    const header = "epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,images_per_second";
+    const diverged = await readRunFolder(
+      await writeFolder(tmp, "d", {
+        ...exp2Files(),
+        "metrics.csv": `${header}\n1,0.1,2.1,0.3,1.9,0.35,10,10\n2,100,NaN,0.1,NaN,NaN,3,4\n`,
+      }),
+    );
+    assert.ok(diverged.lab === "exp2");
+    assert.equal(diverged.divergedEpoch, 2);
+    assert.ok(Number.isNaN(diverged.epochs[1].trainLoss));
+    // A NaN anywhere but the last row is damage, not divergence.
+    await assert.rejects(
+      readRunFolder(
+        await writeFolder(tmp, "n", {
+          ...exp2Files(),
+          "metrics.csv": `${header}\n1,0.1,NaN,0.3,1.9,0.35,10,10\n2,0.1,2,0.1,2,0.1,3,4\n`,
+        }),
+      ),
+      { name: "CsvError", message: /line 2: column "train_loss" is "NaN", expected a number/ },
+    );
+    const inherited = await readRunFolder(
+      await writeFolder(tmp, "i", {
+        ...exp2Files(),
+        "metrics.csv": `${header},inherited_from\n1,0.1,2.1,0.3,1.9,0.35,10,10,stage1.safetensors\n` +
+          "2,0.1,1.5,0.45,1.6,0.4,10.5,9.5,stage1.safetensors\n3,0.01,1.2,0.55,1.5,0.5,9.5,10.5,\n",
+      }),
+    );
+    assert.ok(inherited.lab === "exp2");
+    assert.deepEqual(inherited.epochs.map((e) => e.inheritedFrom ?? null), [
+      "stage1.safetensors",
+      "stage1.safetensors",
+      null,
+    ]);
+    assert.equal(inherited.divergedEpoch, null);
+  });
+});

@@ -6,8 +6,10 @@ import {
   BACKENDS,
   describeCpu,
   hasGpuDeviceFile,
+  nativeInstallHint,
   probeWebGpu,
   selectBackend,
+  slowBackendNotice,
 } from "../../lib/runtime/backend.ts";
 import { nativeAvailable } from "../../lib/native/mod.ts";
 
@@ -139,4 +141,16 @@ Deno.test("hasGpuDeviceFile() finds render nodes, NVIDIA, WSL2 and ROCm devices 
   for (const none of [[], ["null", "kvm", "fuse", "nvidiactl", "nvidia-uvm", "drm"]]) {
     assert.equal(hasGpuDeviceFile(none), false, none.join());
   }
+});
+
+Deno.test("slowBackendNotice() is three short lines with the expected time and the platform's install line", () => {
+  for (const os of ["linux", "darwin", "windows"]) {
+    const lines = slowBackendNotice("exp2", "about 21:40:00 for this run (native: about 33:20)", os);
+    assert.equal(lines.length, 3);
+    assert.ok(lines.every((l) => l.startsWith("exp2: ") && l.length < 240), lines.join("\n"));
+    assert.ok(lines[1].includes(nativeInstallHint(os)));
+  }
+  assert.match(nativeInstallHint("linux"), /sudo apt-get install -y libdnnl2 libopenblas0-pthread/);
+  assert.match(nativeInstallHint("darwin"), /brew install openblas/);
+  assert.match(nativeInstallHint("windows"), /WSL2.*libopenblas\.dll/);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readEnv } from "../../lib/runtime/env.ts";
+import { displayPath, readEnv, shellQuote, userPath } from "../../lib/runtime/env.ts";
 
 Deno.test("readEnv() reads a granted variable and never prompts for others", async () => {
   Deno.env.set("TFJS_LAB_ENV_TEST", "42");
@@ -22,4 +22,19 @@ console.log(String(readEnv("HOME")));`;
   } finally {
     await Deno.remove(script);
   }
+});
+
+Deno.test("userPath() resolves against INIT_CWD; displayPath() gives it back as the user would type it", () => {
+  const root = Deno.cwd();
+  assert.equal(userPath("runs/a", { initCwd: root }), "runs/a");
+  assert.equal(userPath("runs/a", { initCwd: "" }), "runs/a");
+  assert.equal(userPath("/abs/x", { initCwd: "/elsewhere" }), "/abs/x");
+  assert.equal(userPath("myrun", { initCwd: `${root}/labs` }), "labs/myrun");
+  assert.equal(userPath("..", { initCwd: `${root}/labs` }), ".");
+  assert.equal(userPath("x", { initCwd: "/tmp/elsewhere" }), "/tmp/elsewhere/x");
+  assert.equal(displayPath("labs/myrun", { initCwd: `${root}/labs` }), "myrun");
+  assert.equal(displayPath("runs/a", { initCwd: `${root}/labs` }), "../runs/a");
+  assert.equal(displayPath("/abs/x", { initCwd: "/elsewhere" }), "/abs/x");
+  assert.equal(shellQuote("runs/exp2-20260101-000000"), "runs/exp2-20260101-000000");
+  assert.equal(shellQuote("my run"), "'my run'");
 });

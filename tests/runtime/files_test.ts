@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../../lib/runtime/files.ts";
+import {
+  readFileNamed,
+  removeStaleTemps,
+  sameFile,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "../../lib/runtime/files.ts";
 import { names, withTempDir } from "../helpers.ts";
 
 Deno.test("writeFileAtomic() writes text and bytes, creating folders, and leaves no temporary file", async () => {
@@ -128,5 +134,26 @@ Deno.test("readFileNamed() refuses a file over maxBytes from its size, before re
     });
     // The default limit is 1 GiB.
     await assert.rejects(readFileNamed(path), { message: /exceed the 1073741824-byte limit for file$/ });
+  });
+});
+
+Deno.test("sameFile() sees through links and dots; removeStaleTemps() removes only old temp files of others", async () => {
+  await withTempDir("files_test_", async (dir) => {
+    await Deno.writeTextFile(join(dir, "w.safetensors"), "x");
+    await Deno.symlink(join(dir, "w.safetensors"), join(dir, "link"));
+    assert.equal(await sameFile(join(dir, "link"), join(dir, "sub", "..", "w.safetensors")), true);
+    assert.equal(await sameFile(join(dir, "w.safetensors"), join(dir, "none")), false);
+
+    const old = "metrics.csv.tmp-123-0a1b2c3d";
+    const fresh = "final.pth.tmp-124-0a1b2c3d";
+    const mine = `x.tmp-${Deno.pid}-0a1b2c3d`;
+    for (const f of [old, fresh, mine, "notes.tmp-1-zz"]) await Deno.writeTextFile(join(dir, f), "half");
+    for (const f of [old, mine]) await Deno.utime(join(dir, f), 0, 0);
+    assert.deepEqual(await removeStaleTemps(dir), [old]);
+    assert.deepEqual(
+      (await names(dir)).filter((n) => n.includes(".tmp")),
+      [fresh, "notes.tmp-1-zz", mine].sort(),
+    );
+    assert.deepEqual(await removeStaleTemps(join(dir, "missing")), []);
   });
 });

@@ -197,3 +197,26 @@ Deno.test("defineFlags() help lists every flag once with its default, unit and p
   assert.ok(help.endsWith("Examples:\n  deno task x --epochs 5\n"));
   for (const line of help.split("\n")) assert.ok(line.length <= 100, `help line too long: ${line}`);
 });
+
+Deno.test("parse() names the flags given; flag.path() resolves against INIT_CWD", () => {
+  const cli = defineFlags("x", {
+    out: flag.path("run folder", { placeholder: "DIR" }),
+    seed: flag.int("seed", { default: 0 }),
+    watch: flag.boolean("serve"),
+  });
+  const { values, given } = cli.parse(["--seed", "0", "--watch"]);
+  assert.deepEqual([...given].sort(), ["seed", "watch"]);
+  assert.equal(values.out, undefined);
+  assert.deepEqual([...cli.parse([]).given], []);
+  assertUsage(() => cli.parse(["--out", ""]), `--out needs a value, got ""`);
+  const saved = Deno.env.get("INIT_CWD");
+  try {
+    Deno.env.set("INIT_CWD", "/tmp/somewhere-else");
+    assert.equal(cli.parse(["--out", "mine"]).values.out, "/tmp/somewhere-else/mine");
+    Deno.env.set("INIT_CWD", Deno.cwd());
+    assert.equal(cli.parse(["--out", "mine"]).values.out, "mine");
+  } finally {
+    if (saved === undefined) Deno.env.delete("INIT_CWD");
+    else Deno.env.set("INIT_CWD", saved);
+  }
+});

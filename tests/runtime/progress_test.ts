@@ -40,17 +40,6 @@ Deno.test("Progress writes nothing when disabled", () => {
   assert.equal(out, "");
 });
 
-Deno.test("Progress writes nothing by default when stderr is not a terminal", {
-  ignore: Deno.stderr.isTerminal(),
-}, () => {
-  const out = captureStderr(() => {
-    const bar = new Progress("epoch 1", 3);
-    bar.update(3);
-    bar.done();
-  });
-  assert.equal(out, "");
-});
-
 Deno.test("Progress draws label, bar, count, rate, ETA and note in place when enabled", () => {
   const out = captureStderr(() => {
     const bar = new Progress("epoch 1", 4, { enabled: true, unit: "batch" }).scale(128);
@@ -70,6 +59,46 @@ Deno.test("Progress redraws at most 10 times a second but always draws the last 
   });
   const lines = out.split("\r\x1b[2K").filter((s) => s !== "");
   assert.ok(lines.length >= 1 && lines.length < 1000, `${lines.length} redraws`);
-  assert.match(lines.at(-1)!, / 1000\/1000 .* it\/s ETA 0:00 $/);
+  assert.match(lines.at(-1)!, / 1000\/1000 .* it\/s ETA 0:00$/);
   assert.ok(lines.at(-1)!.includes(`[${"#".repeat(24)}]`));
+});
+
+Deno.test("Progress off a terminal writes one plain line at most every 30 s: steps, rate, both ETAs, note", () => {
+  let now = 0;
+  const out = captureStderr(() => {
+    // Epoch 2 of 3 of 1,000 images in steps of 100, at 10 images/s of fake time.
+    const bar = new Progress("epoch 2/3", 1000, {
+      mode: "plain",
+      unit: "img",
+      stepSize: 100,
+      run: { done: 1000, total: 3000 },
+      now: () => now,
+    });
+    for (let done = 10; done <= 1000; done += 10) {
+      now = done * 100; // 0.1 s per image
+      bar.update(done, `loss ${(2 - done / 1000).toFixed(2)}`);
+    }
+    bar.done();
+  });
+  const lines = out.split("\n").filter((l) => l !== "");
+  // 100 s of updates: a line at 30, 60 and 90 s; none drawn in place.
+  assert.equal(lines.length, 3, out);
+  assert.ok(!out.includes("\r"));
+  assert.equal(
+    lines[0],
+    "epoch 2/3: step 3/10, 300/1000 img, 10 img/s, ETA 1:10, run ETA 2:50, loss 1.70",
+  );
+  assert.match(lines[2], /^epoch 2\/3: step 9\/10, 900\/1000 img, .* ETA 0:10, run ETA 1:50, loss 1\.10$/);
+});
+
+Deno.test("Progress defaults to plain lines when stderr is not a terminal, and writes nothing when off", {
+  ignore: Deno.stderr.isTerminal(),
+}, () => {
+  assert.equal(new Progress("epoch 1", 3).mode, "plain");
+  const out = captureStderr(() => {
+    const bar = new Progress("epoch 1", 3, { mode: "off" });
+    bar.update(3);
+    bar.done();
+  });
+  assert.equal(out, "");
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { runInfo } from "../../lib/runtime/run_info.ts";
+import { continuedRunInfo, runInfo } from "../../lib/runtime/run_info.ts";
 
 const backend = { backend: "cpu", device: "cpu: Test CPU (2 threads), JavaScript", reason: "requested" };
 
@@ -50,4 +50,18 @@ Deno.test("runInfo() gives the toolkit version of deno.json", async () => {
 Deno.test("runInfo() is JSON-serialisable and round-trips", () => {
   const info = runInfo("exp2", { lr: 0.1, milestones: [100, 150] }, backend);
   assert.deepEqual(JSON.parse(JSON.stringify(info)), info);
+});
+
+Deno.test("continuedRunInfo() keeps the first command and lists every session", () => {
+  const first = { started: "t1", command: "deno task exp2 --out runs/a", startEpoch: 1 };
+  const second = continuedRunInfo(first, {
+    started: "t2",
+    command: "deno task exp2 --resume auto --out runs/a",
+    startEpoch: 3,
+  });
+  assert.equal(second.command, first.command);
+  const third = continuedRunInfo(second, { started: "t3", command: "resume again", startEpoch: 5 });
+  assert.deepEqual(third.sessions.map((s) => [s.started, s.startEpoch]), [["t1", 1], ["t2", 3], ["t3", 5]]);
+  assert.equal(third.command, first.command);
+  assert.deepEqual(continuedRunInfo(null, { started: "t", command: "c", startEpoch: 1 }).sessions.length, 1);
 });

@@ -28,7 +28,7 @@ Deno.test("shared flags: one definition, each task's default and bounds", () => 
     () => cli.parse(["--batch-size", "4097"]),
     /--batch-size must be an integer at least 1 and at most 4096/,
   );
-  assert.match(cli.help(), /--out DIR\s+run folder \(default runs\/x-<time>\)/);
+  assert.match(cli.help(), /--out DIR\s+run folder \(a new or empty one\) \(default runs\/x-<time>\)/);
 });
 
 Deno.test("timeStamp() is the UTC time as YYYYMMDD-HHMMSS", () => {
