@@ -17,9 +17,8 @@
  */
 import { Deflate } from "fflate";
 import { join, resolve } from "node:path";
-import { encodeCheckpoint, type MetricsRow } from "../lib/formats/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../lib/formats/safetensors.ts";
-import { mlpSpec } from "../lib/models/mlp.ts";
+import { metricsRow, mlpZeros, TINY_FIT_CONFIG, tinyCheckpoint } from "../tests/checkpoints.ts";
 import {
   dagPickle,
   deepPickle,
@@ -55,33 +54,10 @@ async function gigabyteBomb(): Promise<Uint8Array> {
   }
 }
 
-const saved = {
-  epochs: 10,
-  lr: 0.01,
-  samples: 100,
-  batchSize: 10,
-  hidden: [4],
-  optimizer: "adam",
-  xMin: -5,
-  xMax: 5,
-  seed: 0,
-  fn: "x^2",
-};
-const mlpZeros = new Map(
-  [...mlpSpec([4])].map(([n, s]) => [n, { ...s, data: new Float32Array(s.shape[0] * (s.shape[1] ?? 1)) }]),
-);
+const [mlpZerosState, saved] = [mlpZeros([4]), TINY_FIT_CONFIG];
 const variance = decodeSafetensors(await Deno.readFile(WEIGHTS)).state;
 (variance.get("layer1.0.bn2.running_var")!.data as Float32Array)[0] = -1;
-const row = (epoch: number): MetricsRow => ({
-  epoch,
-  lr: 0.1,
-  train_loss: 2,
-  train_acc: 0.2,
-  test_loss: 2,
-  test_acc: 0.2,
-  epoch_seconds: 10,
-  images_per_second: 100,
-});
+
 const bomb = await gigabyteBomb();
 
 /** name -> bytes of every input file. */
@@ -99,27 +75,13 @@ const inputs: Record<string, Uint8Array> = {
   ),
   "png-16000.png": makePng(16000, 16000),
   "png-wide.png": makePng(2 ** 31 - 1, 1, { idat: zlibZeros(10) }),
-  "mlp-huge-hidden.safetensors": mlpFile(mlpZeros, { ...saved, hidden: new Array(16).fill(4096) }),
-  "mlp-nan-range.safetensors": mlpFile(mlpZeros, { ...saved, xMin: null, xMax: "abc" }),
+  "mlp-huge-hidden.safetensors": mlpFile(mlpZerosState, { ...saved, hidden: new Array(16).fill(4096) }),
+  "mlp-nan-range.safetensors": mlpFile(mlpZerosState, { ...saved, xMin: null, xMax: "abc" }),
   "nested-shape.safetensors": nestedShapeSafetensors(1_000_000),
   "negative-variance.safetensors": encodeSafetensors(variance),
-  "epoch-002.safetensors": encodeCheckpoint(
-    new Map([["linear.bias", { dtype: "F32", shape: [10], data: new Float32Array(10) }]]),
-    new Map(),
-    {
-      epoch: 2,
-      rng: [1, 2, 3, 4],
-      config: {
-        batchSize: 128,
-        seed: 0,
-        limitTrain: null,
-        limitTest: null,
-        momentum: 0.9,
-        weightDecay: 1e-4,
-      },
-      metrics: [row(1), { ...row(2), train_loss: "<script>alert(1)</script>" } as unknown as MetricsRow],
-    },
-  ),
+  "epoch-002.safetensors": tinyCheckpoint(2, {
+    metrics: [metricsRow(1), { ...metricsRow(2), train_loss: "<script>alert(1)</script>" }],
+  }),
   "metrics.csv": new TextEncoder().encode("epoch,lr\n1,0.1\n"),
 };
 for (const [name, bytes] of Object.entries(inputs)) await Deno.writeFile(join(dir, name), bytes);

@@ -11,7 +11,6 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../lib/data/rng.ts";
-import { METRICS_COLUMNS, type MetricsRow } from "../lib/formats/checkpoint.ts";
 
 /** The repository root. */
 export const REPO: string = resolve(new URL("..", import.meta.url).pathname);
@@ -302,8 +301,32 @@ export function pythonBatch(labels: number[], fill = (i: number) => i): Uint8Arr
   return out;
 }
 
-/** A complete metrics row of `epoch` (what a checkpoint must hold): zeros except `values`. */
-export function metricsRow(epoch: number, values: Partial<MetricsRow> = {}): MetricsRow {
-  const row = Object.fromEntries(METRICS_COLUMNS.map((c) => [c, 0])) as Record<string, number> as MetricsRow;
-  return { ...row, epoch, ...values };
+/**
+ * Command-line words from one line, for the many flags of a lab test:
+ * `argv("--epochs 3 --hidden 4")` is `["--epochs", "3", "--hidden", "4"]`.
+ */
+export function argv(line: string): string[] {
+  return line.split(" ");
+}
+
+/** Every file under `dir` with its bytes, by relative path: compare two to show nothing changed. */
+export async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) {
+      for (const [k, v] of await snapshot(join(dir, e.name))) files.set(`${e.name}/${k}`, v);
+    } else files.set(e.name, await Deno.readFile(join(dir, e.name)));
+  }
+  return files;
+}
+
+/** Every entry under `dir` with its size and modification time: compare two to show nothing was written. */
+export async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const info = await Deno.lstat(join(dir, e.name));
+    out.push(`${e.name} ${info.size} ${info.mtime?.getTime()}`);
+    if (e.isDirectory) out.push(...(await tree(join(dir, e.name))).map((l) => `${e.name}/${l}`));
+  }
+  return out.sort();
 }

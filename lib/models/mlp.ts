@@ -177,17 +177,28 @@ function take(state: StateDict, name: string, shape: number[], source: string): 
   return data;
 }
 
-/** The training config a Lab 1 model file carries in its `config` metadata: what `exp1` saves. */
-export interface SavedFitConfig {
+/** Everything that defines a Lab 1 run. */
+export interface FitConfig {
+  /** Passes over the training samples. */
   epochs: number;
+  /** Learning rate (per step; the loss is a per-example mean). */
   lr: number;
+  /** Training samples, x uniform in [xMin, xMax] (the lab's NUM_TRAIN_SAMPLES). */
   samples: number;
+  /** Samples per optimisation step. */
   batchSize: number;
+  /** Hidden layer widths of the ReLU MLP. */
   hidden: number[];
   optimizer: "adam" | "sgd";
+  /** Input range. */
   xMin: number;
   xMax: number;
+  /** Seeds the samples, the initial weights and the batch order. */
   seed: number;
+}
+
+/** The training config a Lab 1 model file carries in its `config` metadata: what `exp1` saves. */
+export interface SavedFitConfig extends FitConfig {
   /** The target f(x). */
   fn: string;
 }

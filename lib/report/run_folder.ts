@@ -122,6 +122,33 @@ export interface Exp2Epoch {
   inheritedFrom?: string | null;
 }
 
+/**
+ * The {@linkcode Exp2Epoch} of a checked `metrics.csv` row (its text values).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { epochFromRow } from "./run_folder.ts";
+ * const row = { epoch: "2", lr: "0.1", train_loss: "0.9", train_acc: "0.7", test_loss: "1", test_acc: "0.65",
+ *   epoch_seconds: "60", images_per_second: "833.3", inherited_from: "" };
+ * assert.deepEqual(epochFromRow(row), { epoch: 2, lr: 0.1, trainLoss: 0.9, trainAcc: 0.7, testLoss: 1,
+ *   testAcc: 0.65, epochSeconds: 60, imagesPerSecond: 833.3 });
+ * ```
+ */
+export function epochFromRow(r: Record<string, string>): Exp2Epoch {
+  return {
+    epoch: Number(r.epoch),
+    lr: Number(r.lr),
+    trainLoss: Number(r.train_loss),
+    trainAcc: Number(r.train_acc),
+    testLoss: Number(r.test_loss),
+    testAcc: Number(r.test_acc),
+    epochSeconds: Number(r.epoch_seconds),
+    imagesPerSecond: Number(r.images_per_second),
+    ...(r[INHERITED_COLUMN] ? { inheritedFrom: r[INHERITED_COLUMN] } : {}),
+  };
+}
+
 /** One `per_class.csv` row. */
 export interface ClassAccuracy {
   /** CIFAR-10 label, 0-9. */
@@ -423,17 +450,7 @@ async function readExp2(dir: string, info: RunJson): Promise<Exp2Folder> {
         throw new RunFolderError(`${at}: column "${c}" is "${r[c]}", expected an accuracy in [0, 1]`);
       }
     }
-    return {
-      epoch: k + 1,
-      lr: Number(r.lr),
-      trainLoss: Number(r.train_loss),
-      trainAcc: Number(r.train_acc),
-      testLoss: Number(r.test_loss),
-      testAcc: Number(r.test_acc),
-      epochSeconds: Number(r.epoch_seconds),
-      imagesPerSecond: Number(r.images_per_second),
-      ...(r[INHERITED_COLUMN] ? { inheritedFrom: r[INHERITED_COLUMN] } : {}),
-    };
+    return epochFromRow(r);
   });
 
   const perClassPath = join(dir, "per_class.csv");

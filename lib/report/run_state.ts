@@ -23,6 +23,7 @@ import { METRICS_COLUMNS, STEPS_COLUMNS, SUMMARY_COLUMNS } from "./columns.ts";
 import { parseCsvTable } from "./csv.ts";
 import {
   type ClassAccuracy,
+  epochFromRow,
   type Exp2Epoch,
   parseConfusion,
   parsePerClass,
@@ -341,16 +342,7 @@ function parseMetrics(text: string | undefined, problems: string[]): Exp2Epoch[]
       problems.push(`${at}: epoch is "${r.epoch}", expected ${k + 1}`);
       break;
     }
-    out.push({
-      epoch: k + 1,
-      lr: Number(r.lr),
-      trainLoss: Number(r.train_loss),
-      trainAcc: Number(r.train_acc),
-      testLoss: Number(r.test_loss),
-      testAcc: Number(r.test_acc),
-      epochSeconds: Number(r.epoch_seconds),
-      imagesPerSecond: Number(r.images_per_second),
-    });
+    out.push(epochFromRow(r));
   }
   return out;
 }

@@ -6,25 +6,10 @@
  * @module
  */
 
-/** Everything that defines a Lab 1 run. */
-export interface FitConfig {
-  /** Passes over the training samples. */
-  epochs: number;
-  /** Learning rate (per step; the loss is a per-example mean). */
-  lr: number;
-  /** Training samples, x uniform in [xMin, xMax] (the lab's NUM_TRAIN_SAMPLES). */
-  samples: number;
-  /** Samples per optimisation step. */
-  batchSize: number;
-  /** Hidden layer widths of the ReLU MLP. */
-  hidden: number[];
-  optimizer: "adam" | "sgd";
-  /** Input range. */
-  xMin: number;
-  xMax: number;
-  /** Seeds the samples, the initial weights and the batch order. */
-  seed: number;
-}
+import type { FitConfig } from "../models/mlp.ts";
+
+/** Everything that defines a Lab 1 run (declared beside the model file that records it). */
+export type { FitConfig };
 
 /**
  * Lab 1's handout: NUM_TRAIN_SAMPLES 1000, batches of 100, two hidden layers

@@ -6,7 +6,7 @@ import { parseCsv } from "../../lib/report/csv.ts";
 import { decodePth } from "../../lib/formats/pth.ts";
 import { decodeSafetensors } from "../../lib/formats/safetensors.ts";
 import { runColor } from "../../lib/report/line_chart.ts";
-import { names, REPO, runLab, type RunLabOptions, withTempDir } from "../helpers.ts";
+import { argv, names, REPO, runLab, type RunLabOptions, snapshot, withTempDir } from "../helpers.ts";
 
 /** `deno run ... labs/exp1.ts ...args` from the repository root. */
 const exp1 = (...args: string[]) => runLab("exp1", args);
@@ -192,19 +192,7 @@ Deno.test("exp1 accepts negative numbers after a flag", async () => {
   await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "neg");
     const r = await exp1(
-      "--x-min",
-      "-2",
-      "--x-max",
-      "2",
-      "--fn",
-      "-x",
-      "--epochs",
-      "1",
-      "--samples",
-      "20",
-      "--hidden",
-      "4",
-      "--out",
+      ...argv("--x-min -2 --x-max 2 --fn -x --epochs 1 --samples 20 --hidden 4 --out"),
       out,
     );
     assert.equal(r.code, 0, r.stderr);
@@ -219,17 +207,7 @@ Deno.test("exp1 --study lr runs 1, 0.1, 0.01, 0.001 at the lab's fixed 1000 epoc
   await withTempDir("exp1_test_", async (dir) => {
     const out = join(dir, "lr");
     const r = await exp1(
-      "--study",
-      "lr",
-      "--epochs",
-      "3",
-      "--samples",
-      "50",
-      "--batch-size",
-      "50",
-      "--hidden",
-      "4",
-      "--out",
+      ...argv("--study lr --epochs 3 --samples 50 --batch-size 50 --hidden 4 --out"),
       out,
     );
     assert.equal(r.code, 0, r.stderr);
@@ -253,17 +231,6 @@ Deno.test("exp1 --study lr runs 1, 0.1, 0.01, 0.001 at the lab's fixed 1000 epoc
     }
   });
 });
-
-/** Every file under `dir` with its bytes, by relative path. */
-async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  for await (const e of Deno.readDir(dir)) {
-    if (e.isDirectory) {
-      for (const [k, v] of await snapshot(join(dir, e.name))) files.set(`${e.name}/${k}`, v);
-    } else files.set(e.name, await Deno.readFile(join(dir, e.name)));
-  }
-  return files;
-}
 
 Deno.test("exp1 refuses a folder holding a run of either lab, or other files, and leaves it byte-identical", async () => {
   await withTempDir("exp1_test_", async (dir) => {
@@ -314,17 +281,7 @@ Deno.test("exp1 charts: one colour per run in fit.svg and loss.svg, diverged run
     const out = join(dir, "study");
     // Plain SGD on a 4-unit MLP: LR 1 and 0.1 diverge (epochs 3 and 9), 0.01 and 0.001 do not.
     const r = await exp1(
-      "--study",
-      "lr",
-      "--optimizer",
-      "sgd",
-      "--samples",
-      "50",
-      "--batch-size",
-      "50",
-      "--hidden",
-      "4",
-      "--out",
+      ...argv("--study lr --optimizer sgd --samples 50 --batch-size 50 --hidden 4 --out"),
       out,
     );
     assert.equal(r.code, 0, r.stderr);
@@ -366,25 +323,14 @@ Deno.test("exp1 --load model.pth --plot redraws a .pth, and relative paths resol
     // As `cd DIR && deno task exp1 --out mine`: deno task runs in the project root, INIT_CWD is DIR.
     const r = await exp1With(
       { env: { INIT_CWD: dir } },
-      "--epochs",
-      "3",
-      "--samples",
-      "20",
-      "--hidden",
-      "4",
-      "--out",
-      "mine",
+      ...argv("--epochs 3 --samples 20 --hidden 4 --out mine"),
     );
     assert.equal(r.code, 0, r.stderr);
     assert.ok((await names(join(dir, "mine"))).includes("model.pth"));
     await assert.rejects(Deno.stat(join(REPO, "mine")), Deno.errors.NotFound);
     const p = await exp1With(
       { env: { INIT_CWD: dir } },
-      "--load",
-      "mine/model.pth",
-      "--plot",
-      "--out",
-      "plot",
+      ...argv("--load mine/model.pth --plot --out plot"),
     );
     assert.equal(p.code, 0, p.stderr);
     const redrawn = await Deno.readTextFile(join(dir, "plot", "fit.csv"));
@@ -396,14 +342,7 @@ Deno.test("exp1 --load model.pth --plot redraws a .pth, and relative paths resol
 Deno.test("exp1 --watch prints the live page's address and ends with the run", async () => {
   await withTempDir("exp1_test_", async (dir) => {
     const r = await exp1(
-      "--epochs",
-      "3",
-      "--samples",
-      "20",
-      "--hidden",
-      "4",
-      "--watch",
-      "--out",
+      ...argv("--epochs 3 --samples 20 --hidden 4 --watch --out"),
       join(dir, "w"),
     );
     assert.equal(r.code, 0, r.stderr);

@@ -18,6 +18,7 @@ import { encodeSafetensors } from "../../lib/formats/safetensors.ts";
 import type { StateDict } from "../../lib/formats/state_dict.ts";
 import { decodeWeights } from "../../lib/formats/weights.ts";
 import {
+  argv,
   assertOk,
   CIFAR_DIR,
   haveCifar,
@@ -26,6 +27,7 @@ import {
   REPO,
   runLab,
   type RunLabOptions,
+  snapshot,
 } from "../helpers.ts";
 
 /** Runs `labs/exp2.ts` with `args` and the task's permissions. */
@@ -41,20 +43,6 @@ const HEADER = "epoch,lr,train_loss,train_acc,test_loss,test_acc,epoch_seconds,i
 const SMALL = ["--limit-train", "64", "--limit-test", "32", "--batch-size", "32", "--backend", "native"];
 /** Epochs of a few seconds (32 steps), for tests that act during one. */
 const LONGER = ["--limit-train", "1024", "--limit-test", "32", "--batch-size", "32", "--backend", "native"];
-
-/** Every file under `dir` with its bytes, by relative path. */
-async function snapshot(dir: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  async function walk(sub: string) {
-    for await (const e of Deno.readDir(join(dir, sub))) {
-      const rel = sub ? `${sub}/${e.name}` : e.name;
-      if (e.isDirectory) await walk(rel);
-      else files.set(rel, await Deno.readFile(join(dir, rel)));
-    }
-  }
-  await walk("");
-  return files;
-}
 
 async function writeTree(to: string, files: Map<string, Uint8Array>) {
   for (const [rel, bytes] of files) {
@@ -112,11 +100,7 @@ function runs(): Promise<Runs> {
       a1Files = await snapshot(a);
       // Only what changes is given again: the subset, batch size and seed come from the checkpoint.
       const a2 = await exp2([
-        "--schedule",
-        "0.1:1,0.01:1",
-        "--resume",
-        "auto",
-        "--out",
+        ...argv("--schedule 0.1:1,0.01:1 --resume auto --out"),
         a,
         "--backend",
         "native",
@@ -776,10 +760,7 @@ Deno.test({
     const out = join(tmp, "watched");
     const child = labCommand("exp2", [
       ...LONGER,
-      "--schedule",
-      "0.1:1",
-      "--watch",
-      "--out",
+      ...argv("--schedule 0.1:1 --watch --out"),
       out,
     ]).spawn();
     const stdout = new Response(child.stdout).text();
@@ -833,11 +814,7 @@ Deno.test({
     const r = await exp2(
       [
         ...SMALL,
-        "--limit-train",
-        "8",
-        "--limit-test",
-        "8",
-        "--data-dir",
+        ...argv("--limit-train 8 --limit-test 8 --data-dir"),
         parent,
         "--schedule",
         "0.1:1",

@@ -7,11 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeCheckpoint, type MetricsRow } from "../../lib/formats/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../../lib/formats/safetensors.ts";
-import { mlpSpec } from "../../lib/models/mlp.ts";
 import { exists } from "../../lib/runtime/files.ts";
 import { type LabResult, runLab, withTempDir } from "../helpers.ts";
+import { metricsRow, mlpZeros, TINY_FIT_CONFIG, tinyCheckpoint } from "../checkpoints.ts";
 import {
   dagPickle,
   deepPickle,
@@ -106,23 +105,7 @@ Deno.test("predict refuses a PNG declaring a huge image from its header", async 
 
 Deno.test("exp1 --load --plot checks the model file before building anything or writing", async () => {
   await withTempDir("hostile_exp1_", async (dir) => {
-    const zeros = new Map(
-      [...mlpSpec([4])].map((
-        [n, s],
-      ) => [n, { ...s, data: new Float32Array(s.shape[0] * (s.shape[1] ?? 1)) }]),
-    );
-    const saved = {
-      epochs: 10,
-      lr: 0.01,
-      samples: 100,
-      batchSize: 10,
-      hidden: [4],
-      optimizer: "adam",
-      xMin: -5,
-      xMax: 5,
-      seed: 0,
-      fn: "x^2",
-    };
+    const [zeros, saved] = [mlpZeros([4]), TINY_FIT_CONFIG];
     const files: [string, Uint8Array, RegExp][] = [
       [
         "huge.safetensors",
@@ -146,36 +129,9 @@ Deno.test("exp1 --load --plot checks the model file before building anything or 
 
 Deno.test("exp2 --resume refuses a checkpoint whose metrics rows are not the lab's, leaving metrics.csv as it was", async () => {
   await withTempDir("hostile_exp2_", async (dir) => {
-    const row = (epoch: number): MetricsRow => ({
-      epoch,
-      lr: 0.1,
-      train_loss: 2,
-      train_acc: 0.2,
-      test_loss: 2,
-      test_acc: 0.2,
-      epoch_seconds: 10,
-      images_per_second: 100,
-    });
-    const config = {
-      batchSize: 128,
-      seed: 0,
-      limitTrain: null,
-      limitTest: null,
-      momentum: 0.9,
-      weightDecay: 1e-4,
-    };
-    const script = { ...row(2), train_loss: "<script>alert(1)</script>" } as unknown as MetricsRow;
+    const script = { ...metricsRow(2), train_loss: "<script>alert(1)</script>" };
     const ckpt = join(dir, "epoch-002.safetensors");
-    const bias = { dtype: "F32" as const, shape: [10], data: new Float32Array(10) };
-    await Deno.writeFile(
-      ckpt,
-      encodeCheckpoint(new Map([["linear.bias", bias]]), new Map(), {
-        epoch: 2,
-        rng: [1, 2, 3, 4],
-        config,
-        metrics: [row(1), script],
-      }),
-    );
+    await Deno.writeFile(ckpt, tinyCheckpoint(2, { metrics: [metricsRow(1), script] }));
     const metrics = join(dir, "metrics.csv");
     const before = "epoch,lr\n1,0.1\n";
     await Deno.writeTextFile(metrics, before);

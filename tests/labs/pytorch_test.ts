@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { nativeAvailable } from "../../lib/native/mod.ts";
 import { parseCsv } from "../../lib/report/csv.ts";
-import { assertOk, CIFAR_DIR, haveCifar, REPO, runLab, withTempDir } from "../helpers.ts";
+import { argv, assertOk, CIFAR_DIR, haveCifar, REPO, runLab, withTempDir } from "../helpers.ts";
 
 const PYTHON = "/usr/bin/python3";
 /** `../shared/reference` beside the checkout, or beside the data of `$CIFAR10_DIR` (a worktree elsewhere). */
@@ -55,17 +55,7 @@ Deno.test({
     await withTempDir("pytorch_test_", async (dir) => {
       const out = join(dir, "lab2");
       const r = await runLab("exp2", [
-        "--limit-train",
-        "64",
-        "--limit-test",
-        "200",
-        "--batch-size",
-        "32",
-        "--schedule",
-        "0.1:1",
-        "--backend",
-        "native",
-        "--out",
+        ...argv("--limit-train 64 --limit-test 200 --batch-size 32 --schedule 0.1:1 --backend native --out"),
         out,
       ]);
       assertOk(r, "exp2");

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import puppeteer, { type Page } from "puppeteer-core";
-import { rawGet, REPO, withTempDir } from "../helpers.ts";
+import { argv, rawGet, REPO, tree, withTempDir } from "../helpers.ts";
 import {
   exp1Files,
   midRunExp2Files,
@@ -96,17 +96,6 @@ async function runWatch(cwd: string, args: string[]): Promise<{ code: number; st
   const [{ code }, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
   await child.stdout.cancel();
   return { code, stderr };
-}
-
-/** Every entry under `dir` with its size and time, to show the server wrote nothing. */
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const info = await Deno.lstat(join(dir, e.name));
-    out.push(`${e.name} ${info.size} ${info.mtime?.getTime()}`);
-    if (e.isDirectory) out.push(...(await tree(join(dir, e.name))).map((l) => `${e.name}/${l}`));
-  }
-  return out.sort();
 }
 
 /** Polls `check` until it returns true, failing after `ms` with `what` (no fixed sleeps). */
@@ -236,14 +225,9 @@ Deno.test({
         executablePath: CHROMIUM,
         ignoreDefaultArgs: true,
         args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
+          ...argv(
+            "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync",
+          ),
           `--user-data-dir=${profile}`,
         ],
       });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { RunFilesError } from "../../lib/report/run_files.ts";
 import type { RunView } from "../../lib/report/watch_view.ts";
 import { startWatch, type Watch, WatchError } from "../../lib/report/watch_server.ts";
-import { rawGet, withTempDir } from "../helpers.ts";
+import { rawGet, tree, withTempDir } from "../helpers.ts";
 import { exp1Files, liveExp2Files, writeFolder } from "./run_folder_fixtures.ts";
 
 /** Starts a server on `dirs`, runs `fn`, and always closes it. */
@@ -57,17 +57,6 @@ function eventStream(url: string) {
       await reader?.cancel().catch(() => {});
     },
   };
-}
-
-/** Every entry under `dir` with its size and time, to show nothing was written. */
-async function tree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const info = await Deno.lstat(join(dir, e.name));
-    out.push(`${e.name} ${info.size} ${info.mtime?.getTime()}`);
-    if (e.isDirectory) out.push(...(await tree(join(dir, e.name))).map((l) => `${e.name}/${l}`));
-  }
-  return out.sort();
 }
 
 Deno.test("startWatch() serves its page, script and style itself, with a policy that allows nothing else", async () => {

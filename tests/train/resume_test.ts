@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeCheckpoint } from "../../lib/formats/checkpoint.ts";
 import {
   checkpointName,
   checkResumable,
@@ -17,7 +16,8 @@ import {
 } from "../../lib/train/resume.ts";
 import { parseSchedule } from "../../lib/train/schedule.ts";
 import { UsageError } from "../../lib/runtime/flags.ts";
-import { metricsRow, withTempDir } from "../helpers.ts";
+import { withTempDir } from "../helpers.ts";
+import { metricsRow, tinyCheckpoint } from "../checkpoints.ts";
 
 Deno.test("checkpointName() pads the epoch to three digits", () => {
   assert.equal(checkpointName(1), "epoch-001.safetensors");
@@ -73,27 +73,13 @@ Deno.test("checkResumable() accepts equal settings and names the first differing
   assert.throws(() => checkResumable({}, saved, "old.safetensors"), /trained with --batch-size \(none\)/);
 });
 
-const bias = { dtype: "F32" as const, shape: [1], data: Float32Array.of(0.5) };
 /** A tiny checkpoint of `epoch` epochs under `config`. */
 function checkpoint(epoch: number, config: Record<string, unknown> = {}): Uint8Array {
   const metrics = Array.from(
     { length: epoch },
     (_, i) => metricsRow(i + 1, { lr: 0.1, test_acc: 0.1 * (i + 1) }),
   );
-  return encodeCheckpoint(new Map([["linear.bias", bias]]), new Map(), {
-    epoch,
-    rng: [1, 2, 3, 4],
-    config: {
-      batchSize: 128,
-      seed: 0,
-      limitTrain: null,
-      limitTest: null,
-      momentum: 0.9,
-      weightDecay: 1e-4,
-      ...config,
-    },
-    metrics,
-  });
+  return tinyCheckpoint(epoch, { config, metrics });
 }
 
 Deno.test("readLatestCheckpoint() skips damaged newer checkpoints, naming them, and throws when none reads", async () => {

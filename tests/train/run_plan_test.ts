@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeCheckpoint } from "../../lib/formats/checkpoint.ts";
 import { checkpointName } from "../../lib/train/resume.ts";
 import { type Lab2Config, type Lab2Request, planLab2Run } from "../../lib/train/run_plan.ts";
-import { metricsRow, REPO, withTempDir } from "../helpers.ts";
+import { REPO, withTempDir } from "../helpers.ts";
+import { tinyCheckpoint } from "../checkpoints.ts";
 
 const CONFIG: Lab2Config = {
   schedule: "0.1:1",
@@ -34,18 +34,8 @@ async function writeRun(dir: string, epochs: number, config: Partial<Lab2Config>
   await Deno.mkdir(join(dir, "checkpoints"), { recursive: true });
   const saved = { ...CONFIG, out: dir, ...config };
   await Deno.writeTextFile(join(dir, "run.json"), JSON.stringify({ lab: "exp2", config: saved }));
-  const bias = { dtype: "F32" as const, shape: [1], data: Float32Array.of(1) };
   for (let e = 1; e <= epochs; e++) {
-    const metrics = Array.from({ length: e }, (_, i) => metricsRow(i + 1, { lr: 0.1 }));
-    await Deno.writeFile(
-      join(dir, "checkpoints", checkpointName(e)),
-      encodeCheckpoint(new Map([["linear.bias", bias]]), new Map(), {
-        epoch: e,
-        rng: [1, 2, 3, 4],
-        config: saved,
-        metrics,
-      }),
-    );
+    await Deno.writeFile(join(dir, "checkpoints", checkpointName(e)), tinyCheckpoint(e, { config: saved }));
   }
   await Deno.writeTextFile(join(dir, "metrics.csv"), "epoch\n");
 }
