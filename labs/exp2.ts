@@ -116,6 +116,7 @@ const FLAG_KEYS: Record<string, keyof Lab2Config> = {
   "limit-train": "limitTrain",
   "limit-test": "limitTest",
   init: "init",
+  backend: "backend",
 };
 
 function resolveRequest(args: string[]) {

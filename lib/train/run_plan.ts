@@ -163,7 +163,7 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
   const asked = askedAgain(config, given, saved);
   const merged = resumeConfig<Lab2Config>(
     { ...config, ...saved, inherited },
-    { ...asked, backend: config.backend, out, resume: config.resume },
+    { ...asked, out, resume: config.resume },
   );
   checkResumable(saved, merged, path);
   if (asked.schedule !== undefined && typeof saved.schedule === "string") {
@@ -196,7 +196,7 @@ function askedAgain(
 ): Partial<Lab2Config> {
   const inherited = typeof saved.inherited === "number" ? saved.inherited : 0;
   const asked: Partial<Lab2Config> = {};
-  for (const key of ["batchSize", "seed", "dataDir", "limitTrain", "limitTest", "init"] as const) {
+  for (const key of ["batchSize", "seed", "dataDir", "limitTrain", "limitTest", "init", "backend"] as const) {
     if (given.has(key)) (asked as Record<string, unknown>)[key] = config[key];
   }
   if (given.has("schedule")) {
@@ -220,7 +220,6 @@ async function planFresh(request: Lab2Request, notices: string[], restart = fals
     }
     base = resumeConfig<Lab2Config>({ ...request.config, ...saved, inherited: 0 }, {
       ...askedAgain(request.config, request.given, {}),
-      backend: request.config.backend,
       resume: request.config.resume,
     });
     // The schedule saved is the whole one; an --init file adds its epochs again below.

@@ -95,6 +95,14 @@ Deno.test("planLab2Run() resumes with the checkpoint's settings, the flags given
       true,
     ]);
     assert.equal(plan.checkpoint!.path, join(a, "checkpoints", checkpointName(1)));
+    // The backend too: the checkpoint's unless --backend is given again.
+    await writeRun(join(dir, "gpu"), 1, { backend: "webgpu" });
+    const kept = await planLab2Run(request({ resume: "auto", backend: "auto" }, [], join(dir, "gpu")));
+    assert.equal(kept.config.backend, "webgpu");
+    const moved = await planLab2Run(
+      request({ resume: "auto", backend: "native" }, ["backend"], join(dir, "gpu")),
+    );
+    assert.equal(moved.config.backend, "native");
     await assert.rejects(planLab2Run(request({ resume: "auto", batchSize: 16 }, ["batchSize"], a)), {
       name: "UsageError",
       message: /was trained with --batch-size 32, this run asks for 16/,
@@ -110,8 +118,13 @@ Deno.test("planLab2Run() resumes with the checkpoint's settings, the flags given
       join(b, "run.json"),
       JSON.stringify({ lab: "exp2", config: { ...CONFIG, limitTrain: 8 } }),
     );
-    const again = await planLab2Run(request({ resume: "auto", limitTrain: null }, [], b));
-    assert.deepEqual([again.start, again.config.limitTrain, again.continues], [1, 8, true]);
+    const again = await planLab2Run(request({ resume: "auto", limitTrain: null, backend: "auto" }, [], b));
+    assert.deepEqual([again.start, again.config.limitTrain, again.config.backend, again.continues], [
+      1,
+      8,
+      "native",
+      true,
+    ]);
     assert.match(
       again.notices[0],
       /has no checkpoint yet \(it stopped in its first epoch\): starting it again/,
