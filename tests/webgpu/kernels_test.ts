@@ -120,3 +120,40 @@ Deno.test("webgpu: sgdMomentumStep() matches cpu", gpuTest, async () => {
     assertClose(webgpu, cpu, [`param ${size}`, `buffer ${size}`], 1e-6);
   }
 });
+
+Deno.test(
+  "webgpu: a convolution's weight gradient (split over tiles of output rows) matches cpu",
+  gpuTest,
+  async () => {
+    // [x shape, filter [kh, kw, cin, cout], stride, pad]: batch 1, odd sizes, stride 2, 1x1 and 2x3
+    // filters, explicit padding, and 64 output rows of 16 (16 tiles).
+    const cases: [
+      [number, number, number, number],
+      [number, number, number, number],
+      number,
+      "same" | "valid" | number,
+    ][] = [
+      [[1, 5, 7, 3], [3, 3, 3, 5], 1, "same"],
+      [[2, 7, 6, 3], [3, 3, 3, 4], 2, "same"],
+      [[3, 6, 5, 2], [2, 3, 2, 3], 1, "valid"],
+      [[2, 5, 5, 4], [1, 1, 4, 6], 2, 0],
+      [[2, 6, 6, 3], [3, 3, 3, 2], 1, 1],
+      [[4, 16, 16, 3], [3, 3, 3, 16], 1, "same"],
+    ];
+    for (const [shape, filter, stride, pad] of cases) {
+      const what = `x ${shape} w ${filter} stride ${stride} pad ${pad}`;
+      const [cpu, webgpu] = await onBoth(() =>
+        tf.tidy(() => {
+          const rng = new Rng(12);
+          const x = random(rng, shape) as tf.Tensor4D;
+          const w = random(rng, filter) as tf.Tensor4D;
+          const f = (x: tf.Tensor, w: tf.Tensor) =>
+            tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad);
+          const y = f(x, w);
+          return [y, ...tf.grads(f)([x, w], random(rng, y.shape))];
+        })
+      );
+      assertClose(webgpu, cpu, ["y", "dx", "dw"].map((n) => `${n} ${what}`), 1e-5);
+    }
+  },
+);
