@@ -13,6 +13,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../data/rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
+import { linear } from "../ops/mod.ts";
 import type { StateDict } from "../formats/state_dict.ts";
 
 /** Options for {@linkcode Mlp}. */
@@ -83,12 +84,14 @@ export class Mlp {
     return this.#layers.flatMap((l) => [l.weight, l.bias]);
   }
 
-  /** Predictions `[N, 1]` for inputs `[N, 1]`. */
+  /**
+   * Predictions `[N, 1]` for inputs `[N, 1]`: one {@linkcode linear} op a
+   * layer (one kernel each way on `native`).
+   */
   forward(x: tf.Tensor2D): tf.Tensor2D {
     let h: tf.Tensor2D = x;
     this.#layers.forEach((l, i) => {
-      h = tf.add(tf.matMul(h, l.weight as tf.Tensor2D), l.bias);
-      if (i + 1 < this.#layers.length) h = tf.relu(h);
+      h = linear(h, l.weight as tf.Tensor2D, l.bias as tf.Tensor1D, { relu: i + 1 < this.#layers.length });
     });
     return h;
   }
