@@ -16,8 +16,9 @@
  *   element by element and dominated a ResNet20 step), with large `Add` and
  *   `Relu` on oneDNN;
  * - `BatchMatMul` and the fused linear layer of `lib/ops/linear.ts` on BLAS;
- * - the MSE loss and its gradient, and Adam's update of every parameter
- *   in one kernel (PyTorch's rounding).
+ * - the MSE and softmax cross-entropy losses and their gradients, global
+ *   average pooling and its gradient, and SGD's and Adam's updates of every
+ *   parameter in one kernel each (PyTorch's rounding).
  *
  * Only the backend chooser (`lib/runtime/backend.ts`) imports this plugin.
  * Nothing loads at import time: {@linkcode nativeAvailable} probes,
@@ -36,7 +37,8 @@ import { DnnlElementwise } from "./dnnl_elementwise.ts";
 import { elementwiseKernels } from "./elementwise_kernels.ts";
 import { matMulKernel } from "./matmul_kernels.ts";
 import { residualKernels } from "./residual_kernels.ts";
-import { sgdKernel } from "./sgd_kernels.ts";
+import { sgdAllKernel, sgdKernel } from "./sgd_kernels.ts";
+import { poolKernels } from "./pool_kernels.ts";
 import { adamKernel } from "./adam_kernels.ts";
 import { linearKernels } from "./linear_kernels.ts";
 import { lossKernels } from "./loss_kernels.ts";
@@ -203,9 +205,11 @@ export function registerNativeBackend(): Promise<string> {
       ...convKernels(NATIVE_BACKEND, new NativeConv(libs, alloc)),
       ...batchNormKernels(NATIVE_BACKEND, libs.dnnl, alloc),
       ...elementwiseKernels(NATIVE_BACKEND, ew),
-      ...residualKernels(NATIVE_BACKEND, ew),
+      ...residualKernels(NATIVE_BACKEND, ew, alloc),
       sgdKernel(NATIVE_BACKEND),
+      sgdAllKernel(NATIVE_BACKEND),
       adamKernel(NATIVE_BACKEND),
+      ...poolKernels(NATIVE_BACKEND, alloc),
       ...lossKernels(NATIVE_BACKEND),
       ...(libs.blas
         ? [

@@ -16,7 +16,7 @@ import type { Rng } from "../data/rng.ts";
 import type { Sgd } from "./sgd.ts";
 import { LAB2_DEFAULTS } from "./defaults.ts";
 import { EagerStepRunner, type StepRunner } from "./train_step.ts";
-import { type CompiledStep, type StepCompiler, stepCompiler } from "../ops/mod.ts";
+import { type CompiledStep, softmaxCrossEntropy, type StepCompiler, stepCompiler } from "../ops/mod.ts";
 
 export {
   CompiledStepRunner,
@@ -308,12 +308,5 @@ export class Evaluator {
 /** Eval-mode forward of a batch: `[summed cross-entropy, top-1 class (int32), logits]`. */
 function forwardEval(model: ResNet20, x: tf.Tensor4D, y: tf.Tensor1D): [tf.Scalar, tf.Tensor1D, tf.Tensor2D] {
   const z = model.forward(x, false);
-  const loss = tf.losses.softmaxCrossEntropy(
-    tf.oneHot(y, NUM_CLASSES),
-    z,
-    undefined,
-    undefined,
-    tf.Reduction.SUM,
-  );
-  return [loss as tf.Scalar, tf.argMax(z, 1) as tf.Tensor1D, z];
+  return [softmaxCrossEntropy(z, y, { sum: true }), tf.argMax(z, 1) as tf.Tensor1D, z];
 }

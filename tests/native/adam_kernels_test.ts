@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { adamUpdate, adamUpdateReference } from "../../lib/ops/mod.ts";
+import { ADAM_KERNEL, adamUpdate, adamUpdateReference } from "../../lib/ops/mod.ts";
 import { adamStep } from "../../lib/native/adam_kernels.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
 import { on, REPO, uniform } from "../helpers.ts";
@@ -30,6 +30,7 @@ Deno.test({
   ignore: !nativeAvailable().ok,
   async fn() {
     await registerNativeBackend();
+    for (const k of [ADAM_KERNEL]) assert.ok(tf.getKernel(k, "native"), `${k} on native`);
     const shapes = [[1], [3, 5], [64, 64], [7]];
     for (const step of [1, 2, 10, 1000]) {
       const run = (ours: boolean) => () => {

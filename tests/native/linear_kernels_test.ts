@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "../../lib/ops/gradients.ts";
-import { linear, linearReference } from "../../lib/ops/mod.ts";
+import { linear, LINEAR_GRAD_KERNEL, LINEAR_KERNEL, linearReference } from "../../lib/ops/mod.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
 import { on, uniform } from "../helpers.ts";
 
@@ -34,6 +34,9 @@ Deno.test({
   ignore,
   async fn() {
     await registerNativeBackend();
+    for (const k of [LINEAR_KERNEL, LINEAR_GRAD_KERNEL]) {
+      assert.ok(tf.getKernel(k, "native"), `${k} on native`);
+    }
     for (const [m, k, n] of SHAPES) {
       for (const relu of [false, true]) {
         const [xv, wv, bv, dv] = [uniform(m * k, 1), uniform(k * n, 2), uniform(n, 3), uniform(m * n, 4)];
