@@ -48,12 +48,18 @@ const cli = defineFlags("deno task profile [flags]", {
     max: 50000,
   }),
   "data-dir": flag.string("CIFAR-10 binary folder", { placeholder: "DIR", defaultText: "CIFAR10_DIR" }),
-  reference: flag.string("folder of pytorch_resnet20.py", { default: "../shared/reference", placeholder: "DIR" }),
+  reference: flag.string("folder of pytorch_resnet20.py", {
+    default: "../shared/reference",
+    placeholder: "DIR",
+  }),
   python: flag.string("Python with PyTorch", { default: "/usr/bin/python3", placeholder: "PATH" }),
   "no-reference": flag.boolean("skip PyTorch"),
 }, {
   description: "Per-op profile of a ResNet20 training step and epoch, beside PyTorch's in the same run.",
-  examples: ["deno task profile", "CIFAR10_DIR=../shared/data/cifar-10-batches-bin deno task profile --epoch-images 50000"],
+  examples: [
+    "deno task profile",
+    "CIFAR10_DIR=../shared/data/cifar-10-batches-bin deno task profile --epoch-images 50000",
+  ],
 });
 
 type Options = FlagValues<typeof cli.table>;
@@ -164,7 +170,9 @@ async function profileEpoch(o: Options): Promise<number> {
     });
     const steps = Math.ceil(images / o.batchSize), total = r.seconds * 1000;
     for (const [name, ms] of Object.entries(timings)) {
-      console.log(`ours,epoch,${name.replace("Ms", "")},1,${(ms / steps).toFixed(2)},${(ms / total).toFixed(3)}`);
+      console.log(
+        `ours,epoch,${name.replace("Ms", "")},1,${(ms / steps).toFixed(2)},${(ms / total).toFixed(3)}`,
+      );
     }
     kernelRows("epoch kernels", times, steps, timings.stepMs + timings.readMs);
     console.log(`ours,epoch,(images per second),,${(images / r.seconds).toFixed(1)},`);
@@ -182,11 +190,15 @@ async function torchProfile(o: Options): Promise<string[] | null> {
   const script = join(new URL(".", import.meta.url).pathname, "torch_profile.py");
   const args = [script, "--reference", o.reference, "--steps", String(o.steps), "--warmup", String(o.warmup)];
   args.push("--batch-size", String(o.batchSize));
-  if (o.epochImages) args.push("--epoch-images", String(o.epochImages), "--data-dir", resolveCifarDir(o.dataDir));
+  if (o.epochImages) {
+    args.push("--epoch-images", String(o.epochImages), "--data-dir", resolveCifarDir(o.dataDir));
+  }
   try {
     const out = await new Deno.Command(o.python, { args, stderr: "piped" }).output();
     if (!out.success) {
-      console.error(`profile: ${script} failed: ${new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)}`);
+      console.error(
+        `profile: ${script} failed: ${new TextDecoder().decode(out.stderr).trim().split("\n").at(-1)}`,
+      );
       return null;
     }
     return new TextDecoder().decode(out.stdout).trim().split("\n").slice(1);
