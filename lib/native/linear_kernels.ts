@@ -34,15 +34,13 @@ export function linearForward(
   relu: boolean,
 ): Float32Array {
   const y = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) y.set(b, i * n);
+  for (let i = 0, o = 0; i < m; i++) {
+    for (let j = 0; j < n; j++, o++) y[o] = b[j];
+  }
   // y = x w + y: the bias is added inside the product, rounded as PyTorch's addmm.
   if (k > 0) blas.sgemm([m, n, k], [x, w, y], { beta: 1 });
-  if (relu) {
-    for (let i = 0; i < y.length; i++) {
-      const v = y[i];
-      y[i] = v > 0 ? v : v !== v ? v : 0;
-    }
-  }
+  // Math.max: branch-free on random signs, and NaN stays NaN.
+  if (relu) { for (let i = 0; i < y.length; i++) y[i] = Math.max(y[i], 0); }
   return y;
 }
 
@@ -73,22 +71,22 @@ export function linearBackward(
   [m, k, n]: [number, number, number],
   relu: boolean,
 ): [Float32Array, Float32Array, Float32Array] {
-  let g = dy;
-  if (relu) {
-    g = new Float32Array(dy.length);
-    for (let i = 0; i < g.length; i++) g[i] = y[i] > 0 ? dy[i] : 0;
+  // One pass: the ReLU's mask (branch-free: +(y > 0) is 0 or 1) and the
+  // bias gradient's column sums.
+  const g = relu ? new Float32Array(dy.length) : dy;
+  const acc = new Float64Array(n);
+  for (let i = 0, o = 0; i < m; i++) {
+    if (relu) {
+      for (let j = 0; j < n; j++, o++) acc[j] += g[o] = dy[o] * +(y[o] > 0);
+    } else {
+      for (let j = 0; j < n; j++, o++) acc[j] += dy[o];
+    }
   }
-  const dx = new Float32Array(m * k), dw = new Float32Array(k * n), db = new Float32Array(n);
+  const dx = new Float32Array(m * k), dw = new Float32Array(k * n), db = Float32Array.from(acc);
   if (m > 0 && n > 0 && k > 0) {
     blas.sgemm([m, k, n], [g, w, dx], { transB: true });
     blas.sgemm([k, n, m], [x, g, dw], { transA: true });
   }
-  const acc = new Float64Array(n);
-  for (let i = 0; i < m; i++) {
-    const row = i * n;
-    for (let j = 0; j < n; j++) acc[j] += g[row + j];
-  }
-  for (let j = 0; j < n; j++) db[j] = acc[j];
   return [dx, dw, db];
 }
 
