@@ -13,8 +13,7 @@
  *   whole training pass, augmentation and batch assembly included,
  *   evaluation excluded), on all 50,000 CIFAR-10 training images
  *   (`CIFAR10_DIR` or `--data-dir`). PyTorch runs under the same
- *   `GLIBC_TUNABLES` and `OMP_PROC_BIND` as `deno task exp2` (they speed up
- *   both).
+ *   `GLIBC_TUNABLES` as `deno task exp2` (it speeds up both).
  * - exp1: steps per second of the whole process (start to exit: runtime
  *   start-up, training, evaluation, outputs), 10 steps an epoch at the lab's
  *   defaults; also each program's own training-loop figure.
@@ -47,14 +46,8 @@ const cli = defineFlags("deno task bench-run [flags]", {
 
 type Options = FlagValues<typeof cli.table>;
 
-/**
- * The environment `deno task exp2` sets (glibc keeps freed tensor buffers;
- * OpenMP threads stay on their cores), given to PyTorch too: it helps both.
- */
-const TASK_ENV = {
-  GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296",
-  OMP_PROC_BIND: "true",
-};
+/** Same as the exp2 task's: glibc keeps freed tensor buffers. */
+const GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296";
 const REPO = join(new URL(".", import.meta.url).pathname, "..");
 
 /** Runs a command to completion; returns its stdout and wall seconds, or throws with its stderr's tail. */
@@ -114,7 +107,7 @@ async function exp2(o: Options): Promise<void> {
         o.schedule,
         "--data-dir",
         dataDir,
-      ], TASK_ENV);
+      ], { GLIBC_TUNABLES });
       const torchRate = mean(torch.stdout, "images_per_second", epochs);
       console.log(`${r},ours,${oursRate.toFixed(1)},${ours.seconds.toFixed(1)}`);
       console.log(`${r},pytorch,${torchRate.toFixed(1)},${torch.seconds.toFixed(1)}`);

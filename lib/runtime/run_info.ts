@@ -23,8 +23,8 @@ export interface RunInfo {
   versions: Record<string, string>;
   /**
    * Environment variables that change how a run executes (speed, not
-   * results) when set: `GLIBC_TUNABLES` and `OMP_PROC_BIND` (set by the
-   * tasks), `OMP_NUM_THREADS` (oneDNN's threads), `WEBGPU_SUBMIT_BATCH`.
+   * results) when set: `GLIBC_TUNABLES` (set by the tasks), `OMP_NUM_THREADS`
+   * (oneDNN's threads), `WEBGPU_SUBMIT_BATCH`.
    */
   environment: Record<string, string>;
 }
@@ -33,7 +33,7 @@ export interface RunInfo {
 export const TOOLKIT_VERSION: string = denoJson.version;
 
 /** Variables recorded in {@linkcode RunInfo.environment}. */
-const RECORDED_ENV = ["GLIBC_TUNABLES", "OMP_PROC_BIND", "OMP_NUM_THREADS", "WEBGPU_SUBMIT_BATCH"];
+const RECORDED_ENV = ["GLIBC_TUNABLES", "OMP_NUM_THREADS", "WEBGPU_SUBMIT_BATCH"];
 
 /**
  * Describes a run started now.

@@ -24,7 +24,7 @@ Deno.test("runInfo() records lab, config, backend, device, reason, versions and 
   assert.equal(info.command, ["deno", "task", "exp1", ...Deno.args].join(" "));
 });
 
-Deno.test("runInfo() records GLIBC_TUNABLES, OMP_PROC_BIND, OMP_NUM_THREADS and WEBGPU_SUBMIT_BATCH when set, and only those", () => {
+Deno.test("runInfo() records GLIBC_TUNABLES, OMP_NUM_THREADS and WEBGPU_SUBMIT_BATCH when set, and only those", () => {
   const saved = Deno.env.get("OMP_NUM_THREADS");
   Deno.env.set("OMP_NUM_THREADS", "3");
   try {
@@ -32,9 +32,7 @@ Deno.test("runInfo() records GLIBC_TUNABLES, OMP_PROC_BIND, OMP_NUM_THREADS and 
     assert.equal(env.OMP_NUM_THREADS, "3");
     assert.equal(env.GLIBC_TUNABLES, Deno.env.get("GLIBC_TUNABLES"));
     assert.ok(
-      Object.keys(env).every((k) =>
-        ["OMP_NUM_THREADS", "OMP_PROC_BIND", "GLIBC_TUNABLES", "WEBGPU_SUBMIT_BATCH"].includes(k)
-      ),
+      Object.keys(env).every((k) => ["OMP_NUM_THREADS", "GLIBC_TUNABLES", "WEBGPU_SUBMIT_BATCH"].includes(k)),
     );
     Deno.env.delete("OMP_NUM_THREADS");
     assert.equal("OMP_NUM_THREADS" in runInfo("exp2", {}, backend).environment, false);
