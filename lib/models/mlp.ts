@@ -23,6 +23,7 @@ export const MLP_LIMITS = Object.freeze({ layers: 16, width: 4096 });
 
 /** Largest Lab 1 model file read, in bytes (a 64,64 model is 17 KB). */
 export const MAX_MLP_BYTES = 256 * 2 ** 20;
+import { linear } from "../ops/mod.ts";
 
 /** Options for {@linkcode Mlp}. */
 export interface MlpOptions {
@@ -95,12 +96,14 @@ export class Mlp {
     return this.#layers.flatMap((l) => [l.weight, l.bias]);
   }
 
-  /** Predictions `[N, 1]` for inputs `[N, 1]`. */
+  /**
+   * Predictions `[N, 1]` for inputs `[N, 1]`: one {@linkcode linear} op a
+   * layer (one kernel each way on `native`).
+   */
   forward(x: tf.Tensor2D): tf.Tensor2D {
     let h: tf.Tensor2D = x;
     this.#layers.forEach((l, i) => {
-      h = tf.add(tf.matMul(h, l.weight as tf.Tensor2D), l.bias);
-      if (i + 1 < this.#layers.length) h = tf.relu(h);
+      h = linear(h, l.weight as tf.Tensor2D, l.bias as tf.Tensor1D, { relu: i + 1 < this.#layers.length });
     });
     return h;
   }

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { NUM_CLASSES } from "../data/cifar.ts";
-import { addRelu, batchNormRunningUpdate, batchNormTrain, shortcutA } from "../ops/mod.ts";
+import { addRelu, batchNormRunningUpdate, batchNormTrain, globalAvgPool, shortcutA } from "../ops/mod.ts";
 import { Rng } from "../data/rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { checkStateDict, type StateDict, type TensorSpec } from "../formats/state_dict.ts";
@@ -198,7 +198,7 @@ export class ResNet20 {
       const z = this.#bnApply(this.#conv2d(y, b.conv2, 1), b.bn2, training, false);
       h = addRelu(z, b.pad ? shortcutA(h, z.shape[3]) : h);
     }
-    const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+    const pooled = globalAvgPool(h);
     return tf.add(tf.matMul(pooled, this.#linearW), this.#linearB);
   }
 

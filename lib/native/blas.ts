@@ -31,7 +31,20 @@ const SYMBOLS = {
     result: "void",
     optional: true,
   },
+  openblas_get_num_threads: {
+    parameters: [],
+    result: "i32",
+    optional: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * Products below this many multiply-adds run on one thread: OpenBLAS would
+ * split Lab 1's `[100, 64] x [64, 64]` (410k) across both cores, and waking
+ * the second thread costs more than the product (on the loaded 2-core box,
+ * ~500 us a call against ~20 us on one thread).
+ */
+export const SINGLE_THREAD_MACS = 1 << 21;
 
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
@@ -67,10 +80,15 @@ export class Blas {
   /** The path it was opened from. */
   readonly path: string;
   #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  /** OpenBLAS's own thread count (0: not OpenBLAS), and the one set now. */
+  #threads: number;
+  #current: number;
 
   private constructor(path: string) {
     this.path = path;
     this.#lib = Deno.dlopen(path, SYMBOLS);
+    this.#threads = this.#lib.symbols.openblas_get_num_threads?.() ?? 0;
+    this.#current = this.#threads;
   }
 
   /** Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`. */
@@ -78,14 +96,24 @@ export class Blas {
     return new Blas(path);
   }
 
-  /** Sets OpenBLAS's thread count (no-op for other BLAS libraries). */
+  /** Sets OpenBLAS's thread count for large products (no-op for other BLAS libraries). */
   setThreads(n: number): void {
+    if (this.#threads === 0) return;
+    this.#threads = n;
+    this.#use(n);
+  }
+
+  /** Makes `n` OpenBLAS's thread count now, calling it only on a change. */
+  #use(n: number): void {
+    if (n === this.#current) return;
     this.#lib.symbols.openblas_set_num_threads?.(n);
+    this.#current = n;
   }
 
   /**
    * Row-major `C[M, N] = op(A) op(B) + beta C` with dense strides (`lda` is
-   * K, or M when transposed; likewise for B).
+   * K, or M when transposed; likewise for B). Products of fewer than
+   * {@linkcode SINGLE_THREAD_MACS} multiply-adds run on one OpenBLAS thread.
    */
   sgemm(
     [m, n, k]: [number, number, number],
@@ -94,6 +122,7 @@ export class Blas {
   ): void {
     const transA = options.transA ?? false;
     const transB = options.transB ?? false;
+    if (this.#threads > 1) this.#use(m * n * k < SINGLE_THREAD_MACS ? 1 : this.#threads);
     this.#lib.symbols.cblas_sgemm(
       ROW_MAJOR,
       transA ? TRANS : NO_TRANS,

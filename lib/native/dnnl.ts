@@ -33,6 +33,7 @@ export const DNNL = {
   forwardInference: 96,
   backward: 128,
   convolutionDirect: 1,
+  convolutionWinograd: 2,
   eltwiseRelu: 0x1f,
   binaryAdd: 0x1fff0,
   argSrc: 1,
@@ -164,6 +165,13 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
+  dnnl_primitive_desc_iterator_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_iterator_next: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_desc_iterator_fetch: { parameters: ["pointer"], result: "pointer" },
+  dnnl_primitive_desc_iterator_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_primitive_desc_query: {
     parameters: ["pointer", "i32", "i32", "buffer"],
     result: "i32",
@@ -410,6 +418,27 @@ export class Dnnl {
         this.engine,
         hint,
       ));
+  }
+
+  /**
+   * Every implementation oneDNN offers for `opDesc` on this CPU, best first
+   * (what {@linkcode Dnnl.primitiveDesc} would pick is the first): one
+   * primitive descriptor each, named by {@linkcode Dnnl.impl}. Empty when
+   * none is implemented here (e.g. Winograd convolution without AVX-512).
+   */
+  implementations(opDesc: Uint8Array, hint: Deno.PointerObject | null = null): Deno.PointerObject[] {
+    const s = this.symbols, slot = new BigUint64Array(1);
+    const st = s.dnnl_primitive_desc_iterator_create(slot, opDesc, null, this.engine, hint);
+    if (st === 3 /* unimplemented */) return [];
+    if (st !== 0) throw new DnnlError("dnnl_primitive_desc_iterator_create", st);
+    const it = Deno.UnsafePointer.create(slot[0])!;
+    const pds: Deno.PointerObject[] = [];
+    do {
+      const pd = s.dnnl_primitive_desc_iterator_fetch(it);
+      if (pd !== null) pds.push(pd);
+    } while (s.dnnl_primitive_desc_iterator_next(it) === 0);
+    s.dnnl_primitive_desc_iterator_destroy(it);
+    return pds;
   }
 
   /** The memory descriptor a primitive descriptor chose for `query`. */

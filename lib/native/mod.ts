@@ -15,7 +15,10 @@
  *   `Slice`, `PadV2`: float32 TypedArray loops (the `cpu` versions index
  *   element by element and dominated a ResNet20 step), with large `Add` and
  *   `Relu` on oneDNN;
- * - `BatchMatMul` on BLAS.
+ * - `BatchMatMul` and the fused linear layer of `lib/ops/linear.ts` on BLAS;
+ * - the MSE and softmax cross-entropy losses and their gradients, global
+ *   average pooling and its gradient, and SGD's and Adam's updates of every
+ *   parameter in one kernel each (PyTorch's rounding).
  *
  * Only the backend chooser (`lib/runtime/backend.ts`) imports this plugin.
  * Nothing loads at import time: {@linkcode nativeAvailable} probes,
@@ -34,7 +37,11 @@ import { DnnlElementwise } from "./dnnl_elementwise.ts";
 import { elementwiseKernels } from "./elementwise_kernels.ts";
 import { matMulKernel } from "./matmul_kernels.ts";
 import { residualKernels } from "./residual_kernels.ts";
-import { sgdKernel } from "./sgd_kernels.ts";
+import { sgdAllKernel, sgdKernel } from "./sgd_kernels.ts";
+import { poolKernels } from "./pool_kernels.ts";
+import { adamKernel } from "./adam_kernels.ts";
+import { linearKernels } from "./linear_kernels.ts";
+import { lossKernels } from "./loss_kernels.ts";
 import { loadNativeLibraries, type NativeLibraries, NativeUnavailableError } from "./ffi.ts";
 
 /** The backend name registered with tfjs. */
@@ -133,13 +140,23 @@ export class NativeBackend extends MathBackendCPU {
 }
 
 /**
+ * `cpu` kernels whose output shares its input's data id (reference-counted
+ * by the backend: the buffer is released once, by the last owner), so their
+ * inputs need no pinning. `Identity` matters: tfjs clones every tensor it
+ * saves for the backward pass with it (some 230 a ResNet20 step), and
+ * pinning those kept every saved activation out of the pool, ~240 MB of
+ * fresh zero-filled buffers a step.
+ */
+const SHARING_KERNELS = new Set<string>([tf.Reshape, tf.Identity]);
+
+/**
  * `kernel` (a `cpu` kernel) with its inputs' buffers pinned: some `cpu`
  * kernels return views of their inputs (a simple `Slice`), which must not
- * see the buffer recycled. `Reshape` shares the tensor itself instead, which
- * tfjs reference-counts.
+ * see the buffer recycled. {@linkcode SHARING_KERNELS} share the tensor's
+ * data id instead, which tfjs reference-counts.
  */
 function pinningInputs(kernel: tf.KernelConfig): tf.KernelConfig {
-  if (kernel.kernelName === tf.Reshape) return kernel;
+  if (SHARING_KERNELS.has(kernel.kernelName)) return kernel;
   const run = kernel.kernelFunc;
   return {
     ...kernel,
@@ -188,9 +205,18 @@ export function registerNativeBackend(): Promise<string> {
       ...convKernels(NATIVE_BACKEND, new NativeConv(libs, alloc)),
       ...batchNormKernels(NATIVE_BACKEND, libs.dnnl, alloc),
       ...elementwiseKernels(NATIVE_BACKEND, ew),
-      ...residualKernels(NATIVE_BACKEND, ew),
+      ...residualKernels(NATIVE_BACKEND, ew, alloc),
       sgdKernel(NATIVE_BACKEND),
-      ...(libs.blas ? [matMulKernel(NATIVE_BACKEND, libs.blas, tf.getKernel(tf.BatchMatMul, "cpu")!)] : []),
+      sgdAllKernel(NATIVE_BACKEND),
+      adamKernel(NATIVE_BACKEND),
+      ...poolKernels(NATIVE_BACKEND, alloc),
+      ...lossKernels(NATIVE_BACKEND),
+      ...(libs.blas
+        ? [
+          matMulKernel(NATIVE_BACKEND, libs.blas, tf.getKernel(tf.BatchMatMul, "cpu")!),
+          ...linearKernels(NATIVE_BACKEND, libs.blas),
+        ]
+        : []),
     ];
     const replaced = new Set(overrides.map((k) => k.kernelName));
     for (const k of tf.getKernelsForBackend("cpu")) {

@@ -2,7 +2,10 @@
  * The backend-neutral ops of this toolkit, with their gradients and the
  * kernel names a backend registers to run them fused: training batch norm
  * (ReLU optionally fused) and its running averages, `relu(a + b)`, the option-A shortcut, the
- * SGD-momentum update and ReLU's gradient. Each op is also written in plain
+ * SGD-momentum update and ReLU's gradient; Lab 1's linear layer (ReLU
+ * optionally fused), MSE loss and Adam update of every parameter at once;
+ * ResNet20's global average pool and softmax cross-entropy, and SGD of every
+ * parameter at once. Each op is also written in plain
  * tfjs ops, which run on any backend and are the reference its kernels are
  * tested against. Models and trainers import ops only from here; backends
  * (`lib/native/`, `lib/webgpu/`) import the kernel names from here to
@@ -36,4 +39,28 @@ export {
   type StepInput,
   type StepSpec,
 } from "./compiled_step.ts";
-export { SGD_MOMENTUM_KERNEL, type SgdMomentumAttrs, sgdMomentumStep } from "./sgd_update.ts";
+export {
+  SGD_MOMENTUM_ALL_KERNEL,
+  SGD_MOMENTUM_KERNEL,
+  type SgdMomentumAttrs,
+  sgdMomentumStep,
+  sgdMomentumStepAll,
+} from "./sgd_update.ts";
+export { GLOBAL_AVG_POOL_GRAD_KERNEL, GLOBAL_AVG_POOL_KERNEL, globalAvgPool } from "./global_avg_pool.ts";
+export {
+  SOFTMAX_CE_GRAD_KERNEL,
+  SOFTMAX_CE_KERNEL,
+  softmaxCrossEntropy,
+  type SoftmaxCrossEntropyOptions,
+  softmaxCrossEntropyReference,
+} from "./softmax_cross_entropy.ts";
+export { linear, LINEAR_GRAD_KERNEL, LINEAR_KERNEL, type LinearOptions, linearReference } from "./linear.ts";
+export { MSE_GRAD_KERNEL, MSE_KERNEL, mseLoss, mseLossReference } from "./mse_loss.ts";
+export {
+  ADAM_KERNEL,
+  type AdamAttrs,
+  adamScalars,
+  type AdamState,
+  adamUpdate,
+  adamUpdateReference,
+} from "./adam_update.ts";

@@ -6,7 +6,8 @@
  *
  * A backend that registers {@linkcode SGD_MOMENTUM_KERNEL} runs it as one
  * kernel, where the plain tfjs ops below take six a parameter (ResNet20 has
- * 65 parameters). The learning rate is a tensor input, not an attribute, so
+ * 65 parameters); one that registers {@linkcode SGD_MOMENTUM_ALL_KERNEL}
+ * updates every parameter in one kernel ({@linkcode sgdMomentumStepAll}). The learning rate is a tensor input, not an attribute, so
  * it can change between steps without anything recorded being stale.
  *
  * @module
@@ -20,6 +21,12 @@ import { onBackend } from "./relu_grad.ts";
  * float32 after every operation as PyTorch's CPU kernels round.
  */
 export const SGD_MOMENTUM_KERNEL = "SgdMomentum";
+
+/**
+ * Kernel: inputs `{p0, g0, b0, p1, g1, b1, ..., lr}`, attrs as
+ * {@linkcode SGD_MOMENTUM_KERNEL}'s -> `[p0..pk-1, b0..bk-1]` updated.
+ */
+export const SGD_MOMENTUM_ALL_KERNEL = "SgdMomentumAll";
 
 /** Hyper-parameters of {@linkcode sgdMomentumStep} other than the learning rate. */
 export interface SgdMomentumAttrs {
@@ -63,4 +70,54 @@ export function sgdMomentumStep(
     const buf = tf.add(tf.mul(tf.scalar(attrs.momentum), buffer), d);
     return [tf.sub(param, tf.mul(lr, buf)), buf];
   });
+}
+
+/**
+ * {@linkcode sgdMomentumStep} for every parameter at once: one
+ * {@linkcode SGD_MOMENTUM_ALL_KERNEL} call where the backend has it, else
+ * one {@linkcode sgdMomentumStep} per parameter. Returns the new params and
+ * buffers, in order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { sgdMomentumStepAll } from "./sgd_update.ts";
+ * await tf.setBackend("cpu");
+ * const { params, buffers } = sgdMomentumStepAll([tf.tensor([1]), tf.tensor([2])], [tf.tensor([2]), tf.tensor([4])],
+ *   [tf.tensor([0]), tf.tensor([0])], tf.scalar(0.5), { momentum: 0.9, weightDecay: 0 });
+ * assert.deepEqual([params[0].dataSync()[0], params[1].dataSync()[0]], [0, 0]);
+ * assert.deepEqual([buffers[0].dataSync()[0], buffers[1].dataSync()[0]], [2, 4]);
+ * ```
+ */
+export function sgdMomentumStepAll(
+  params: tf.Tensor[],
+  grads: tf.Tensor[],
+  buffers: tf.Tensor[],
+  lr: tf.Scalar,
+  attrs: SgdMomentumAttrs,
+): { params: tf.Tensor[]; buffers: tf.Tensor[] } {
+  const k = params.length;
+  if (grads.length !== k || buffers.length !== k) {
+    throw new RangeError(
+      `SGD needs one gradient and one buffer per parameter: got ${k} parameters, ${grads.length} gradients, ${buffers.length} buffers`,
+    );
+  }
+  if (k > 0 && onBackend(SGD_MOMENTUM_ALL_KERNEL)) {
+    const inputs: tf.NamedTensorMap = { lr };
+    for (let i = 0; i < k; i++) {
+      inputs[`p${i}`] = params[i];
+      inputs[`g${i}`] = grads[i];
+      inputs[`b${i}`] = buffers[i];
+    }
+    const out = tf.engine().runKernel(
+      SGD_MOMENTUM_ALL_KERNEL,
+      inputs,
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    return { params: out.slice(0, k), buffers: out.slice(k) };
+  }
+  const steps = params.map((p, i) => sgdMomentumStep(p, grads[i], buffers[i], lr, attrs));
+  return { params: steps.map((s) => s[0]), buffers: steps.map((s) => s[1]) };
 }

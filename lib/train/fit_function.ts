@@ -13,6 +13,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "../ops/gradients.ts";
 import { Mlp } from "../models/mlp.ts";
 import { Rng } from "../data/rng.ts";
+import { mseLoss } from "../ops/mod.ts";
+import { Adam } from "./adam.ts";
 import type { FitConfig } from "./defaults.ts";
 
 export { FIT_DEFAULTS, type FitConfig } from "./defaults.ts";
@@ -78,9 +80,10 @@ export async function fitFunction(
   const x = tf.tensor2d(xs, [xs.length, 1]);
   const y = tf.tensor2d(ys, [ys.length, 1]);
   const model = new Mlp(config.hidden, { seed: config.seed });
-  const optimizer = config.optimizer === "adam"
-    ? tf.train.adam(config.lr, 0.9, 0.999, 1e-8) // PyTorch's Adam defaults
-    : tf.train.sgd(config.lr);
+  const vars = model.variables();
+  // Adam: PyTorch's defaults and rounding, every parameter in one update.
+  const adam = config.optimizer === "adam" ? new Adam(vars, { lr: config.lr }) : null;
+  const sgd = adam ? null : tf.train.sgd(config.lr);
   const epochLoss: number[] = [];
   let divergedEpoch: number | null = null;
   let steps = 0;
@@ -102,11 +105,15 @@ export async function fitFunction(
         const next = tf.tidy(() => {
           const xt = tf.tensor2d(xb, [n, 1]);
           const yt = tf.tensor2d(yb, [n, 1]);
-          const loss = optimizer.minimize(
-            () => tf.mean(tf.squaredDifference(model.forward(xt), yt)) as tf.Scalar,
-            true,
-            model.variables(),
-          )!;
+          const f = () => mseLoss(model.forward(xt), yt);
+          let loss: tf.Scalar;
+          if (adam) {
+            const { value, grads } = tf.variableGrads(f, vars);
+            adam.step(grads);
+            loss = value;
+          } else {
+            loss = sgd!.minimize(f, true, vars)!;
+          }
           return tf.add(total, tf.mul(loss, n));
         });
         total.dispose();
@@ -124,7 +131,8 @@ export async function fitFunction(
       options.onEpoch?.(epoch, loss);
     }
   } finally {
-    optimizer.dispose();
+    adam?.dispose();
+    sgd?.dispose();
   }
   const seconds = (performance.now() - start) / 1000;
   const diverged = divergedEpoch !== null;
@@ -194,7 +202,7 @@ export async function predict(model: Mlp, xs: Float32Array): Promise<Float32Arra
 }
 
 async function mse(model: Mlp, x: tf.Tensor2D, y: tf.Tensor2D): Promise<number> {
-  const loss = tf.tidy(() => tf.mean(tf.squaredDifference(model.forward(x), y)));
+  const loss = tf.tidy(() => mseLoss(model.forward(x), y));
   const value = (await loss.data())[0];
   loss.dispose();
   return value;

@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { StateDict } from "../formats/state_dict.ts";
-import { sgdMomentumStep } from "../ops/mod.ts";
+import { sgdMomentumStepAll } from "../ops/mod.ts";
 import { LAB2_DEFAULTS } from "./defaults.ts";
 
 /** Hyper-parameters; `lr` may change between steps. */
@@ -97,13 +97,12 @@ export class Sgd {
       if (!grads[p.name]) throw new Error(`No gradient for parameter "${name}"`);
     }
     const attrs = { momentum: this.momentum, weightDecay: this.weightDecay };
+    const params = [...this.#params.values()], buffers = [...this.#buffers.values()];
     tf.tidy(() => {
-      for (const [name, p] of this.#params) {
-        const buffer = this.#buffers.get(name)!;
-        const [np, nb] = sgdMomentumStep(p, grads[p.name], buffer, lr, attrs);
-        buffer.assign(nb);
-        p.assign(np);
-      }
+      // One kernel for every parameter where the backend has it (native).
+      const next = sgdMomentumStepAll(params, params.map((p) => grads[p.name]), buffers, lr, attrs);
+      buffers.forEach((b, i) => b.assign(next.buffers[i]));
+      params.forEach((p, i) => p.assign(next.params[i]));
     });
   }
 

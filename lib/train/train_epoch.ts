@@ -16,7 +16,7 @@ import type { Rng } from "../data/rng.ts";
 import type { Sgd } from "./sgd.ts";
 import { LAB2_DEFAULTS } from "./defaults.ts";
 import { EagerStepRunner, type StepRunner } from "./train_step.ts";
-import { type CompiledStep, type StepCompiler, stepCompiler } from "../ops/mod.ts";
+import { type CompiledStep, softmaxCrossEntropy, type StepCompiler, stepCompiler } from "../ops/mod.ts";
 
 export {
   CompiledStepRunner,
@@ -39,6 +39,18 @@ export interface PassResult {
   seconds: number;
 }
 
+/**
+ * Where an epoch's wall time went, in milliseconds (added to, so one object
+ * can sum several epochs): assembling batches (permutation, augmentation,
+ * normalisation, labels), running steps, and reading the sums back (which
+ * waits for queued device work).
+ */
+export interface EpochTimings {
+  batchMs: number;
+  stepMs: number;
+  readMs: number;
+}
+
 /** Options for {@linkcode trainEpoch}. */
 export interface TrainEpochOptions {
   /** @default {LAB2_DEFAULTS.batchSize} (128) */
@@ -56,6 +68,8 @@ export interface TrainEpochOptions {
    * @default {an EagerStepRunner of model and sgd, disposed after the epoch}
    */
   runner?: StepRunner;
+  /** Adds the epoch's time per phase here (`bench/profile.ts`). */
+  timings?: EpochTimings;
 }
 
 /**
@@ -96,6 +110,13 @@ export async function trainEpoch(
   const batchSize = options.batchSize ?? LAB2_DEFAULTS.batchSize;
   const every = options.progressEvery ?? 20;
   const start = performance.now();
+  const t = options.timings ?? { batchMs: 0, stepMs: 0, readMs: 0 };
+  let t0 = start;
+  const lap = (phase: keyof EpochTimings) => {
+    const now = performance.now();
+    t[phase] += now - t0;
+    t0 = now;
+  };
   const order = rng.permutation(train.count);
   const runner = options.runner ?? new EagerStepRunner(model, sgd);
   runner.reset();
@@ -110,15 +131,21 @@ export async function trainEpoch(
         0,
         idx.length * IMAGE_BYTES,
       );
-      runner.step(x, labelsOf(train, idx));
+      const labels = labelsOf(train, idx);
+      lap("batchMs");
+      runner.step(x, labels);
+      lap("stepMs");
       step++;
       const done = s + idx.length;
       if (options.onProgress && (step % every === 0 || done >= order.length)) {
         const { loss, correct } = await runner.totals();
+        lap("readMs");
         options.onProgress(done, loss / done, correct / done);
+        t0 = performance.now();
       }
     }
     const { loss, correct } = await runner.totals();
+    lap("readMs");
     return {
       loss: loss / train.count,
       acc: correct / train.count,
@@ -308,12 +335,5 @@ export class Evaluator {
 /** Eval-mode forward of a batch: `[summed cross-entropy, top-1 class (int32), logits]`. */
 function forwardEval(model: ResNet20, x: tf.Tensor4D, y: tf.Tensor1D): [tf.Scalar, tf.Tensor1D, tf.Tensor2D] {
   const z = model.forward(x, false);
-  const loss = tf.losses.softmaxCrossEntropy(
-    tf.oneHot(y, NUM_CLASSES),
-    z,
-    undefined,
-    undefined,
-    tf.Reduction.SUM,
-  );
-  return [loss as tf.Scalar, tf.argMax(z, 1) as tf.Tensor1D, z];
+  return [softmaxCrossEntropy(z, y, { sum: true }), tf.argMax(z, 1) as tf.Tensor1D, z];
 }

@@ -9,9 +9,14 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../ops/gradients.ts";
-import { NUM_CLASSES } from "../data/cifar.ts";
 import type { ResNet20 } from "../models/resnet20.ts";
-import { type CompiledStep, type KernelTime, type StepCompiler, stepCompiler } from "../ops/mod.ts";
+import {
+  type CompiledStep,
+  type KernelTime,
+  softmaxCrossEntropy,
+  type StepCompiler,
+  stepCompiler,
+} from "../ops/mod.ts";
 import type { Sgd } from "./sgd.ts";
 
 /**
@@ -73,7 +78,7 @@ export function trainStepOn(
   const { value, grads } = tf.variableGrads(() => {
     const logits = model.forward(x, true);
     correct = tf.keep(countCorrect(logits, y));
-    return tf.losses.softmaxCrossEntropy(tf.oneHot(y, NUM_CLASSES), logits) as tf.Scalar;
+    return softmaxCrossEntropy(logits, y);
   }, vars);
   sgd.step(grads, lr);
   const kept = correct!;

@@ -140,6 +140,31 @@ Deno.test({
 });
 
 Deno.test({
+  name: "trainEpoch() adds its time per phase to options.timings, summing over epochs",
+  ignore: !native.ok,
+  async fn() {
+    await startBackend();
+    const model = new ResNet20({ seed: 1 });
+    const sgd = new Sgd(model.trainable(), { lr: 0.05 });
+    const train = randomSplit(6, 3);
+    const timings = { batchMs: 0, stepMs: 0, readMs: 0 };
+    const r1 = await trainEpoch(model, sgd, train, new Rng(0), { batchSize: 4, timings });
+    const first = { ...timings };
+    const r2 = await trainEpoch(model, sgd, train, new Rng(1), { batchSize: 4, timings });
+    assert.ok(first.batchMs > 0 && first.stepMs > 0 && first.readMs >= 0, JSON.stringify(first));
+    assert.ok(timings.stepMs > first.stepMs && timings.batchMs > first.batchMs);
+    // The phases are the epoch, to the timer calls between them.
+    const sum = timings.batchMs + timings.stepMs + timings.readMs;
+    assert.ok(
+      Math.abs(sum - 1000 * (r1.seconds + r2.seconds)) < 50,
+      `${sum} ms vs ${r1.seconds + r2.seconds} s`,
+    );
+    sgd.dispose();
+    model.dispose();
+  },
+});
+
+Deno.test({
   name: "evaluate() accuracy and loss agree with the predictions it returns",
   ignore: !native.ok,
   async fn() {

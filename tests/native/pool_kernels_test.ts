@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import "../../lib/ops/gradients.ts";
+import { GLOBAL_AVG_POOL_GRAD_KERNEL, GLOBAL_AVG_POOL_KERNEL, globalAvgPool } from "../../lib/ops/mod.ts";
+import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
+import { on, uniform } from "../helpers.ts";
+
+Deno.test({
+  name: "globalAvgPool() on native matches tf.mean(x, [1, 2]) on cpu, value and gradient",
+  ignore: !nativeAvailable().ok,
+  async fn() {
+    await registerNativeBackend();
+    for (const k of [GLOBAL_AVG_POOL_KERNEL, GLOBAL_AVG_POOL_GRAD_KERNEL]) {
+      assert.ok(tf.getKernel(k, "native"), `${k} on native`);
+    }
+    for (const shape of [[1, 1, 1, 1], [2, 3, 5, 7], [128, 8, 8, 64]] as [number, number, number, number][]) {
+      const size = shape.reduce((a, b) => a * b);
+      const [xv, dv] = [uniform(size, 1), uniform(shape[0] * shape[3], 2)];
+      const run = (ours: boolean) => () => {
+        const x = tf.tensor4d(xv, shape), d = tf.tensor2d(dv, [shape[0], shape[3]]);
+        const f = (x: tf.Tensor) => ours ? globalAvgPool(x as tf.Tensor4D) : tf.mean(x, [1, 2]);
+        return [f(x), tf.grad((x: tf.Tensor) => tf.sum(tf.mul(f(x), d)))(x)];
+      };
+      const want = await on("cpu", run(false));
+      for (
+        const [backend, got] of [["native", await on("native", run(true))], [
+          "cpu",
+          await on("cpu", run(true)),
+        ]]
+      ) {
+        (got as Float32Array[]).forEach((g, i) =>
+          g.forEach((v, j) =>
+            assert.ok(
+              Math.abs(v - want[i][j]) <= 1e-6 * Math.max(1, Math.abs(want[i][j])),
+              `${backend} ${shape}: output ${i}[${j}] ${v} vs ${want[i][j]}`,
+            )
+          )
+        );
+      }
+    }
+  },
+});
