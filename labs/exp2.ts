@@ -189,9 +189,9 @@ async function main(): Promise<void> {
     // Said before the data loads: the estimate is from the images asked for.
     const images = Math.min(config.limitTrain ?? 50_000, 50_000);
     const steps = (epochs - plan.start + 1) * Math.ceil(images / config.batchSize);
-    // Measured on a 2-core box: ~20 s per 128-image step on cpu, ~250 images/s on native.
+    // Measured on a 2-core box: ~20 s per 128-image step on cpu, ~370 images/s on native.
     const cpu = steps * 20 * config.batchSize / 128;
-    const native = steps * config.batchSize / 250;
+    const native = steps * config.batchSize / 370;
     for (
       const line of slowBackendNotice(
         "exp2",

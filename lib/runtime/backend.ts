@@ -155,7 +155,7 @@ export function nativeInstallHint(os: string = Deno.build.os): string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { slowBackendNotice } from "./backend.ts";
- * const lines = slowBackendNotice("exp2", "about 22 h for this run (native: about 35 min)", "linux");
+ * const lines = slowBackendNotice("exp2", "about 22 h for this run (native: about 23 min)", "linux");
  * assert.equal(lines.length, 3);
  * assert.match(lines[0], /^exp2: SLOW: /);
  * ```

@@ -850,7 +850,7 @@ Deno.test({
       );
       assert.match(
         r.stderr,
-        /^exp2: SLOW: no oneDNN or OpenBLAS library was found, so this runs on the plain cpu backend: about 21:4\d:\d\d for this run \(native: about 33:2\d\)\.$/m,
+        /^exp2: SLOW: no oneDNN or OpenBLAS library was found, so this runs on the plain cpu backend: about 21:4\d:\d\d for this run \(native: about 22:3\d\)\.$/m,
       );
       assert.match(r.stderr, /^exp2: install them: sudo apt-get install -y libdnnl2 libopenblas0-pthread/m);
       assert.ok(r.stderr.split("\n").every((l) => l.length < 400), "no 1,000-character lines");

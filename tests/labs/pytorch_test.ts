@@ -6,41 +6,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { nativeAvailable } from "../../lib/native/mod.ts";
 import { parseCsv } from "../../lib/report/csv.ts";
-import { argv, assertOk, CIFAR_DIR, haveCifar, REPO, runLab, withTempDir } from "../helpers.ts";
-
-const PYTHON = "/usr/bin/python3";
-/** `../shared/reference` beside the checkout, or beside the data of `$CIFAR10_DIR` (a worktree elsewhere). */
-const REFERENCE = [join(REPO, "../shared/reference"), join(CIFAR_DIR, "../../reference")].find((d) => {
-  try {
-    return Deno.statSync(join(d, "pytorch_resnet20.py")).isFile;
-  } catch {
-    return false;
-  }
-}) ?? join(REPO, "../shared/reference");
-
-const haveTorch = await (async () => {
-  try {
-    const r = await new Deno.Command(PYTHON, { args: ["-c", "import torch"], stdout: "null", stderr: "null" })
-      .output();
-    if (r.code === 0) return true;
-  } catch {
-    // No python.
-  }
-  console.warn(`PyTorch hand-in tests skipped: ${PYTHON} cannot import torch`);
-  return false;
-})();
-const haveReference = (() => {
-  try {
-    return Deno.statSync(join(REFERENCE, "pytorch_resnet20.py")).isFile;
-  } catch {
-    console.warn(`PyTorch final.pth test skipped: no ${REFERENCE}/pytorch_resnet20.py`);
-    return false;
-  }
-})();
+import {
+  argv,
+  assertOk,
+  CIFAR_DIR,
+  haveCifar,
+  haveTorch,
+  PYTHON,
+  REFERENCE,
+  runLab,
+  withTempDir,
+} from "../helpers.ts";
 
 /** Runs a Python snippet; returns its stdout, failing the test with its stderr. */
 async function python(code: string, args: string[]): Promise<string> {
-  const r = await new Deno.Command(PYTHON, { args: ["-c", code, ...args], env: { PYTHONPATH: REFERENCE } })
+  const r = await new Deno.Command(PYTHON, { args: ["-c", code, ...args], env: { PYTHONPATH: REFERENCE! } })
     .output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   assert.equal(r.code, 0, text(r.stderr));
@@ -50,7 +30,7 @@ async function python(code: string, args: string[]): Promise<string> {
 Deno.test({
   name:
     "final.pth loads with torch.load(p)['net'] (and weights_only=True) and gives the reported test accuracy",
-  ignore: !haveTorch || !haveReference || !haveCifar || !nativeAvailable().ok,
+  ignore: !haveTorch || REFERENCE === null || !haveCifar || !nativeAvailable().ok,
   async fn() {
     await withTempDir("pytorch_test_", async (dir) => {
       const out = join(dir, "lab2");

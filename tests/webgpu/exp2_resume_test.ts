@@ -10,7 +10,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseCsv } from "../../lib/report/csv.ts";
 import { decodeWeights } from "../../lib/formats/weights.ts";
-import { assertOk, CIFAR_DIR, haveCifar, REPO, runLab, withTempDir } from "../helpers.ts";
+import {
+  assertOk,
+  CIFAR_DIR,
+  haveCifar,
+  haveTorch,
+  PYTHON,
+  REFERENCE,
+  runLab,
+  withTempDir,
+} from "../helpers.ts";
 import { gpuTest } from "./helpers.ts";
 
 const SMALL = ["--backend", "webgpu", "--limit-train", "16", "--limit-test", "8", "--batch-size", "4"];
@@ -22,15 +31,6 @@ async function rows(dir: string): Promise<Record<string, string>[]> {
     { epoch_seconds: _, images_per_second: __, ...r },
   ) => r);
 }
-
-const torch = await (async () => {
-  try {
-    const r = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import torch"] }).output();
-    return r.success;
-  } catch {
-    return false;
-  }
-})();
 
 Deno.test(
   "webgpu exp2: --resume auto after epoch 1 gives the uninterrupted run's epoch 2 and weights",
@@ -62,16 +62,11 @@ Deno.test(
       );
       assert.deepEqual(a, b);
 
-      if (!torch) {
-        console.error(
-          "webgpu exp2: PyTorch not installed (/usr/bin/python3 -c 'import torch'): its check is skipped",
-        );
-        return;
-      }
+      if (!haveTorch || REFERENCE === null) return; // the helpers said why
       const ours = Number((await rows(straight)).at(-1)!.test_acc);
-      const out = await new Deno.Command("/usr/bin/python3", {
+      const out = await new Deno.Command(PYTHON, {
         args: [
-          join(REPO, "../shared/reference/pytorch_resnet20.py"),
+          join(REFERENCE, "pytorch_resnet20.py"),
           "logits",
           "--weights",
           join(straight, "final.safetensors"),
