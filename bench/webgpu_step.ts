@@ -48,9 +48,12 @@ export interface HostStep {
   calls: Record<string, number>;
 }
 
+/** Untimed steps before the host-only steps are timed. */
+export const WARM_UP_STEPS = 10;
+
 /**
- * Runs two warm-up steps (pipelines compile, the buffer pool fills), then
- * `steps` timed steps with every dispatch emptied, each submitted at its end.
+ * Runs {@linkcode WARM_UP_STEPS} warm-up steps, then `steps` timed steps with
+ * every dispatch emptied, each submitted at its end.
  */
 export async function hostOnlyStep(
   counter: Counter,
@@ -78,7 +81,9 @@ export async function hostOnlyStep(
   let calls: Record<string, number> = {};
   counter.hostOnly = true;
   try {
-    for (let s = -2; s < steps; s++) {
+    // Warm-up: pipelines compile, the buffer pool fills, and which pooled
+    // buffer each op takes settles (bind groups are reused from then on).
+    for (let s = -WARM_UP_STEPS; s < steps; s++) {
       counter.reset();
       const t0 = performance.now();
       step(images, labels);

@@ -414,12 +414,16 @@ export class WebGpuCompiledStep implements CompiledStep {
     flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number.MAX_SAFE_INTEGER);
     const recorded: Capture = { commands: [], groups: new Map(), submits: 0 };
     capture = recorded;
+    // The recorder must see every bind group made: none from the cache.
+    const caching = this.#host.cacheBindGroups;
+    this.#host.cacheBindGroups = false;
     let outs: tf.Tensor[] = [];
     try {
       outs = tf.tidy(() => spec.run(inputs) ?? []);
       be.endComputePassEncoder();
     } finally {
       capture = null;
+      this.#host.cacheBindGroups = caching;
       flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
     }
     const outputs = outs.map((t) => bufferOf(be, t));

@@ -16,18 +16,31 @@
  * - **Uploads by `writeBuffer`** into pooled buffers, instead of a mapped
  *   staging buffer created and destroyed per upload: queue-ordered before
  *   the pending command encoder, so no compute pass is broken.
+ * - **Bind groups reused.** tfjs creates a bind group for every dispatch
+ *   (tens of microseconds each in Deno); the same pipeline bound to the same
+ *   buffer slices gets the same bind group back. In steady state a training
+ *   step binds the same pooled buffers and arena offsets every time, so
+ *   eager steps create none.
  *
  * Results are identical: only where bytes travel changes.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { ProgramUniform, TensorData, UniformBinding, WebGpuBackend } from "./backend_internals.ts";
+import type {
+  BufferManager,
+  ProgramUniform,
+  TensorData,
+  UniformBinding,
+  WebGpuBackend,
+} from "./backend_internals.ts";
 
 /** Bytes of the uniform arena; a submit is forced when a step needs more. */
 export const UNIFORM_ARENA_BYTES = 1 << 20;
 /** Most distinct scalar constants kept on the GPU. */
 export const MAX_CACHED_SCALARS = 4096;
+/** Most bind groups kept for reuse (the least recently used goes first). */
+export const MAX_CACHED_BIND_GROUPS = 4096;
 
 /**
  * Packs uniform fields as WGSL lays out a struct of scalars and vectors:
@@ -116,6 +129,87 @@ export class UniformArena {
   }
 }
 
+/**
+ * Bind groups by what they bind: a layout and, per entry, a buffer slice.
+ * A bind group is immutable, so one made for the same layout and slices is
+ * the same bind group. Objects are told apart by identity (a numbered
+ * `WeakMap`), so a buffer that is destroyed and dropped is never matched
+ * again; its groups age out of the cache. Descriptors binding anything but
+ * buffers (textures, samplers) are not cached.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BindGroupCache } from "./host_path.ts";
+ * const cache = new BindGroupCache(2);
+ * const layout = {} as GPUBindGroupLayout, buffer = { size: 64 } as GPUBuffer;
+ * const d = (offset: number) => ({ layout, entries: [{ binding: 0, resource: { buffer, offset } }] });
+ * let made = 0;
+ * const create = () => ({ n: ++made }) as unknown as GPUBindGroup;
+ * const a = cache.get(d(0), create);
+ * assert.equal(cache.get(d(0), create), a); // the same slice: reused
+ * assert.notEqual(cache.get(d(32), create), a); // another slice: a new group
+ * assert.deepEqual([cache.hits, cache.misses, made], [1, 2, 2]);
+ * ```
+ */
+export class BindGroupCache {
+  /** Lookups answered from the cache. */
+  hits = 0;
+  /** Lookups that created a bind group. */
+  misses = 0;
+  readonly #ids = new WeakMap<object, number>();
+  #nextId = 0;
+  readonly #groups = new Map<string, GPUBindGroup>();
+
+  /** A cache of at most `capacity` bind groups. */
+  constructor(readonly capacity: number = MAX_CACHED_BIND_GROUPS) {}
+
+  /** Bind groups held now. */
+  get size(): number {
+    return this.#groups.size;
+  }
+
+  /** The bind group for `descriptor`: a cached one, or `create()`'s. */
+  get(descriptor: GPUBindGroupDescriptor, create: () => GPUBindGroup): GPUBindGroup {
+    const key = this.#key(descriptor);
+    if (key === null) return create();
+    const cached = this.#groups.get(key);
+    if (cached) {
+      this.hits++;
+      // Most recently used last: Map keeps insertion order.
+      this.#groups.delete(key);
+      this.#groups.set(key, cached);
+      return cached;
+    }
+    this.misses++;
+    const group = create();
+    this.#groups.set(key, group);
+    if (this.#groups.size > this.capacity) this.#groups.delete(this.#groups.keys().next().value!);
+    return group;
+  }
+
+  /** Forgets every bind group. */
+  clear(): void {
+    this.#groups.clear();
+  }
+
+  #id(o: object): number {
+    let id = this.#ids.get(o);
+    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
+    return id;
+  }
+
+  #key(d: GPUBindGroupDescriptor): string | null {
+    let key = `${this.#id(d.layout)}`;
+    for (const e of d.entries) {
+      const r = e.resource as GPUBufferBinding;
+      if (typeof r !== "object" || r === null || !("buffer" in r)) return null;
+      key += `|${e.binding}:${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? "*"}`;
+    }
+    return key;
+  }
+}
+
 /** What {@linkcode installHostPath} adds to a backend. */
 export interface HostPath {
   readonly arena: UniformArena;
@@ -125,6 +219,14 @@ export interface HostPath {
   uniforms(fields: readonly ProgramUniform[]): UniformBinding;
   /** Whether `buffer` holds a cached scalar constant (shared, never written). */
   isCachedScalar(buffer: GPUBuffer): boolean;
+  /** The device's bind groups, reused by layout and buffer slices. */
+  readonly bindGroups: BindGroupCache;
+  /**
+   * Whether `device.createBindGroup` answers from {@linkcode bindGroups}
+   * (on by default; a recorder that must see every bind group made turns
+   * it off while it records).
+   */
+  cacheBindGroups: boolean;
 }
 
 const installedOn = new WeakMap<WebGpuBackend, HostPath>();
@@ -189,6 +291,18 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
     data.resource = buffer;
   };
 
+  // tfjs asks its pipeline for the layout at every dispatch, and each call
+  // returns a new object: one layout per pipeline keeps cache keys stable.
+  memoizeBindGroupLayouts();
+  const bindGroups = new BindGroupCache();
+  // Looked up at each call, so prototype wrappers (call counters, a
+  // recorder) see every bind group actually made.
+  const createBindGroup = (d: GPUBindGroupDescriptor) => GPUDevice.prototype.createBindGroup.call(device, d);
+  device.createBindGroup = (d) =>
+    path.cacheBindGroups ? bindGroups.get(d, () => createBindGroup(d)) : createBindGroup(d);
+
+  reuseBuffersInOrder(backend.bufferManager);
+
   const path: HostPath = {
     arena,
     get cachedScalars() {
@@ -196,9 +310,55 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
     },
     uniforms,
     isCachedScalar: (buffer) => scalarBuffers.has(buffer),
+    bindGroups,
+    cacheBindGroups: true,
   };
   installedOn.set(backend, path);
   return path;
+}
+
+/**
+ * Keeps each of tfjs's free lists ordered so that a buffer is always taken
+ * from the lowest-numbered free ones (the pool pops the last). Which buffer
+ * an op gets then depends only on which are free, not on the order earlier
+ * steps released them: identical steps bind identical buffers, and their
+ * bind groups come from the cache.
+ */
+function reuseBuffersInOrder(pool: BufferManager): void {
+  const ids = new WeakMap<GPUBuffer, number>();
+  let next = 0;
+  const id = (b: GPUBuffer) => {
+    let n = ids.get(b);
+    if (n === undefined) ids.set(b, n = next++);
+    return n;
+  };
+  const release = pool.releaseBuffer.bind(pool);
+  pool.releaseBuffer = (buffer, reuse = true) => {
+    release(buffer, reuse);
+    const free = pool.freeBuffers.get(`${buffer.size}_${buffer.usage}`);
+    if (!reuse || free?.[free.length - 1] !== buffer) return;
+    // Highest ids first: move the released buffer down to its place.
+    const n = id(buffer);
+    let i = free.length - 1;
+    for (; i > 0 && id(free[i - 1]) < n; i--) free[i] = free[i - 1];
+    free[i] = buffer;
+  };
+}
+
+let layoutsMemoized = false;
+
+/** Makes `GPUComputePipeline.getBindGroupLayout(i)` return one object per pipeline and index. */
+function memoizeBindGroupLayouts(): void {
+  if (layoutsMemoized) return;
+  layoutsMemoized = true;
+  const proto = GPUComputePipeline.prototype;
+  const original = proto.getBindGroupLayout;
+  const layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout[]>();
+  proto.getBindGroupLayout = function (this: GPUComputePipeline, index: number): GPUBindGroupLayout {
+    let own = layouts.get(this);
+    if (!own) layouts.set(this, own = []);
+    return own[index] ??= original.call(this, index);
+  };
 }
 
 /** The values as the GPU holds them: float32, or int32 for int32 and bool. */

@@ -4,13 +4,13 @@
  *
  * - The host path (`host_path.ts`): one uniform arena written per submit,
  *   scalar constants cached on the GPU, uploads by `queue.writeBuffer` into
- *   pooled buffers. In Deno every `writeBuffer` and every buffer creation
- *   allocates and queries the driver's memory budget; a ResNet20 step made
- *   ~1,200 of the one and ~300 of the other.
+ *   pooled buffers, bind groups reused. In Deno every `writeBuffer` and every
+ *   buffer creation allocates and queries the driver's memory budget; a
+ *   ResNet20 step made ~1,200 of the one and ~300 of the other.
  * - Fused kernels (`elementwise_kernels.ts`, `batch_norm_kernels.ts`) for
  *   training batch norm (ReLU fused, running averages), `relu(a + b)`,
  *   ReLU's gradient, the option-A shortcut and the SGD-momentum update:
- *   ~300 dispatches a ResNet20 step instead of ~1,200.
+ *   ~335 dispatches a ResNet20 step instead of ~1,200.
  * - The convolution's weight gradient (`conv_kernels.ts`) split over tiles
  *   of output rows, in place of tfjs's one thread per filter value.
  * - Compiled steps (`compiled_step.ts`): a step recorded once and replayed

@@ -1,12 +1,13 @@
 /**
- * The WebGPU host path: uniform packing (pure), and on an adapter the calls
+ * The WebGPU host path: uniform packing and the bind-group cache (pure), and
+ * on an adapter the calls
  * one ResNet20 training step makes in steady state at batch 128, counted by
  * wrapping the WebGPU prototypes with every dispatch emptied (host work only:
  * lavapipe would take seconds a step to compute it).
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { packUniforms, UniformArena } from "../../lib/webgpu/host_path.ts";
+import { BindGroupCache, packUniforms, UniformArena } from "../../lib/webgpu/host_path.ts";
 import { countGpuCalls } from "../../lib/webgpu/gpu_calls.ts";
 import type { WebGpuBackend } from "../../lib/webgpu/backend_internals.ts";
 import { flush } from "../../lib/webgpu/backend_internals.ts";
@@ -41,6 +42,46 @@ Deno.test("packUniforms() lays fields out as WGSL structs of scalars and vectors
   b = packUniforms([{ type: "int32", data: [1, 2, 3, 4, 5] }, { type: "int32", data: [] }]);
   assert.equal(new Int32Array(b.buffer)[8], 1);
   assert.throws(() => packUniforms([{ type: "int32", data: [1, 2, 3, 4, 5, 6, 7] }]), /at most 6/);
+});
+
+Deno.test("BindGroupCache reuses a group only for the same layout and buffer slices, least recently used out", () => {
+  const cache = new BindGroupCache(3);
+  const layout = {} as GPUBindGroupLayout, other = {} as GPUBindGroupLayout;
+  const a = { size: 256 } as GPUBuffer, b = { size: 256 } as GPUBuffer;
+  const made: GPUBindGroupDescriptor[] = [];
+  const get = (d: GPUBindGroupDescriptor) =>
+    cache.get(d, () => {
+      made.push(d);
+      return { made: made.length } as unknown as GPUBindGroup;
+    });
+  const desc = (l: GPUBindGroupLayout, ...slices: [GPUBuffer, number?, number?][]) => ({
+    layout: l,
+    entries: slices.map(([buffer, offset, size], binding) => ({
+      binding,
+      resource: { buffer, offset, size },
+    })),
+  });
+  const ab = get(desc(layout, [a], [b, 0, 16]));
+  assert.equal(get(desc(layout, [a], [b, 0, 16])), ab, "equal descriptor, new objects: reused");
+  assert.equal(get(desc(layout, [a, 0], [b, 0, 16])), ab, "offset 0 is the default offset");
+  // Any difference in what is bound makes a new group.
+  const variants = [
+    desc(other, [a], [b, 0, 16]), // layout
+    desc(layout, [b], [a, 0, 16]), // buffers swapped
+    desc(layout, [a], [b, 256, 16]), // offset
+  ];
+  const groups = variants.map(get);
+  assert.equal(new Set([ab, ...groups]).size, 4);
+  assert.deepEqual([cache.hits, cache.misses, cache.size], [2, 4, 3]);
+  // Capacity 3: the least recently used (ab) went out; the others stay.
+  assert.notEqual(get(desc(layout, [a], [b, 0, 16])), ab);
+  assert.equal(get(variants[2]), groups[2]);
+  // A binding that is not a buffer slice is never cached.
+  const sampler = { layout, entries: [{ binding: 0, resource: {} as GPUSampler }] };
+  assert.notEqual(get(sampler), get(sampler));
+  assert.equal(cache.size, 3);
+  cache.clear();
+  assert.equal(cache.size, 0);
 });
 
 Deno.test("UniformArena hands out aligned slices and is written once per flush", gpuTest, async () => {
@@ -103,13 +144,13 @@ Deno.test(
     counter.hostOnly = true;
     try {
       const counts = [];
-      for (let step = 0; step < 3; step++) {
+      for (let step = 0; step < 10; step++) {
         counter.reset();
         tf.dispose(trainStep(model, sgd, images, labels));
         flush(be);
         counts.push(counter.snapshot());
       }
-      // Step 1 compiles pipelines and fills the buffer pool; steps 2 and 3 are steady.
+      // Step 1 compiles pipelines and fills the buffer pool; from step 2 on the calls are few.
       for (const c of counts.slice(1)) {
         assert.ok(c.writeBuffer <= 10, `writeBuffer ${c.writeBuffer} > 10`);
         assert.ok(c.createBuffer <= 10, `createBuffer ${c.createBuffer} > 10`);
@@ -117,7 +158,10 @@ Deno.test(
         assert.ok(c.createPipeline === 0, `${c.createPipeline} pipelines compiled in steady state`);
         assert.equal(c.mapAsync, 0, "no read-back inside a step");
       }
-      assert.deepEqual(counts[1], counts[2], "steady state");
+      // Which pooled buffer each op takes settles within a few steps (the
+      // weights' buffers alternate between two); then every bind group is reused.
+      assert.deepEqual(counts[8], counts[9], "steady state");
+      assert.equal(counts[9].createBindGroup, 0, "bind groups reused");
     } finally {
       counter.hostOnly = false;
       sgd.dispose();
