@@ -172,6 +172,29 @@ export async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float3
   });
 }
 
+/**
+ * Asserts that each output in `got` matches the one in `want` within
+ * `rel` relative error (absolute below 1), naming `what`, the output and the
+ * index of the first value that does not.
+ *
+ * @example
+ * ```ts ignore
+ * assertAllClose(await on("native", run), await on("cpu", run), 1e-6, "native [3, 5]");
+ * ```
+ */
+export function assertAllClose(got: Float32Array[], want: Float32Array[], rel: number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: number of outputs`);
+  got.forEach((g, i) => {
+    assert.equal(g.length, want[i].length, `${what}: length of output ${i}`);
+    g.forEach((v, j) =>
+      assert.ok(
+        Math.abs(v - want[i][j]) <= rel * Math.max(1, Math.abs(want[i][j])),
+        `${what}: output ${i}[${j}] ${v} vs ${want[i][j]}`,
+      )
+    );
+  });
+}
+
 const f = Math.fround;
 
 /**

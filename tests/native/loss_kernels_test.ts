@@ -13,7 +13,7 @@ import {
   softmaxCrossEntropyReference,
 } from "../../lib/ops/mod.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
-import { on, uniform } from "../helpers.ts";
+import { assertAllClose, on, uniform } from "../helpers.ts";
 
 const ignore = !nativeAvailable().ok;
 
@@ -32,20 +32,8 @@ Deno.test({
         return [f(p, t), ...tf.grads(f)([p, t])];
       };
       const want = await on("cpu", run(false));
-      for (
-        const [backend, got] of [["native", await on("native", run(true))], [
-          "cpu",
-          await on("cpu", run(true)),
-        ]]
-      ) {
-        (got as Float32Array[]).forEach((g, i) =>
-          g.forEach((v, j) =>
-            assert.ok(
-              Math.abs(v - want[i][j]) <= 1e-6 * Math.max(1, Math.abs(want[i][j])),
-              `${backend} ${shape}: output ${i}[${j}] ${v} vs ${want[i][j]}`,
-            )
-          )
-        );
+      for (const backend of ["native", "cpu"]) {
+        assertAllClose(await on(backend, run(true)), want, 1e-6, `${backend} ${shape}`);
       }
     }
   },
@@ -77,20 +65,8 @@ Deno.test({
           return [f(l), tf.grad(f)(l)];
         };
         const want = await on("cpu", run(false));
-        for (
-          const [backend, got] of [["native", await on("native", run(true))], [
-            "cpu",
-            await on("cpu", run(true)),
-          ]]
-        ) {
-          (got as Float32Array[]).forEach((g, i) =>
-            g.forEach((v, j) =>
-              assert.ok(
-                Math.abs(v - want[i][j]) <= 1e-5 * Math.max(1, Math.abs(want[i][j])),
-                `${backend} [${n}, ${k}] sum ${sum}: output ${i}[${j}] ${v} vs ${want[i][j]}`,
-              )
-            )
-          );
+        for (const backend of ["native", "cpu"]) {
+          assertAllClose(await on(backend, run(true)), want, 1e-5, `${backend} [${n}, ${k}] sum ${sum}`);
         }
       }
     }

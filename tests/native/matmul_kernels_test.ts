@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "../../lib/ops/gradients.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
+import { assertAllClose } from "../helpers.ts";
 
 tf.env().set("PROD", true); // no tfjs-node banner
 const native = nativeAvailable();
@@ -18,14 +19,6 @@ async function run(backend: string, f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor
   const out = [await y.data(), await da.data(), await db.data()] as Float32Array[];
   tf.dispose([a, b, y, dy, da, db]);
   return out;
-}
-
-function assertClose(got: Float32Array, want: Float32Array, what: string) {
-  assert.equal(got.length, want.length, what);
-  for (let i = 0; i < got.length; i++) {
-    const tol = 1e-4 * Math.max(1, Math.abs(want[i]));
-    assert.ok(Math.abs(got[i] - want[i]) <= tol, `${what}[${i}]: ${got[i]} vs ${want[i]}`);
-  }
 }
 
 Deno.test({
@@ -44,7 +37,7 @@ Deno.test({
     for (const [name, f, shapes] of cases) {
       const want = await run("cpu", f, shapes);
       const got = await run("native", f, shapes);
-      ["value", "grad a", "grad b"].forEach((what, i) => assertClose(got[i], want[i], `${name} ${what}`));
+      assertAllClose(got, want, 1e-4, `${name} (value, grad a, grad b)`);
     }
   },
 });

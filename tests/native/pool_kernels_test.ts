@@ -4,7 +4,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "../../lib/ops/gradients.ts";
 import { GLOBAL_AVG_POOL_GRAD_KERNEL, GLOBAL_AVG_POOL_KERNEL, globalAvgPool } from "../../lib/ops/mod.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
-import { on, uniform } from "../helpers.ts";
+import { assertAllClose, on, uniform } from "../helpers.ts";
 
 Deno.test({
   name: "globalAvgPool() on native matches tf.mean(x, [1, 2]) on cpu, value and gradient",
@@ -23,20 +23,8 @@ Deno.test({
         return [f(x), tf.grad((x: tf.Tensor) => tf.sum(tf.mul(f(x), d)))(x)];
       };
       const want = await on("cpu", run(false));
-      for (
-        const [backend, got] of [["native", await on("native", run(true))], [
-          "cpu",
-          await on("cpu", run(true)),
-        ]]
-      ) {
-        (got as Float32Array[]).forEach((g, i) =>
-          g.forEach((v, j) =>
-            assert.ok(
-              Math.abs(v - want[i][j]) <= 1e-6 * Math.max(1, Math.abs(want[i][j])),
-              `${backend} ${shape}: output ${i}[${j}] ${v} vs ${want[i][j]}`,
-            )
-          )
-        );
+      for (const backend of ["native", "cpu"]) {
+        assertAllClose(await on(backend, run(true)), want, 1e-6, `${backend} ${shape}`);
       }
     }
   },
