@@ -18,6 +18,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { probeWebGpu } from "../lib/runtime/backend.ts";
 
 const { values } = parseArgs({
   options: {
@@ -30,18 +31,17 @@ if (!Number.isInteger(REPS) || REPS < 10) {
   throw new Error(`--reps must be an integer of 10 or more, got ${values.reps}`);
 }
 
-const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
-if (!adapter) throw new Error("no WebGPU adapter");
-const device = await adapter.requestDevice();
-const info = adapter.info;
-const name = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ");
-console.log(`# adapter: ${name}`);
-if (values["require-hardware"] && /llvmpipe|lavapipe|swiftshader|softpipe|software/i.test(name)) {
+const gpu = await probeWebGpu();
+if (!gpu) throw new Error("no WebGPU adapter");
+console.log(`# adapter: ${gpu.description}`);
+if (values["require-hardware"] && gpu.software) {
   console.error(
-    `error: the WebGPU adapter "${name}" is a software rasteriser: its timings say nothing about a GPU`,
+    `error: the WebGPU adapter "${gpu.description}" is a software rasteriser: its timings say nothing about a GPU`,
   );
   Deno.exit(1);
 }
+const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+const device = await adapter!.requestDevice();
 const U = GPUBufferUsage;
 
 /** Median and mean microseconds per call of `fn(i)` over `reps` calls, in 20 timed batches after one warm-up. */

@@ -182,7 +182,7 @@ async function main(): Promise<void> {
 
   // auto measures a few training steps on each candidate when a hardware GPU is present.
   const backend = await selectBackend(config.backend as BackendChoice, {
-    probe: resnetTrainingProbe(config.batchSize),
+    probe: resnetTrainingProbe(config.batchSize, { compiled: !eager }),
   });
   console.error(`exp2: backend ${backend.backend} on ${backend.device} (${backend.reason})`);
   if (backend.slow) {

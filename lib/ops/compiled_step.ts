@@ -70,8 +70,9 @@ export interface CompiledStep {
    */
   write(variable: tf.Variable, values: Float32Array | Int32Array): void;
   /**
-   * Where the backend can time kernels on the GPU: one step (a real one)
-   * with the GPU time of each kernel, most first.
+   * Where the backend can time kernels on the GPU: one step (a real one;
+   * two where these shapes were never run, the recording being one) with the
+   * GPU time of each kernel, most first.
    */
   profile?(inputs: readonly (Float32Array | Int32Array)[]): Promise<KernelTime[]>;
   /** How many times the step was recorded (again when state was reassigned outside it). */

@@ -5,10 +5,9 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { ResNet20 } from "../models/resnet20.ts";
 import { Sgd } from "./sgd.ts";
-import { trainStep } from "./train_epoch.ts";
+import { createStepRunner, type StepRunnerOptions } from "./train_step.ts";
 
 /** Options for {@linkcode throughputProbe}. */
 export interface ThroughputProbeOptions {
@@ -57,8 +56,10 @@ export function throughputProbe(
 
 /**
  * Images per second of ResNet20 training steps at `batchSize` on the
- * active backend (random data; the last step's loss read back, so queued GPU
- * work is inside the timing). Builds and frees its own model each call.
+ * active backend, run as the lab runs them ({@linkcode createStepRunner}:
+ * compiled where the backend compiles, unless `compiled` is false). Random
+ * data; the sums are read back after every step, so queued GPU work is
+ * inside the timing. Builds and frees its own model each call.
  *
  * @example
  * ```ts ignore
@@ -69,20 +70,21 @@ export function throughputProbe(
  */
 export function resnetTrainingProbe(
   batchSize: number,
-  options: ThroughputProbeOptions = {},
+  options: ThroughputProbeOptions & StepRunnerOptions = {},
 ): () => Promise<number> {
   return async () => {
     const model = new ResNet20({ seed: 0 });
     const sgd = new Sgd(model.trainable(), { lr: 0.01 });
+    const runner = createStepRunner(model, sgd, options);
     const images = Float32Array.from({ length: batchSize * 32 * 32 * 3 }, (_, i) => Math.sin(i));
     const labels = Int32Array.from({ length: batchSize }, (_, i) => i % 10);
     try {
       return await throughputProbe(batchSize, async () => {
-        const [loss, correct] = trainStep(model, sgd, images, labels);
-        await loss.data();
-        tf.dispose([loss, correct]);
+        runner.step(images, labels);
+        await runner.totals();
       }, options)();
     } finally {
+      runner.dispose();
       sgd.dispose();
       model.dispose();
     }

@@ -228,8 +228,9 @@ export class CompiledStepRunner implements StepRunner {
   }
 
   /**
-   * One step (a real one) with the GPU time of each kernel, most first,
-   * where the backend times kernels; undefined elsewhere.
+   * One step (a real one; two where this batch size was never run, the
+   * recording being one) with the GPU time of each kernel, most first, where
+   * the backend times kernels; undefined elsewhere.
    */
   profile(images: Float32Array, labels: Int32Array): Promise<KernelTime[]> | undefined {
     this.#lr[0] = this.#sgd.lr;

@@ -11,6 +11,9 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 
+/** The tfjs backend name. */
+export const WEBGPU_BACKEND = "webgpu";
+
 /** One tensor's storage (`backend.tensorMap.get(dataId)`). */
 export interface TensorData {
   dtype: tf.DataType;
@@ -83,4 +86,33 @@ export function flush(backend: WebGpuBackend): void {
   if (!backend.commandEncoder) return;
   backend.endComputePassEncoder();
   backend.submitQueue();
+}
+
+/** The key of `buffer`'s lists in tfjs's pool. */
+export function poolKey(buffer: GPUBuffer): string {
+  return `${buffer.size}_${buffer.usage}`;
+}
+
+/** Removes `b` from the pool's `free` or `used` list, with its counts; true if it was there. */
+export function takeFromPool(pool: BufferManager, b: GPUBuffer, list: "free" | "used"): boolean {
+  const buffers = (list === "free" ? pool.freeBuffers : pool.usedBuffers).get(poolKey(b));
+  const i = buffers?.indexOf(b) ?? -1;
+  if (i < 0) return false;
+  buffers!.splice(i, 1);
+  if (list === "free") pool.numFreeBuffers--;
+  else {
+    pool.numUsedBuffers--;
+    pool.numBytesUsed -= b.size;
+  }
+  return true;
+}
+
+/** Hands `b` (allocated outside the pool) to the pool as a used buffer, counted as allocated. */
+export function giveToPool(pool: BufferManager, b: GPUBuffer): void {
+  const key = poolKey(b);
+  if (!pool.usedBuffers.has(key)) pool.usedBuffers.set(key, []);
+  pool.usedBuffers.get(key)!.push(b);
+  pool.numUsedBuffers++;
+  pool.numBytesUsed += b.size;
+  pool.numBytesAllocated += b.size;
 }

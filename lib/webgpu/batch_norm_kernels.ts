@@ -17,14 +17,15 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 import {
   type BatchNormRunningAttrs,
   BN_RUNNING_KERNEL,
   BN_TRAIN_GRAD_KERNEL,
   BN_TRAIN_KERNEL,
 } from "../ops/mod.ts";
-import { grid, type KernelRunner, wgsl, type WgslKernel } from "./program.ts";
+import { WEBGPU_BACKEND } from "./backend_internals.ts";
+import { f32, grid, type KernelRunner, u32, wgsl, type WgslKernel } from "./program.ts";
 
 /** Threads per workgroup of the per-channel passes (x: channels). */
 const CHANNEL_GROUP = 64;
@@ -232,18 +233,15 @@ export const BATCH_NORM_WGSL: readonly WgslKernel[] = [
   bnRunningWgsl,
 ];
 
-const u32 = (d: number) => ({ type: "uint32" as const, data: [d] });
-const f32 = (d: number) => ({ type: "float32" as const, data: [d] });
-
 /** Rows, channels and tiling of an NHWC tensor. */
 function stats(shape: readonly number[]) {
   const c = shape.at(-1)!;
-  const size = shape.reduce((p, d) => p * d, 1);
+  const size = tf.util.sizeFromShape(shape as number[]);
   const rows = size / c;
   const rowsPerTile = tileRows(rows);
   const tiles = Math.ceil(rows / rowsPerTile);
   if (tiles > 65535) throw new Error(`Batch norm over ${rows} rows needs ${tiles} tiles: more than 65535`);
-  return { c, size, rows, rowsPerTile, tiles, uniforms: [u32(rows), u32(c), u32(rowsPerTile), u32(tiles)] };
+  return { c, size, rows, rowsPerTile, tiles, uniforms: u32(rows, c, rowsPerTile, tiles) };
 }
 
 /**
@@ -256,7 +254,7 @@ function stats(shape: readonly number[]) {
  * ```
  */
 export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): tf.KernelConfig[] {
-  const backendName = "webgpu";
+  const backendName = WEBGPU_BACKEND;
   return [
     {
       kernelName: BN_TRAIN_KERNEL,
@@ -283,7 +281,7 @@ export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): t
         const [y] = runner.run(relu ? bnNormaliseReluWgsl : bnNormalisePlainWgsl, {
           inputs: [x, gamma, beta, mean, variance],
           outputs: [{ shape: x.shape, dtype: "float32" }],
-          uniforms: [u32(s.size), u32(s.c), f32(epsilon)],
+          uniforms: [...u32(s.size, s.c), f32(epsilon)],
           workgroups: grid(s.size),
         });
         // No mask output: the op hands the ReLU output back to the gradient.
@@ -322,7 +320,7 @@ export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): t
             ? [dy!, x!, gamma!, mean!, variance!, dgb, mask!]
             : [dy!, x!, gamma!, mean!, variance!, dgb],
           outputs: [{ shape: x!.shape, dtype: "float32" }],
-          uniforms: [u32(s.size), u32(s.c), f32(eps), f32(s.rows)],
+          uniforms: [...u32(s.size, s.c), f32(eps), f32(s.rows)],
           workgroups: grid(s.size),
         });
         runner.dispose(dgb);
@@ -340,7 +338,7 @@ export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): t
         return runner.run(bnRunningWgsl, {
           inputs: [runningMean, runningVar, mean, variance],
           outputs: [{ shape: [c], dtype: "float32" }, { shape: [c], dtype: "float32" }],
-          uniforms: [u32(c), f32(1 - momentum), f32(momentum), f32(count / Math.max(count - 1, 1))],
+          uniforms: [...u32(c), f32(1 - momentum), f32(momentum), f32(count / Math.max(count - 1, 1))],
           workgroups: [Math.ceil(c / CHANNEL_GROUP), 1, 1],
         });
       },

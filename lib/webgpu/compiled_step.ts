@@ -30,7 +30,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Collect, Collector, CompiledStep, KernelTime, StepSpec } from "../ops/compiled_step.ts";
-import { type BufferManager, bufferOf, flush, type WebGpuBackend } from "./backend_internals.ts";
+import { bufferOf, flush, giveToPool, takeFromPool, type WebGpuBackend } from "./backend_internals.ts";
 import type { HostPath } from "./host_path.ts";
 
 /** A command of a recorded step. */
@@ -42,16 +42,20 @@ type Command =
   | { op: "dispatch"; x: number; y: number; z: number }
   | { op: "copy"; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
 
-/** A bind group's buffers as it was created: `[binding, buffer, offset, size]`. */
+/** A bind group's buffer slices, as it was created. */
 type GroupEntries = { binding: number; buffer: GPUBuffer; offset: number; size: number }[];
+
+/** A bound group as recorded: its layout, buffer slices and the uniform bytes of its arena slices. */
+interface RecordedGroup {
+  layout: GPUBindGroupLayout;
+  entries: GroupEntries;
+  uniforms: Map<number, Uint8Array>;
+}
 
 /** What the prototype hooks collect while a step is being recorded. */
 interface Capture {
   commands: Command[];
-  groups: Map<
-    GPUBindGroup,
-    { layout: GPUBindGroupLayout; entries: GroupEntries; uniforms: Map<number, Uint8Array> }
-  >;
+  groups: Map<GPUBindGroup, RecordedGroup>;
   submits: number;
 }
 
@@ -100,7 +104,9 @@ function installHooks(): void {
     if (offsets !== undefined && (offsets as number[]).length) {
       throw new CompileStepError("a step uses dynamic bind-group offsets, which are not recorded");
     }
-    capture!.commands.push({ op: "group", index: index as number, group: group as GPUBindGroup });
+    const g = group as GPUBindGroup;
+    if (!capture!.groups.has(g)) capture!.groups.set(g, bindingsOf(g));
+    capture!.commands.push({ op: "group", index: index as number, group: g });
   });
   wrap(GPUComputePassEncoder.prototype, "dispatchWorkgroups", (_, [x, y = 1, z = 1]) => {
     capture!.commands.push({ op: "dispatch", x: x as number, y: y as number, z: z as number });
@@ -110,37 +116,27 @@ function installHooks(): void {
     capture!.commands.push({ op: "copy", src, srcOffset, dst, dstOffset, size });
   });
   wrap(GPUQueue.prototype, "submit", () => capture!.submits++);
-  wrap(GPUDevice.prototype, "createBindGroup", (_, [descriptor], group) => {
-    const d = descriptor as GPUBindGroupDescriptor;
-    const entries: GroupEntries = [];
-    const uniforms = new Map<number, Uint8Array>();
-    for (const e of d.entries) {
-      const r = e.resource as GPUBufferBinding;
-      if (!(r?.buffer instanceof GPUBuffer)) {
-        throw new CompileStepError("a step binds a texture or sampler, which is not recorded");
-      }
-      const offset = r.offset ?? 0, size = r.size ?? r.buffer.size - offset;
-      entries.push({ binding: e.binding, buffer: r.buffer, offset, size });
-      const host = arenaOf(r.buffer);
-      if (host) uniforms.set(e.binding, host.arena.bytesAt(offset, size));
-    }
-    capture!.groups.set(group as GPUBindGroup, { layout: d.layout, entries, uniforms });
-  });
 }
 
-/** Removes `b` from tfjs's pool lists (`free` or `used`); true if it was there. */
-function takeFromPool(bm: BufferManager, b: GPUBuffer, list: "free" | "used"): boolean {
-  const key = `${b.size}_${b.usage}`;
-  const buffers = (list === "free" ? bm.freeBuffers : bm.usedBuffers).get(key);
-  const i = buffers?.indexOf(b) ?? -1;
-  if (i < 0) return false;
-  buffers!.splice(i, 1);
-  if (list === "free") bm.numFreeBuffers--;
-  else {
-    bm.numUsedBuffers--;
-    bm.numBytesUsed -= b.size;
+/**
+ * What `group` binds, from the descriptor the host path's cache made it
+ * from, with the uniform bytes its arena slices hold now (they were written
+ * for the dispatch that binds it next).
+ */
+function bindingsOf(group: GPUBindGroup): RecordedGroup {
+  let d: GPUBindGroupDescriptor | undefined;
+  for (const h of hosts) d ??= h.bindGroups.descriptorOf(group);
+  if (!d) throw new CompileStepError("a step binds a texture or sampler, which is not recorded");
+  const entries: GroupEntries = [];
+  const uniforms = new Map<number, Uint8Array>();
+  for (const e of d.entries) {
+    const r = e.resource as GPUBufferBinding;
+    const offset = r.offset ?? 0, size = r.size ?? r.buffer.size - offset;
+    entries.push({ binding: e.binding, buffer: r.buffer, offset, size });
+    const host = arenaOf(r.buffer);
+    if (host) uniforms.set(e.binding, host.arena.bytesAt(offset, size));
   }
-  return true;
+  return { layout: d.layout, entries, uniforms };
 }
 
 /** One recording: the commands to re-encode and the buffers it owns. */
@@ -152,12 +148,11 @@ interface Recording {
   commands: Command[];
   /** Buffers taken from tfjs's pool (intermediates and state outputs): destroyed with the recording. */
   owned: GPUBuffer[];
-  /** Bytes of the recording's own uniform buffer. */
-  uniformBytes: number;
+  /** The recording's own copy of the uniforms its dispatches read. */
   uniform: GPUBuffer | null;
   /** State outputs copied back to their homes at the end of every replay: `[from, to]`. */
   copiesBack: [GPUBuffer, GPUBuffer][];
-  /** The buffers of the step's outputs, in order, with their sizes in bytes. */
+  /** The buffers of the step's outputs, in order. */
   outputs: GPUBuffer[];
 }
 
@@ -207,12 +202,7 @@ class Homes {
       if (data?.resource === home) {
         // The variable keeps its value: the home becomes an ordinary pool buffer of tfjs's.
         data.external = false;
-        const key = `${home.size}_${home.usage}`;
-        if (!bm.usedBuffers.has(key)) bm.usedBuffers.set(key, []);
-        bm.usedBuffers.get(key)!.push(home);
-        bm.numUsedBuffers++;
-        bm.numBytesUsed += home.size;
-        bm.numBytesAllocated += home.size;
+        giveToPool(bm, home);
       } else home.destroy();
     }
   }
@@ -334,11 +324,25 @@ export class WebGpuCompiledStep implements CompiledStep {
 
   run(inputs: readonly (Float32Array | Int32Array)[], collect: readonly (Collect | null)[] = []): void {
     if (this.#disposed) throw new CompileStepError("the compiled step was disposed");
+    const { recording, recorded } = this.#recordingFor(inputs, collect);
+    if (!recorded) this.#replay(recording, inputs, collect);
+  }
+
+  /**
+   * The recording for the shapes of `inputs`; where there is none (or the
+   * state was reassigned since), records one now, which runs the step.
+   */
+  #recordingFor(
+    inputs: readonly (Float32Array | Int32Array)[],
+    collect: readonly (Collect | null)[],
+  ): { recording: Recording; recorded: boolean } {
     const { shapes, key } = this.#shapesOf(inputs);
     if (!this.#homesValid()) this.#dropRecordings();
     const recording = this.#recordings.get(key);
-    if (recording) this.#replay(recording, inputs, collect);
-    else this.#recordings.set(key, this.#record(shapes, inputs, collect));
+    if (recording) return { recording, recorded: false };
+    const made = this.#record(shapes, inputs, collect);
+    this.#recordings.set(key, made);
+    return { recording: made, recorded: true };
   }
 
   write(variable: tf.Variable, values: Float32Array | Int32Array): void {
@@ -414,25 +418,18 @@ export class WebGpuCompiledStep implements CompiledStep {
     flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", Number.MAX_SAFE_INTEGER);
     const recorded: Capture = { commands: [], groups: new Map(), submits: 0 };
     capture = recorded;
-    // The recorder must see every bind group made: none from the cache.
-    const caching = this.#host.cacheBindGroups;
-    this.#host.cacheBindGroups = false;
     let outs: tf.Tensor[] = [];
     try {
       outs = tf.tidy(() => spec.run(inputs) ?? []);
       be.endComputePassEncoder();
     } finally {
       capture = null;
-      this.#host.cacheBindGroups = caching;
       flags.set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
     }
     const outputs = outs.map((t) => bufferOf(be, t));
     // The recorded run's own outputs are collected like a replay's.
-    this.#collect(
-      be.commandEncoder ?? (be.ensureCommandEncoderReady(), be.commandEncoder!),
-      outputs,
-      collect,
-    );
+    be.ensureCommandEncoderReady();
+    this.#collect(be.commandEncoder!, outputs, collect);
     be.submitQueue();
     tf.dispose(outs);
     if (recorded.submits > 0) {
@@ -532,7 +529,6 @@ export class WebGpuCompiledStep implements CompiledStep {
       lastSmall: hostInputs.map((a) => a.byteLength <= SMALL_INPUT ? bytesOf(a).slice() : null),
       commands,
       owned,
-      uniformBytes,
       uniform,
       copiesBack,
       outputs,
@@ -559,15 +555,15 @@ export class WebGpuCompiledStep implements CompiledStep {
    * One step like {@linkcode run}, re-encoded with every dispatch in a compute
    * pass of its own that writes GPU timestamps, and returns the GPU time per
    * kernel (pipeline label), most first. Needs the adapter's
-   * `timestamp-query` feature. The step is a real one: state advances.
+   * `timestamp-query` feature. The step is a real one: state advances (by
+   * two steps where these shapes were never run: the recording is one).
    */
   async profile(inputs: readonly (Float32Array | Int32Array)[]): Promise<KernelTime[]> {
     const be = this.#be;
     if (!be.device.features.has("timestamp-query")) {
       throw new CompileStepError(`the adapter has no "timestamp-query" feature: no GPU times`);
     }
-    this.run(inputs); // records if needed
-    const r = this.#recordings.get(this.#shapesOf(inputs).key)!;
+    const r = this.#recordingFor(inputs, []).recording;
     const dispatches = r.commands.filter((c) => c.op === "dispatch").length;
     const querySet = be.device.createQuerySet({ type: "timestamp", count: 2 * dispatches });
     const resolved = be.device.createBuffer({

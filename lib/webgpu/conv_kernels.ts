@@ -14,7 +14,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { grid, type KernelRunner, wgsl, type WgslKernel } from "./program.ts";
+import { WEBGPU_BACKEND } from "./backend_internals.ts";
+import { grid, type KernelRunner, u32, wgsl, type WgslKernel } from "./program.ts";
 
 /** Threads pass 1 aims for: enough to fill a large GPU several times over. */
 const TARGET_THREADS = 2 ** 19;
@@ -162,7 +163,7 @@ export function convFilterGradKernel(
 ): tf.KernelConfig {
   return {
     kernelName: tf.Conv2DBackpropFilter,
-    backendName: "webgpu",
+    backendName: WEBGPU_BACKEND,
     kernelFunc: (args) => {
       const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
       const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args
@@ -195,8 +196,7 @@ export function convFilterGradKernel(
         padLeft: info.padInfo.left,
       });
       const runner = runnerOf(args.backend);
-      const uniforms = (size: number) =>
-        [size, ...plan.uniforms].map((d) => ({ type: "uint32" as const, data: [d] }));
+      const uniforms = (size: number) => u32(size, ...plan.uniforms);
       const threads = plan.tiles * plan.values;
       const [partial] = runner.run(filterGradPartialWgsl, {
         inputs: [x, dy],

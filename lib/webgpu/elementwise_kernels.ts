@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 import {
   ADD_RELU_KERNEL,
   RELU_GRAD_KERNEL,
@@ -16,7 +16,8 @@ import {
   SHORTCUT_GRAD_KERNEL,
   SHORTCUT_KERNEL,
 } from "../ops/mod.ts";
-import { grid, type KernelRunner, wgsl, type WgslKernel } from "./program.ts";
+import { WEBGPU_BACKEND } from "./backend_internals.ts";
+import { f32, grid, type KernelRunner, u32, wgsl, type WgslKernel } from "./program.ts";
 
 /** The option-A shortcut's geometry, the same for its forward and gradient kernels. */
 const SHORTCUT_UNIFORMS = "size : u32, h : u32, w : u32, c : u32, oh : u32, ow : u32, oc : u32, before : u32";
@@ -100,8 +101,7 @@ export const ELEMENTWISE_WGSL: readonly WgslKernel[] = [
   sgdWgsl,
 ];
 
-const size = (t: tf.TensorInfo) => t.shape.reduce((p, d) => p * d, 1);
-const u32 = (...data: number[]) => data.map((d) => ({ type: "uint32" as const, data: [d] }));
+const size = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape);
 
 /** Shortcut geometry: input `[n, h, w, c]` to `[n, ceil(h/2), ceil(w/2), channels]`. */
 function shortcutShape([n, h, w, c]: readonly number[], channels: number) {
@@ -119,7 +119,7 @@ function shortcutShape([n, h, w, c]: readonly number[], channels: number) {
  * ```
  */
 export function elementwiseKernels(runnerOf: (backend: object) => KernelRunner): tf.KernelConfig[] {
-  const backendName = "webgpu";
+  const backendName = WEBGPU_BACKEND;
   return [
     {
       kernelName: ADD_RELU_KERNEL,
@@ -192,11 +192,7 @@ export function elementwiseKernels(runnerOf: (backend: object) => KernelRunner):
         return runner.run(sgdWgsl, {
           inputs: [param, grad, buffer, lr],
           outputs: [{ shape: param.shape, dtype: "float32" }, { shape: param.shape, dtype: "float32" }],
-          uniforms: [
-            { type: "uint32", data: [size(param)] },
-            { type: "float32", data: [momentum] },
-            { type: "float32", data: [weightDecay] },
-          ],
+          uniforms: [...u32(size(param)), f32(momentum), f32(weightDecay)],
           workgroups: grid(size(param)),
         });
       },

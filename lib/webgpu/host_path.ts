@@ -27,12 +27,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type {
-  BufferManager,
-  ProgramUniform,
-  TensorData,
-  UniformBinding,
-  WebGpuBackend,
+import {
+  type BufferManager,
+  flush,
+  poolKey,
+  type ProgramUniform,
+  type TensorData,
+  type UniformBinding,
+  type WebGpuBackend,
 } from "./backend_internals.ts";
 
 /** Bytes of the uniform arena; a submit is forced when a step needs more. */
@@ -160,6 +162,7 @@ export class BindGroupCache {
   readonly #ids = new WeakMap<object, number>();
   #nextId = 0;
   readonly #groups = new Map<string, GPUBindGroup>();
+  readonly #descriptors = new WeakMap<GPUBindGroup, GPUBindGroupDescriptor>();
 
   /** A cache of at most `capacity` bind groups. */
   constructor(readonly capacity: number = MAX_CACHED_BIND_GROUPS) {}
@@ -184,8 +187,14 @@ export class BindGroupCache {
     this.misses++;
     const group = create();
     this.#groups.set(key, group);
+    this.#descriptors.set(group, descriptor);
     if (this.#groups.size > this.capacity) this.#groups.delete(this.#groups.keys().next().value!);
     return group;
+  }
+
+  /** The descriptor a cached bind group was made from (undefined for one the cache did not make). */
+  descriptorOf(group: GPUBindGroup): GPUBindGroupDescriptor | undefined {
+    return this.#descriptors.get(group);
   }
 
   /** Forgets every bind group. */
@@ -221,12 +230,6 @@ export interface HostPath {
   isCachedScalar(buffer: GPUBuffer): boolean;
   /** The device's bind groups, reused by layout and buffer slices. */
   readonly bindGroups: BindGroupCache;
-  /**
-   * Whether `device.createBindGroup` answers from {@linkcode bindGroups}
-   * (on by default; a recorder that must see every bind group made turns
-   * it off while it records).
-   */
-  cacheBindGroups: boolean;
 }
 
 const installedOn = new WeakMap<WebGpuBackend, HostPath>();
@@ -248,16 +251,12 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
   const arena = new UniformArena(device);
   const scalars = new Map<string, GPUBuffer>();
   const scalarBuffers = new WeakSet<GPUBuffer>();
-  const flushAndSubmit = () => {
-    backend.endComputePassEncoder();
-    backend.submitQueue();
-  };
 
   const uniforms = (fields: readonly ProgramUniform[]): UniformBinding => {
     const bytes = packUniforms(fields);
     // makeUniforms runs before the bind group and the dispatch are recorded,
     // so submitting the work so far here is safe.
-    if (!arena.fits(bytes.length) && backend.commandEncoder) flushAndSubmit();
+    if (!arena.fits(bytes.length)) flush(backend);
     return arena.push(bytes);
   };
   backend.makeUniforms = (fields) => uniforms(fields);
@@ -295,11 +294,10 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
   // returns a new object: one layout per pipeline keeps cache keys stable.
   memoizeBindGroupLayouts();
   const bindGroups = new BindGroupCache();
-  // Looked up at each call, so prototype wrappers (call counters, a
-  // recorder) see every bind group actually made.
+  // Looked up at each call, so prototype wrappers (call counters) see
+  // every bind group actually made.
   const createBindGroup = (d: GPUBindGroupDescriptor) => GPUDevice.prototype.createBindGroup.call(device, d);
-  device.createBindGroup = (d) =>
-    path.cacheBindGroups ? bindGroups.get(d, () => createBindGroup(d)) : createBindGroup(d);
+  device.createBindGroup = (d) => bindGroups.get(d, () => createBindGroup(d));
 
   reuseBuffersInOrder(backend.bufferManager);
 
@@ -311,7 +309,6 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
     uniforms,
     isCachedScalar: (buffer) => scalarBuffers.has(buffer),
     bindGroups,
-    cacheBindGroups: true,
   };
   installedOn.set(backend, path);
   return path;
@@ -335,7 +332,7 @@ function reuseBuffersInOrder(pool: BufferManager): void {
   const release = pool.releaseBuffer.bind(pool);
   pool.releaseBuffer = (buffer, reuse = true) => {
     release(buffer, reuse);
-    const free = pool.freeBuffers.get(`${buffer.size}_${buffer.usage}`);
+    const free = pool.freeBuffers.get(poolKey(buffer));
     if (!reuse || free?.[free.length - 1] !== buffer) return;
     // Highest ids first: move the released buffer down to its place.
     const n = id(buffer);

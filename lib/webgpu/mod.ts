@@ -6,7 +6,7 @@
  *   scalar constants cached on the GPU, uploads by `queue.writeBuffer` into
  *   pooled buffers, bind groups reused. In Deno every `writeBuffer` and every
  *   buffer creation allocates and queries the driver's memory budget; a
- *   ResNet20 step made ~1,200 of the one and ~300 of the other.
+ *   ResNet20 step made ~1,200 of the one and ~180 of the other.
  * - Fused kernels (`elementwise_kernels.ts`, `batch_norm_kernels.ts`) for
  *   training batch norm (ReLU fused, running averages), `relu(a + b)`,
  *   ReLU's gradient, the option-A shortcut and the SGD-momentum update:
@@ -25,15 +25,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { fuseReluGradient } from "../ops/mod.ts";
 import { registerStepCompiler } from "../ops/compiled_step.ts";
 import { WebGpuCompiledStep } from "./compiled_step.ts";
-import type { WebGpuBackend } from "./backend_internals.ts";
+import { WEBGPU_BACKEND, type WebGpuBackend } from "./backend_internals.ts";
 import { BATCH_NORM_WGSL, batchNormKernels } from "./batch_norm_kernels.ts";
 import { CONV_WGSL, convFilterGradKernel } from "./conv_kernels.ts";
 import { ELEMENTWISE_WGSL, elementwiseKernels } from "./elementwise_kernels.ts";
 import { type HostPath, installHostPath } from "./host_path.ts";
 import { KernelRunner } from "./program.ts";
 
-/** The tfjs backend name. */
-export const WEBGPU_BACKEND = "webgpu";
+export { WEBGPU_BACKEND };
 
 /**
  * Programs recorded per queue submit (tfjs's default is 15). Deno's submit

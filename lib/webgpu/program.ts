@@ -11,8 +11,28 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { bufferOf, type ProgramUniform, type WebGpuBackend } from "./backend_internals.ts";
+import { bufferOf, flush, type ProgramUniform, type WebGpuBackend } from "./backend_internals.ts";
 import type { HostPath } from "./host_path.ts";
+
+/**
+ * Unsigned-integer uniform fields, one per value, for {@linkcode Dispatch}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { f32, u32 } from "./program.ts";
+ * assert.deepEqual(u32(4, 2), [{ type: "uint32", data: [4] }, { type: "uint32", data: [2] }]);
+ * assert.deepEqual(f32(0.5), { type: "float32", data: [0.5] });
+ * ```
+ */
+export function u32(...values: number[]): ProgramUniform[] {
+  return values.map((d) => ({ type: "uint32", data: [d] }));
+}
+
+/** A float uniform field, for {@linkcode Dispatch}. */
+export function f32(value: number): ProgramUniform {
+  return { type: "float32", data: [value] };
+}
 
 /** One WGSL kernel: its whole module, compiled once per device. */
 export interface WgslKernel {
@@ -176,10 +196,7 @@ export class KernelRunner {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     be.dispatchCountInPass++;
-    if (tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") <= be.dispatchCountInPass) {
-      be.endComputePassEncoder();
-      be.submitQueue();
-    }
+    if (tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") <= be.dispatchCountInPass) flush(be);
     return outputs;
   }
 }

@@ -6,17 +6,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { nativeAvailable } from "../../lib/native/mod.ts";
 import { parseCsv } from "../../lib/report/csv.ts";
-import {
-  argv,
-  assertOk,
-  CIFAR_DIR,
-  haveCifar,
-  haveTorch,
-  PYTHON,
-  REFERENCE,
-  runLab,
-  withTempDir,
-} from "../helpers.ts";
+import { argv, assertOk, CIFAR_DIR, haveCifar, runLab, withTempDir } from "../helpers.ts";
+import { haveTorch, PYTHON, REFERENCE } from "../pytorch.ts";
 
 /** Runs a Python snippet; returns its stdout, failing the test with its stderr. */
 async function python(code: string, args: string[]): Promise<string> {

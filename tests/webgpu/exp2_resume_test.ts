@@ -10,16 +10,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseCsv } from "../../lib/report/csv.ts";
 import { decodeWeights } from "../../lib/formats/weights.ts";
-import {
-  assertOk,
-  CIFAR_DIR,
-  haveCifar,
-  haveTorch,
-  PYTHON,
-  REFERENCE,
-  runLab,
-  withTempDir,
-} from "../helpers.ts";
+import { assertOk, CIFAR_DIR, haveCifar, runLab, withTempDir } from "../helpers.ts";
+import { haveTorch, PYTHON, REFERENCE } from "../pytorch.ts";
 import { gpuTest } from "./helpers.ts";
 
 const SMALL = ["--backend", "webgpu", "--limit-train", "16", "--limit-test", "8", "--batch-size", "4"];

@@ -61,7 +61,9 @@ Deno.test("BindGroupCache reuses a group only for the same layout and buffer sli
       resource: { buffer, offset, size },
     })),
   });
-  const ab = get(desc(layout, [a], [b, 0, 16]));
+  const abDescriptor = desc(layout, [a], [b, 0, 16]);
+  const ab = get(abDescriptor);
+  assert.equal(cache.descriptorOf(ab), abDescriptor, "what the group was made from, for a recorder");
   assert.equal(get(desc(layout, [a], [b, 0, 16])), ab, "equal descriptor, new objects: reused");
   assert.equal(get(desc(layout, [a, 0], [b, 0, 16])), ab, "offset 0 is the default offset");
   // Any difference in what is bound makes a new group.
@@ -79,6 +81,7 @@ Deno.test("BindGroupCache reuses a group only for the same layout and buffer sli
   // A binding that is not a buffer slice is never cached.
   const sampler = { layout, entries: [{ binding: 0, resource: {} as GPUSampler }] };
   assert.notEqual(get(sampler), get(sampler));
+  assert.equal(cache.descriptorOf(get(sampler)), undefined);
   assert.equal(cache.size, 3);
   cache.clear();
   assert.equal(cache.size, 0);
