@@ -19,7 +19,8 @@ import { confusionMatrix, matrixCsvs, perClassRows } from "../lib/report/confusi
 import { type Row, toCsv } from "../lib/report/csv.ts";
 import { selectBackend } from "../lib/runtime/backend.ts";
 import { exists, readFileNamed, sameFile, writeFileAtomic } from "../lib/runtime/files.ts";
-import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
+import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { quote } from "../lib/runtime/quote.ts";
 import { checkFreshOut, inspectOutFolder } from "../lib/train/run_folder_policy.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { backendFlag } from "../lib/runtime/shared_flags.ts";

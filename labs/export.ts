@@ -19,7 +19,8 @@ import { Mlp, mlpHidden } from "../lib/models/mlp.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import { selectBackend } from "../lib/runtime/backend.ts";
 import { readFileNamed, sameFile, writeFileAtomic } from "../lib/runtime/files.ts";
-import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
+import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { quote } from "../lib/runtime/quote.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { backendFlag } from "../lib/runtime/shared_flags.ts";
 

@@ -10,7 +10,8 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
+import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
+import { quote } from "../lib/runtime/quote.ts";
 import { userPath } from "../lib/runtime/env.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { writeFileAtomic } from "../lib/runtime/files.ts";

@@ -31,7 +31,7 @@ import {
   TRAIN_FILES,
 } from "./cifar.ts";
 import { readEnv, userPath } from "../runtime/env.ts";
-import { exists, writeFileAtomic } from "../runtime/files.ts";
+import { exists, FileReadError, readFileNamed, writeFileAtomic } from "../runtime/files.ts";
 
 /** Where the official binary tarball is downloaded from. */
 export const CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -69,6 +69,11 @@ export const CIFAR_PY_MD5: Readonly<Record<string, string>> = Object.freeze({
   data_batch_5: "482c414d41f54cd18b22e5b47cb7c3cb",
   test_batch: "40351d587109b95175f43aff81a1287e",
 });
+/**
+ * Largest file of the python version read, in bytes: each official one is
+ * about 31 MB (10000 images of 3072 bytes, pickled), so twice that.
+ */
+const MAX_CIFAR_PY_FILE_BYTES = 64 * 2 ** 20;
 /** Size of the official tarball, for progress before the server says. */
 export const CIFAR_TARBALL_BYTES = 170_052_171;
 
@@ -528,7 +533,11 @@ async function readPrefix(path: string, length: number): Promise<Uint8Array> {
   return bytes;
 }
 
-/** The size of a regular, non-empty data file; errors name it otherwise. */
+/**
+ * The size of a regular, non-empty data file; errors name it otherwise. Only
+ * a precheck with CIFAR's messages: whole files are then read by
+ * {@linkcode readDataFile}, which checks them again as it opens them.
+ */
 async function dataFileSize(path: string, dir: string): Promise<number> {
   let stat: Deno.FileInfo;
   try {
@@ -549,6 +558,16 @@ async function dataFileSize(path: string, dir: string): Promise<number> {
   return stat.size;
 }
 
+/** All of a data file, by the one bounded reader (`readFileNamed`), its refusals as {@linkcode CifarFilesError}. */
+async function readDataFile(path: string, maxBytes: number): Promise<Uint8Array> {
+  try {
+    return await readFileNamed(path, "CIFAR-10 file", { maxBytes });
+  } catch (e) {
+    if (e instanceof FileReadError) throw new CifarFilesError(e.message);
+    throw e;
+  }
+}
+
 /** Reads up to `limit` records from binary `files` in order, reading only what is needed. */
 async function readSplit(
   dir: string,
@@ -563,7 +582,9 @@ async function readSplit(
     const size = await dataFileSize(path, dir);
     const records = cifarRecordCount(size, { source: path });
     const take = Math.min(records, remaining);
-    const bytes = take === records ? await Deno.readFile(path) : await readPrefix(path, take * RECORD_BYTES);
+    const bytes = take === records
+      ? await readDataFile(path, size)
+      : await readPrefix(path, take * RECORD_BYTES);
     parts.push(parseCifarBatch(bytes, { source: path, expectedRecords: take }));
     remaining -= take;
   }
@@ -591,7 +612,7 @@ async function readPythonSplit(
     if (remaining <= 0) break;
     const path = `${dir}/${file}`;
     await dataFileSize(path, dir);
-    const bytes = await Deno.readFile(path);
+    const bytes = await readDataFile(path, MAX_CIFAR_PY_FILE_BYTES);
     if (expected !== null) {
       const got = md5(bytes);
       if (got !== expected[file]) {

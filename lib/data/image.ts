@@ -16,11 +16,11 @@
  * @module
  */
 import { decode } from "fast-png";
-import { Unzlib } from "fflate";
 import { preview } from "../runtime/quote.ts";
 import jpeg from "jpeg-js";
 import { IMAGE_SIZE } from "./cifar.ts";
 import { crc32 } from "./crc32.ts";
+import { inflateBounded, InflateError } from "./inflate.ts";
 
 /** Largest image accepted, in pixels (a 24-megapixel photo is 6000x4000). */
 export const MAX_IMAGE_PIXELS = 32_000_000;
@@ -74,8 +74,6 @@ const COLOR_TYPES: Record<number, { depths: number[]; channels: number }> = {
 };
 /** Chunks the decoder gets; every other (ancillary) chunk is dropped before decoding. */
 const KEPT_CHUNKS = new Set(["IHDR", "PLTE", "tRNS", "IDAT", "IEND"]);
-/** Compressed bytes inflated per step: at most ~1032 times that comes out of one step. */
-const INFLATE_STEP = 16 * 1024;
 
 /** What {@linkcode checkPng} learns from a PNG's header. */
 export interface PngHeader {
@@ -219,41 +217,22 @@ export function checkPng(bytes: Uint8Array, source = "image"): { header: PngHead
   if (h.colorType === 3 && !palette) fail(`not a readable PNG (a palette image without a PLTE chunk)`);
   if (idat.length === 0) fail(`not a readable PNG (no IDAT chunk)`);
 
-  // Inflate with a running count, never past the size the header implies.
-  let inflated = 0;
-  const inflater = new Unzlib((chunk) => {
-    inflated += chunk.length;
-    if (inflated > h.dataBytes) {
+  // Inflated with a running count, never past the size the header implies; the IDAT chunks form one
+  // stream, fed in fixed steps however it is cut, so a million one-byte chunks cost what one chunk does.
+  // Only counted: the decoder inflates it again once it is known to be bounded.
+  try {
+    inflateBounded(idat, h.dataBytes, { format: "zlib", keep: false });
+  } catch (e) {
+    if (!(e instanceof InflateError)) throw e;
+    if (e.reason === "long") {
       fail(`image data inflates to more than the ${h.dataBytes} bytes its header implies`);
     }
-  });
-  try {
-    // The IDAT chunks form one stream; it is fed in steps of INFLATE_STEP bytes however it is cut into
-    // chunks, so a million one-byte chunks cost what one chunk does.
-    const step = new Uint8Array(INFLATE_STEP);
-    let filled = 0;
-    const total = idat.reduce((n, d) => n + d.length, 0);
-    let fed = 0;
-    for (const data of idat) {
-      for (let at = 0; at < data.length;) {
-        const n = Math.min(INFLATE_STEP - filled, data.length - at);
-        step.set(data.subarray(at, at + n), filled);
-        [filled, at, fed] = [filled + n, at + n, fed + n];
-        if (filled === INFLATE_STEP || fed === total) {
-          inflater.push(step.subarray(0, filled), fed === total);
-          filled = 0;
-        }
-      }
+    if (e.reason === "short") {
+      fail(
+        `image data inflates to ${e.inflated} bytes, but its ${h.width}x${h.height} header needs ${h.dataBytes}`,
+      );
     }
-    if (total === 0) inflater.push(step.subarray(0, 0), true);
-  } catch (e) {
-    if (e instanceof ImageError) throw e;
-    fail(`not a readable PNG (image data is not valid zlib: ${preview((e as Error).message)})`);
-  }
-  if (inflated !== h.dataBytes) {
-    fail(
-      `image data inflates to ${inflated} bytes, but its ${h.width}x${h.height} header needs ${h.dataBytes}`,
-    );
+    fail(`not a readable PNG (image data is not valid zlib: ${preview((e.cause as Error).message)})`);
   }
   if (!dropped && kept.at(-1)![1] === bytes.length) return { header: h, png: bytes };
   const png = new Uint8Array(8 + kept.reduce((n, [a, b]) => n + b - a, 0));

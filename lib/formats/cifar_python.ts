@@ -13,6 +13,7 @@
  * @module
  */
 import { type CifarSplit, CLASS_NAMES, IMAGE_BYTES } from "../data/cifar.ts";
+import { preview, quote } from "../runtime/quote.ts";
 import { type Buildable, PICKLE_BUILD, PickleError, type PickleGlobal, unpickle } from "./pickle.ts";
 
 /**
@@ -42,7 +43,7 @@ class NumpyDtype implements Buildable {
     if (!Array.isArray(state)) throw new PickleError(`numpy.dtype state is not a tuple`);
     const order = latin1(state[1]);
     if (order !== "|" && order !== "<" && order !== "=") {
-      throw new PickleError(`numpy.dtype byte order ${JSON.stringify(order)} is not supported`);
+      throw new PickleError(`numpy.dtype byte order ${preview(order)} is not supported`);
     }
   }
 }
@@ -154,7 +155,11 @@ export function decodeCifarPython(bytes: Uint8Array, source = "CIFAR-10 python b
   const labels = entries.get("labels");
   if (!(data instanceof NumpyArray)) return fail(`has no "data" array: not a CIFAR-10 python batch`);
   if (data.dtype !== "u1" || data.shape.length !== 2 || data.shape[1] !== IMAGE_BYTES) {
-    fail(`has "data" of dtype ${data.dtype} and shape [${data.shape}], expected u1 [N, ${IMAGE_BYTES}]`);
+    fail(
+      `has "data" of dtype ${quote(data.dtype)} and shape ${
+        preview(data.shape)
+      }, expected u1 [N, ${IMAGE_BYTES}]`,
+    );
   }
   const count = data.shape[0];
   if (data.data.length !== count * IMAGE_BYTES) {
@@ -166,7 +171,7 @@ export function decodeCifarPython(bytes: Uint8Array, source = "CIFAR-10 python b
   const out = new Uint8Array(count);
   (labels as unknown[]).forEach((label, i) => {
     if (!Number.isInteger(label) || (label as number) < 0 || (label as number) >= CLASS_NAMES.length) {
-      fail(`label ${i} is ${String(label)}, expected 0..${CLASS_NAMES.length - 1}`);
+      fail(`label ${i} is ${preview(label)}, expected 0..${CLASS_NAMES.length - 1}`);
     }
     out[i] = label as number;
   });

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { preview, quote } from "../runtime/quote.ts";
+import { preview, quoteName } from "../runtime/quote.ts";
 import { MAX_TENSOR_DIMS } from "./state_dict.ts";
 
 /**
@@ -388,7 +388,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions = {}): unkn
     const spec = Object.hasOwn(globals, dotted) ? globals[dotted] : undefined;
     if (spec === undefined) {
       throw new UnsafePickleError(
-        `Refusing pickle global '${quote(dotted).slice(1, -1)}' at byte ${opStart} of '${source}': only ` +
+        `Refusing pickle global ${quoteName(dotted)} at byte ${opStart} of '${source}': only ` +
           `${
             Object.keys(globals).filter((k) => !k.endsWith("Storage")).join(", ")
           } and torch.*Storage are allowed ` +

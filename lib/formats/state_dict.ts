@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { quoteName } from "../runtime/quote.ts";
+import { clip, QUOTE_LIMIT, quoteBare } from "../runtime/quote.ts";
 
 /** Element types the weight files may hold. */
 export type DType = "F32" | "I64";
@@ -142,11 +142,6 @@ function describe(t: TensorSpec | undefined): string {
   return `${t.dtype} [${dims.join(", ")}]`;
 }
 
-/** A name cut for a table cell. */
-function cell(name: string): string {
-  return name.length > 80 ? `${name.slice(0, 77)}...` : name;
-}
-
 /** Rows shown in the name-mismatch table; the rest are counted. */
 const TABLE_ROWS = 24;
 
@@ -196,7 +191,7 @@ export function checkStateDict(
   if (missing.length > 0 || unexpected.length > 0) {
     const names = [...missing, ...unexpected].sort();
     const rows = names.slice(0, TABLE_ROWS).map((n) => [
-      cell(n),
+      clip(n, QUOTE_LIMIT),
       describe(expected.get(n)),
       describe(state.get(n)),
     ]);
@@ -213,7 +208,7 @@ export function checkStateDict(
   }
   for (const [name_, spec] of expected) {
     const t = state.get(name_)!;
-    const name = quoteName(name_).slice(1, -1);
+    const name = quoteBare(name_);
     const sameShape = t.shape.length === spec.shape.length && t.shape.every((d, i) => d === spec.shape[i]);
     if (t.dtype !== spec.dtype || !sameShape) {
       throw new StateDictError(

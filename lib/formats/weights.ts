@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { preview, quoteName } from "../runtime/quote.ts";
+import { clip, preview, quoteBare } from "../runtime/quote.ts";
 import { decodePth, MAX_PTH_BYTES } from "./pth.ts";
 import { decodeSafetensors } from "./safetensors.ts";
 import { normalizeResnet20Names, type StateDict } from "./state_dict.ts";
@@ -54,15 +54,13 @@ export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFil
     const { state, key, extra } = decodePth(bytes, { source, maxBytes: MAX_WEIGHTS_BYTES });
     // The per-epoch metrics a file of this toolkit carries are data, not a note.
     const shown = Object.entries(extra).filter(([k]) => k !== "metrics").slice(0, 8);
-    const extras = shown.map(([k, v]) =>
-      `${quoteName(k).slice(1, -1)}=${typeof v === "string" ? preview(v) : v}`
-    )
+    const extras = shown.map(([k, v]) => `${quoteBare(k)}=${typeof v === "string" ? preview(v) : v}`)
       .join(", ") + (shown.length < Object.keys(extra).filter((k) => k !== "metrics").length ? ", ..." : "");
     return {
       state: normalizeResnet20Names(state),
       format: "pth",
       note: `PyTorch .pth, state dict ${key === null ? "at the top level" : `under key "${key}"`}` +
-        (extras ? ` (${extras.length > 120 ? `${extras.slice(0, 117)}...` : extras})` : ""),
+        (extras ? ` (${clip(extras, 120)})` : ""),
       metadata: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, String(v)])),
     };
   }

@@ -9,8 +9,8 @@
  *
  * @module
  */
-import { Inflate } from "fflate";
 import { crc32 } from "../data/crc32.ts";
+import { inflateBounded, InflateError } from "../data/inflate.ts";
 import { preview, quoteName } from "../runtime/quote.ts";
 
 /**
@@ -69,8 +69,6 @@ const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const U32_MAX = 0xffffffff;
-/** Compressed bytes pushed per inflate step: at most ~1032 times that comes out of one step. */
-const INFLATE_STEP = 16 * 1024;
 
 function u64(view: DataView, at: number): number {
   const v = view.getBigUint64(at, true);
@@ -263,28 +261,14 @@ export function readZipEntry(
   if (entry.method === 0) {
     out = packed;
   } else {
-    out = new Uint8Array(entry.size);
-    let filled = 0;
-    let ended = false;
-    const inflater = new Inflate((chunk, final) => {
-      if (filled + chunk.length > entry.size) {
-        fail(`inflates to more than the ${entry.size} bytes it declares`);
-      }
-      out.set(chunk, filled);
-      filled += chunk.length;
-      ended ||= final;
-    });
     try {
-      for (let at = 0; at < packed.length && !ended; at += INFLATE_STEP) {
-        const end = Math.min(at + INFLATE_STEP, packed.length);
-        inflater.push(packed.subarray(at, end), end === packed.length);
-      }
-      if (packed.length === 0) inflater.push(packed, true);
+      out = inflateBounded([packed], entry.size);
     } catch (e) {
-      if (e instanceof ZipError) throw e;
-      fail(`is not valid deflate data (${preview((e as Error).message)})`);
+      if (!(e instanceof InflateError)) throw e;
+      if (e.reason === "long") fail(`inflates to more than the ${entry.size} bytes it declares`);
+      if (e.reason === "short") fail(`inflates to ${e.inflated} bytes, not the ${entry.size} it declares`);
+      return fail(`is not valid deflate data (${preview((e.cause as Error).message)})`);
     }
-    if (filled !== entry.size) fail(`inflates to ${filled} bytes, not the ${entry.size} it declares`);
   }
   const actual = crc32(out);
   if (actual !== entry.crc32) {

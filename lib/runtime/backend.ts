@@ -24,6 +24,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { cpus } from "node:os";
 import { readEnv } from "./env.ts";
+import { clip } from "./quote.ts";
 
 /** Backend names accepted by `--backend`. */
 export const BACKENDS = ["auto", "webgpu", "native", "wasm", "cpu"] as const;
@@ -382,5 +383,5 @@ async function startCpu(reason: string): Promise<BackendInfo> {
 /** The start of a library-search failure: what was missing, not every path tried. */
 function shortDetail(detail: string): string {
   const first = detail.split(/; tried |\n/)[0];
-  return first.length > 160 ? `${first.slice(0, 157)}...` : first;
+  return clip(first, 160);
 }

@@ -27,7 +27,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { quote } from "./quote.ts";
+import { quote, quoteBare } from "./quote.ts";
 import { userPath } from "./env.ts";
 
 /** A bad command line: the message names the flag and value. Exit code 2. */
@@ -143,6 +143,7 @@ export function choiceFlag<T extends string>(name: string, value: string, choice
   return value as T;
 }
 
+// Re-exported for lib/train's imports and the package's `./flags` entry; new code imports ./quote.ts.
 export { quote };
 
 function defaultHelp(value: unknown, unit?: string): string | undefined {
@@ -191,20 +192,17 @@ export const flag = {
   },
   /** Any non-empty text (a path, an expression). */
   string<O extends FlagOptions<string>>(help: string, options: O): WithDefault<string, O> {
-    return custom(help, (text, name) => {
-      if (text === "") throw new UsageError(`--${name} needs a value, got ""`);
-      return text;
-    }, options) as WithDefault<string, O>;
+    return custom(help, (text) => text, options) as WithDefault<string, O>;
   },
   /**
    * A file or folder: non-empty text, resolved against the folder the user
    * ran the task from ({@linkcode userPath}: `deno task` runs in the project root).
    */
   path<O extends FlagOptions<string>>(help: string, options: O): WithDefault<string, O> {
-    return custom(help, (text, name) => {
-      if (text === "") throw new UsageError(`--${name} needs a value, got ""`);
-      return userPath(text);
-    }, { placeholder: "PATH", ...options }) as WithDefault<string, O>;
+    return custom(help, (text) => userPath(text), { placeholder: "PATH", ...options }) as WithDefault<
+      string,
+      O
+    >;
   },
   /** Present or absent; takes no value. */
   boolean(help: string, options: { short?: string } = {}): Flag<boolean, true> {
@@ -419,7 +417,7 @@ function parseStrict(
       const given = unknown[2].split("=")[0];
       const near = closest(given, names);
       throw new UsageError(
-        `Unknown flag ${unknown[1]}${quote(given).slice(1, -1)}` +
+        `Unknown flag ${unknown[1]}${quoteBare(given)}` +
           (near ? ` (did you mean --${near}?)` : ": see --help"),
       );
     }

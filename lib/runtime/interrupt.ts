@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { stderrIsTerminal } from "./progress.ts";
 
 /**
  * Thrown by {@linkcode InterruptWatch.throwIfRequested} after Ctrl-C; the
@@ -78,14 +79,12 @@ interface Start {
 export function watchInterrupts(options: WatchInterruptsOptions): InterruptWatch {
   const flag = new Int32Array(new SharedArrayBuffer(4));
   let worker: Worker | null = new Worker(new URL(import.meta.url), { type: "module" });
-  let clear = false;
-  try {
-    clear = Deno.stderr.isTerminal();
-  } catch {
-    // No terminal.
-  }
   worker.postMessage(
-    { flag: flag.buffer as SharedArrayBuffer, notice: options.notice, clear } satisfies Start,
+    {
+      flag: flag.buffer as SharedArrayBuffer,
+      notice: options.notice,
+      clear: stderrIsTerminal(),
+    } satisfies Start,
   );
   return {
     get requested() {

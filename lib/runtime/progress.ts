@@ -40,7 +40,7 @@ export interface ProgressOptions {
 /**
  * A progress line over `total` items.
  *
- * On a terminal: `epoch 3/10 [#####...] 15360/50000 img 245 img/s ETA 2:21 (run 25:40) loss 1.23`;
+ * On a terminal: `epoch 3/10 [#####...] 15360/50000 245 img/s ETA 2:21 (run 25:40) loss 1.23`;
  * piped: `epoch 3/10: step 120/391, 15360/50000 img, 245 img/s, ETA 2:21, run ETA 25:40, loss 1.23`.
  *
  * @example

@@ -12,6 +12,23 @@
 export const QUOTE_LIMIT = 80;
 
 /**
+ * `text` cut to at most `limit` characters, the last three of a cut text
+ * being `...`. Nothing is escaped: for text already made safe, or see
+ * {@linkcode quote}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { clip } from "./quote.ts";
+ * assert.equal(clip("layer1.0.conv1.weight", 80), "layer1.0.conv1.weight");
+ * assert.equal(clip("abcdefghij", 8), "abcde...");
+ * ```
+ */
+export function clip(text: string, limit: number): string {
+  return text.length > limit ? `${text.slice(0, limit - 3)}...` : text;
+}
+
+/**
  * `"value"` as JSON, cut to {@linkcode QUOTE_LIMIT} characters so that a
  * hostile value cannot flood the terminal.
  *
@@ -24,8 +41,24 @@ export const QUOTE_LIMIT = 80;
  * ```
  */
 export function quote(value: string): string {
-  const shown = value.length > QUOTE_LIMIT ? `${value.slice(0, QUOTE_LIMIT - 3)}...` : value;
-  return JSON.stringify(shown);
+  return JSON.stringify(clip(value, QUOTE_LIMIT));
+}
+
+/**
+ * `value` cut and escaped as {@linkcode quote} does, without the quotes: for
+ * a name shown inside a message's own quotes or after a `--`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { quoteBare } from "./quote.ts";
+ * assert.equal(quoteBare("conv1.weight"), "conv1.weight");
+ * assert.equal(quoteBare("a\u001b[2Jb\n"), "a\\u001b[2Jb\\n"); // no terminal escapes
+ * assert.equal(quoteBare("x".repeat(1000)).length, 80);
+ * ```
+ */
+export function quoteBare(value: string): string {
+  return quote(value).slice(1, -1);
 }
 
 /**
@@ -41,7 +74,7 @@ export function quote(value: string): string {
  * ```
  */
 export function quoteName(value: string): string {
-  return `'${quote(value).slice(1, -1)}'`;
+  return `'${quoteBare(value)}'`;
 }
 
 /**

@@ -50,3 +50,42 @@ Deno.test("decodeCifarPython() runs nothing: a global outside NumPy's array rebu
   );
   assert.throws(() => decodeCifarPython(bytes, "evil"), /Refusing pickle global 'posix\.system'/);
 });
+
+Deno.test("decodeCifarPython() shows a hostile dtype, byte order or label cut short in its message", () => {
+  const enc = (s: string) => [...new TextEncoder().encode(s)];
+  const u32 = (n: number) => [n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255];
+  const long = "x".repeat(100_000);
+  // Replaces the first occurrence of `from` in `bytes` by `to`.
+  const splice = (bytes: Uint8Array, from: number[], to: number[]): Uint8Array => {
+    const at = bytes.findIndex((_, i) => from.every((b, k) => bytes[i + k] === b));
+    assert.ok(at >= 0);
+    return Uint8Array.from([...bytes.subarray(0, at), ...to, ...bytes.subarray(at + from.length)]);
+  };
+  const good = pythonBatch([1, 2]);
+  const quoted = `"${"x".repeat(77)}..."`; // quote(): 80 characters in quotes
+  const previewed = `"${"x".repeat(76)}...`; // preview(): 80 characters in all
+  const cases: [Uint8Array, string][] = [
+    // dtype name "u1" (SHORT_BINSTRING) -> a 100000-character BINUNICODE.
+    [
+      splice(good, [0x55, 2, ...enc("u1")], [0x58, ...u32(long.length), ...enc(long)]),
+      `File "b" has "data" of dtype ${quoted} and shape [2, 3072], expected u1 [N, 3072]`,
+    ],
+    // byte order "|" -> 100000 characters.
+    [
+      splice(good, [0x55, 1, ...enc("|")], [0x58, ...u32(long.length), ...enc(long)]),
+      `File "b" is not a CIFAR-10 python batch: numpy.dtype byte order ${previewed} is not supported at byte 100190 of 'b'`,
+    ],
+    // the first label, BININT1 1 -> a 100000-character string.
+    [
+      splice(good, [0x28, 0x4b, 1, 0x4b, 2], [0x28, 0x58, ...u32(long.length), ...enc(long), 0x4b, 2]),
+      `File "b" label 0 is ${previewed}, expected 0..9`,
+    ],
+  ];
+  for (const [bytes, message] of cases) {
+    assert.throws(() => decodeCifarPython(bytes, "b"), (e: unknown) => {
+      assert.ok(e instanceof CifarPythonError, String(e));
+      assert.equal(e.message, message);
+      return true;
+    });
+  }
+});

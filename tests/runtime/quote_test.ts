@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { preview, quote, QUOTE_LIMIT, quoteName } from "../../lib/runtime/quote.ts";
+import { clip, preview, quote, QUOTE_LIMIT, quoteBare, quoteName } from "../../lib/runtime/quote.ts";
 
 Deno.test("quote() and quoteName() cut at 80 characters and escape control characters", () => {
   assert.equal(quote("abc"), `"abc"`);
@@ -36,4 +36,14 @@ Deno.test("preview() costs what it shows: shared, deep, cyclic and huge values",
   assert.equal(preview(deep), "[[[[[...]]]]]");
   assert.equal(preview(cyclic), "[1, [1, [1, [1, [...]]]]]");
   assert.equal(preview([1, 2, 3], 8), "[1, 2...");
+});
+
+Deno.test("clip() cuts to the limit with ... and quoteBare() is quote() without its quotes", () => {
+  assert.equal(clip("abc", 3), "abc");
+  assert.equal(clip("abcd", 3), "...");
+  assert.equal(clip("x".repeat(200), 120), `${"x".repeat(117)}...`);
+  assert.equal(clip("x".repeat(120), 120), "x".repeat(120));
+  assert.equal(quoteBare("a\u001b[31mb"), "a\\u001b[31mb");
+  assert.equal(quoteBare("x".repeat(81)), `${"x".repeat(77)}...`);
+  for (const s of ["", "it's", 'say "hi"', "n".repeat(1000)]) assert.equal(`"${quoteBare(s)}"`, quote(s));
 });
