@@ -1,11 +1,13 @@
 /**
  * The `native` kernel of `ops/adam_update.ts`: one Adam step of every
- * parameter in one kernel, bit for bit PyTorch 1.13's CPU `Adam` (checked
- * against it over five steps of 4,099 values): its AVX2 kernels fuse
- * `m*beta1 + (1-beta1)*g` and `v*beta2 + ((1-beta2)*g)*g` into one rounding
- * each (fused multiply-add), which float64 arithmetic then one rounding to
- * float32 reproduces here (the product of two float32 values is exact in
- * float64); every other operation rounds to float32 as it goes.
+ * parameter in one kernel, following PyTorch 1.13's CPU `Adam`. Its AVX2
+ * kernels fuse `m*beta1 + (1-beta1)*g` and `v*beta2 + ((1-beta2)*g)*g` into
+ * one rounding each (fused multiply-add); here the product is exact in
+ * float64 (two float32 factors) and the sum is rounded to float64, then to
+ * float32. That double rounding can differ from the FMA's single rounding by
+ * 1 ulp in rare ties; matched bit for bit on the fixture
+ * (`tests/fixtures/adam/steps.json`: five steps of 67 values) and on five
+ * steps of 4,099 values. Every other operation rounds to float32 as it goes.
  *
  * @module
  */
@@ -43,7 +45,8 @@ export function adamStep(
   const po = new Float32Array(n), mo = new Float32Array(n), vo = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const gi = g[i];
-    // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1): a multiply, then an FMA.
+    // exp_avg.mul_(beta1).add_(grad, alpha=1-beta1): a multiply, then an FMA
+    // (here a float64 multiply-add, rounded twice: see the module header).
     const mi = f(f(m[i] * b1) + a1 * gi);
     // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1-beta2): likewise.
     const vi = f(f(v[i] * b2) + f(a2 * gi) * gi);

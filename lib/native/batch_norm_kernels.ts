@@ -13,7 +13,7 @@ import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { BN_TRAIN_GRAD_KERNEL, BN_TRAIN_KERNEL } from "../ops/batch_norm_train.ts";
 import { type BatchNormRunningAttrs, BN_RUNNING_KERNEL } from "../ops/batch_norm_running.ts";
 import { DNNL, type Dnnl, type DnnlPrimitive } from "./dnnl.ts";
-import { type Alloc, cpuKernel, freshAlloc, valuesOf } from "./kernel_io.ts";
+import { type Alloc, freshAlloc, valuesOf, withCpuFallback } from "./kernel_io.ts";
 
 /** tfjs's inference batch-norm kernel (`tf.batchNorm`). */
 const FUSED_BATCH_NORM = "FusedBatchNorm";
@@ -462,38 +462,33 @@ export function batchNormKernels(
   alloc: Alloc = freshAlloc,
 ): tf.KernelConfig[] {
   const bn = dnnl ? new DnnlBatchNorm(dnnl, alloc) : null;
-  const fusedBatchNorm = cpuKernel(FUSED_BATCH_NORM);
   return [
-    {
-      // tf.batchNorm (inference with running statistics): `cpu`'s kernel
-      // indexes element by element, ~15 ms for [128, 32, 32, 16].
-      kernelName: FUSED_BATCH_NORM,
-      backendName,
-      kernelFunc: (args) => {
-        const cpu = args.backend as MathBackendCPU, v = (t: tf.TensorInfo) => valuesOf(cpu, t);
-        const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-        const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
-        const c = x!.shape.at(-1) ?? 0;
-        const perChannel = (t: tf.TensorInfo | undefined) =>
-          t === undefined || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === c);
-        if (
-          x!.dtype !== "float32" || x!.shape.length === 0 ||
-          ![mean, variance, offset, scale].every(perChannel) || !mean || !variance
-        ) {
-          return fusedBatchNorm(args);
-        }
-        const stats: [Float32Array, Float32Array, Float32Array, Float32Array] = [
-          scale ? v(scale) : new Float32Array(c).fill(1),
-          offset ? v(offset) : new Float32Array(c),
-          v(mean),
-          v(variance),
-        ];
-        const y = bn && x!.shape.length === 4
-          ? bn.inference(v(x!), x!.shape, stats, eps)
-          : bnInference(v(x!), stats, eps);
-        return cpu.makeTensorInfo(x!.shape, "float32", y);
-      },
-    },
+    // tf.batchNorm (inference with running statistics): `cpu`'s kernel
+    // indexes element by element, ~15 ms for [128, 32, 32, 16].
+    withCpuFallback(FUSED_BATCH_NORM, backendName, (args, cpu) => {
+      const v = (t: tf.TensorInfo) => valuesOf(cpu, t);
+      const { x, mean, variance, offset, scale } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+      const eps = (args.attrs as { varianceEpsilon: number }).varianceEpsilon;
+      const c = x!.shape.at(-1) ?? 0;
+      const perChannel = (t: tf.TensorInfo | undefined) =>
+        t === undefined || (t.dtype === "float32" && t.shape.length === 1 && t.shape[0] === c);
+      if (
+        x!.dtype !== "float32" || x!.shape.length === 0 ||
+        ![mean, variance, offset, scale].every(perChannel) || !mean || !variance
+      ) {
+        return null;
+      }
+      const stats: [Float32Array, Float32Array, Float32Array, Float32Array] = [
+        scale ? v(scale) : new Float32Array(c).fill(1),
+        offset ? v(offset) : new Float32Array(c),
+        v(mean),
+        v(variance),
+      ];
+      const y = bn && x!.shape.length === 4
+        ? bn.inference(v(x!), x!.shape, stats, eps)
+        : bnInference(v(x!), stats, eps);
+      return cpu.makeTensorInfo(x!.shape, "float32", y);
+    }),
     {
       kernelName: BN_RUNNING_KERNEL,
       backendName,

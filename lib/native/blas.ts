@@ -80,8 +80,9 @@ export class Blas {
   /** The path it was opened from. */
   readonly path: string;
   #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-  /** OpenBLAS's own thread count (0: not OpenBLAS), and the one set now. */
-  #threads: number;
+  /** OpenBLAS's own thread count, for large products (0: not OpenBLAS). */
+  readonly #threads: number;
+  /** The thread count set now. */
   #current: number;
 
   private constructor(path: string) {
@@ -94,13 +95,6 @@ export class Blas {
   /** Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`. */
   static open(path: string): Blas {
     return new Blas(path);
-  }
-
-  /** Sets OpenBLAS's thread count for large products (no-op for other BLAS libraries). */
-  setThreads(n: number): void {
-    if (this.#threads === 0) return;
-    this.#threads = n;
-    this.#use(n);
   }
 
   /** Makes `n` OpenBLAS's thread count now, calling it only on a change. */

@@ -218,6 +218,60 @@ export class DnnlError extends Error {
   }
 }
 
+/**
+ * Raised by {@linkcode Dnnl.open} for a oneDNN whose major version is not 2
+ * (oneDNN 3.x has another C API), before any 2.x symbol is looked up.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { UnsupportedDnnlError } from "./dnnl.ts";
+ * const e = new UnsupportedDnnlError("3.1.0", "libdnnl.so.3");
+ * // What loadNativeLibraries() (ffi.ts) reports, by version and path, before trying a BLAS.
+ * assert.deepEqual([e.version, e.path], ["3.1.0", "libdnnl.so.3"]);
+ * assert.equal(
+ *   e.message,
+ *   `Unsupported oneDNN version "3.1.0" at libdnnl.so.3: lib/native/dnnl.ts speaks the 2.x C API`,
+ * );
+ * ```
+ */
+export class UnsupportedDnnlError extends Error {
+  /** The library's version, `"major.minor.patch"`. */
+  readonly version: string;
+  /** The path it was opened from. */
+  readonly path: string;
+
+  /**
+   * @param version The library's `"major.minor.patch"`.
+   * @param path The path it was opened from.
+   */
+  constructor(version: string, path: string) {
+    super(`Unsupported oneDNN version "${version}" at ${path}: lib/native/dnnl.ts speaks the 2.x C API`);
+    this.name = "UnsupportedDnnlError";
+    this.version = version;
+    this.path = path;
+  }
+}
+
+/**
+ * The version of the oneDNN at `path`, any major version, from
+ * `dnnl_version` alone (a 3.x lacks 2.x symbols that
+ * {@linkcode Dnnl.open} binds). Throws if `path` does not load or has no
+ * `dnnl_version`.
+ */
+function probeVersion(path: string): string {
+  const lib = Deno.dlopen(path, { dnnl_version: SYMBOLS.dnnl_version });
+  try {
+    // A `dnnl_version_t*`: major, minor, patch as int32 first.
+    const v = lib.symbols.dnnl_version();
+    if (v === null) throw new DnnlError("dnnl_version", 5);
+    const view = new Deno.UnsafePointerView(v);
+    return `${view.getInt32(0)}.${view.getInt32(4)}.${view.getInt32(8)}`;
+  } finally {
+    lib.close();
+  }
+}
+
 /** One tensor argument of a primitive: which `DNNL_ARG_*`, and its layout. */
 interface ArgSlot {
   arg: number;
@@ -318,20 +372,10 @@ export class Dnnl {
   /** The path it was opened from. */
   readonly path: string;
 
-  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, path: string) {
+  private constructor(lib: Deno.DynamicLibrary<typeof SYMBOLS>, path: string, version: string) {
     this.symbols = lib.symbols;
     this.path = path;
-    const v = lib.symbols.dnnl_version();
-    if (v === null) throw new DnnlError("dnnl_version", 5);
-    const view = new Deno.UnsafePointerView(v);
-    const major = view.getInt32(0);
-    this.version = `${major}.${view.getInt32(4)}.${view.getInt32(8)}`;
-    if (major !== 2) {
-      lib.close();
-      throw new Error(
-        `Unsupported oneDNN version "${this.version}": lib/native/dnnl.ts speaks the 2.x C API`,
-      );
-    }
+    this.version = version;
     this.engine = this.#out(
       "dnnl_engine_create",
       (p) => lib.symbols.dnnl_engine_create(p, 1, /* dnnl_cpu */ 0n),
@@ -343,11 +387,14 @@ export class Dnnl {
   }
 
   /**
-   * Opens `path` with `Deno.dlopen`; throws if it is missing or not oneDNN
-   * 2.x.
+   * Opens `path` with `Deno.dlopen`; throws if it is missing or not oneDNN,
+   * and {@linkcode UnsupportedDnnlError} if it is another major version than
+   * 2 (checked on `dnnl_version` alone, before the 2.x symbols are bound).
    */
   static open(path: string): Dnnl {
-    return new Dnnl(Deno.dlopen(path, SYMBOLS), path);
+    const version = probeVersion(path);
+    if (!version.startsWith("2.")) throw new UnsupportedDnnlError(version, path);
+    return new Dnnl(Deno.dlopen(path, SYMBOLS), path, version);
   }
 
   /** Calls `fn` with an out-pointer slot and returns the non-null result. */

@@ -199,9 +199,23 @@ function unaryKernel(
 }
 
 /**
- * Sums `x` over `axes` (any subset), in float64, keeping reduced axes as 1.
+ * Sums `x` (of `shape`, row-major) over `axes` (any subset) in float64,
+ * keeping reduced axes as 1 in the output's layout. Adjacent axes (`Sum`
+ * over `[1, 2]` of NHWC, global average pooling) add each output's terms in
+ * index order, in one pass.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reduceSum } from "./elementwise_kernels.ts";
+ * // [2, 3]: rows 1 2 3 and 10 20 30.
+ * const x = Float32Array.of(1, 2, 3, 10, 20, 30);
+ * assert.deepEqual(reduceSum(x, [2, 3], [0]), Float64Array.of(11, 22, 33));
+ * assert.deepEqual(reduceSum(x, [2, 3], [1]), Float64Array.of(6, 60));
+ * assert.deepEqual(reduceSum(x, [2, 3], [0, 1]), Float64Array.of(66));
+ * ```
  */
-function reduceSum(
+export function reduceSum(
   x: Float32Array,
   shape: number[],
   axes: number[],

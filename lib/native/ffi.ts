@@ -16,7 +16,7 @@
  */
 import { readEnv } from "../runtime/env.ts";
 import { Blas } from "./blas.ts";
-import { Dnnl } from "./dnnl.ts";
+import { Dnnl, UnsupportedDnnlError } from "./dnnl.ts";
 
 /** oneDNN library names tried, in order (3.x names only to report them as unsupported). */
 export const DNNL_CANDIDATES = [
@@ -105,22 +105,20 @@ export function loadNativeLibraries(
       `FFI permission is "${ffi.state}": run Deno with --allow-ffi to use the native backend`,
     );
   }
-  const errors: string[] = [];
-  let unsupported = "";
-  const openDnnl = (path: string) => {
-    try {
-      return Dnnl.open(path);
-    } catch (e) {
-      const version = dnnlVersion(path);
-      if (!version || version.startsWith("2.")) throw e;
-      unsupported ||= `oneDNN ${version} at ${path} skipped: this toolkit speaks oneDNN 2.x`;
-      throw new Error(`oneDNN ${version}, not 2.x`);
-    }
-  };
+  const failures: Failure[] = [];
   const dnnl = options.dnnl === false
     ? null
-    : openFirst(options.dnnlPaths ?? fromEnv("TFJS_LAB_DNNL") ?? DNNL_CANDIDATES, openDnnl, errors);
-  const blas = openFirst(options.blasPaths ?? fromEnv("TFJS_LAB_BLAS") ?? BLAS_CANDIDATES, Blas.open, errors);
+    : openFirst(options.dnnlPaths ?? fromEnv("TFJS_LAB_DNNL") ?? DNNL_CANDIDATES, Dnnl.open, failures);
+  const blas = openFirst(
+    options.blasPaths ?? fromEnv("TFJS_LAB_BLAS") ?? BLAS_CANDIDATES,
+    Blas.open,
+    failures,
+  );
+  const newer = failures.map((f) => f.error).find((e) => e instanceof UnsupportedDnnlError);
+  const unsupported = newer
+    ? `oneDNN ${newer.version} at ${newer.path} skipped: this toolkit speaks oneDNN 2.x`
+    : "";
+  const errors = failures.map((f) => `${f.path}: ${firstLine(f.error)}`);
   if (dnnl === null && blas === null) {
     throw new NativeUnavailableError(
       `No oneDNN or CBLAS library found (install libdnnl2 or libopenblas0-pthread)` +
@@ -141,30 +139,19 @@ function fromEnv(name: string): string[] | undefined {
   return value.toLowerCase() === "none" ? [] : [value];
 }
 
-/** The version of the oneDNN at `path`, any major version, or null when it is not one. */
-function dnnlVersion(path: string): string | null {
-  try {
-    const lib = Deno.dlopen(path, { dnnl_version: { parameters: [], result: "pointer" } } as const);
-    try {
-      const v = lib.symbols.dnnl_version();
-      if (v === null) return null;
-      const view = new Deno.UnsafePointerView(v);
-      return `${view.getInt32(0)}.${view.getInt32(4)}.${view.getInt32(8)}`;
-    } finally {
-      lib.close();
-    }
-  } catch {
-    return null;
-  }
+/** A library that did not open, and why. */
+interface Failure {
+  path: string;
+  error: unknown;
 }
 
-/** The first of `paths` that `open` opens, or null; each failure's first line goes to `errors`. */
-function openFirst<T>(paths: string[], open: (path: string) => T, errors: string[]): T | null {
+/** The first of `paths` that `open` opens, or null; each failure goes to `failures`. */
+function openFirst<T>(paths: string[], open: (path: string) => T, failures: Failure[]): T | null {
   for (const path of paths) {
     try {
       return open(path);
-    } catch (e) {
-      errors.push(`${path}: ${firstLine(e)}`);
+    } catch (error) {
+      failures.push({ path, error });
     }
   }
   return null;

@@ -46,10 +46,15 @@ export function cpuKernel(name: string): tf.KernelFunc {
  *
  * @example
  * ```ts
- * import "@tensorflow/tfjs-backend-cpu";
+ * import assert from "node:assert/strict";
+ * import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
  * import { withCpuFallback } from "./kernel_io.ts";
  * const relu = withCpuFallback("Relu", "native", () => null); // always cpu's
- * console.log(relu.kernelName); // "Relu"
+ * assert.equal(relu.kernelName, "Relu");
+ * const backend = new MathBackendCPU();
+ * const x = backend.makeTensorInfo([2], "float32", Float32Array.of(-1, 2));
+ * const y = relu.kernelFunc({ inputs: { x }, backend, attrs: {} }) as { dataId: object };
+ * assert.deepEqual(backend.readSync(y.dataId), Float32Array.of(0, 2));
  * ```
  */
 export function withCpuFallback(

@@ -213,7 +213,7 @@ export function registerNativeBackend(): Promise<string> {
       ...lossKernels(NATIVE_BACKEND),
       ...(libs.blas
         ? [
-          matMulKernel(NATIVE_BACKEND, libs.blas, tf.getKernel(tf.BatchMatMul, "cpu")!),
+          matMulKernel(NATIVE_BACKEND, libs.blas),
           ...linearKernels(NATIVE_BACKEND, libs.blas),
         ]
         : []),

@@ -8,10 +8,12 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { GLOBAL_AVG_POOL_GRAD_KERNEL, GLOBAL_AVG_POOL_KERNEL } from "../ops/global_avg_pool.ts";
+import { reduceSum } from "./elementwise_kernels.ts";
 import { type Alloc, freshAlloc, valuesOf } from "./kernel_io.ts";
 
 /**
- * `[n, c]` means over the `hw` positions of NHWC `x` (`[n, hw, c]` flat).
+ * `[n, c]` means over the `hw` positions of NHWC `x` (`[n, hw, c]` flat):
+ * {@linkcode reduceSum}'s float64 sums in position order, divided by `hw`.
  *
  * @example
  * ```ts
@@ -21,16 +23,9 @@ import { type Alloc, freshAlloc, valuesOf } from "./kernel_io.ts";
  * ```
  */
 export function spatialMean(x: Float32Array, [n, hw, c]: [number, number, number]): Float32Array {
-  const out = new Float32Array(n * c), acc = new Float64Array(c);
-  for (let b = 0; b < n; b++) {
-    acc.fill(0);
-    const base = b * hw * c;
-    for (let p = 0; p < hw; p++) {
-      const row = base + p * c;
-      for (let k = 0; k < c; k++) acc[k] += x[row + k];
-    }
-    for (let k = 0; k < c; k++) out[b * c + k] = acc[k] / hw;
-  }
+  const sum = reduceSum(x, [n, hw, c], [1]);
+  const out = new Float32Array(n * c);
+  for (let i = 0; i < out.length; i++) out[i] = sum[i] / hw;
   return out;
 }
 

@@ -4,6 +4,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "../../lib/ops/gradients.ts";
 import { GLOBAL_AVG_POOL_GRAD_KERNEL, GLOBAL_AVG_POOL_KERNEL, globalAvgPool } from "../../lib/ops/mod.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
+import { spatialMean, spatialMeanGrad } from "../../lib/native/pool_kernels.ts";
 import { assertAllClose, on, uniform } from "../helpers.ts";
 
 Deno.test({
@@ -28,4 +29,31 @@ Deno.test({
       }
     }
   },
+});
+
+const POOL_SHAPES: [number, number, number][] = [[1, 1, 1], [2, 15, 7], [128, 64, 64], [3, 49, 5]];
+
+Deno.test("spatialMean() sums each channel in float64 in position order, then divides: bit for bit", () => {
+  for (const [n, hw, c] of POOL_SHAPES) {
+    const x = uniform(n * hw * c, 6);
+    const want = new Float32Array(n * c);
+    for (let b = 0; b < n; b++) {
+      for (let k = 0; k < c; k++) {
+        let acc = 0; // a float64
+        for (let p = 0; p < hw; p++) acc += x[(b * hw + p) * c + k];
+        want[b * c + k] = acc / hw;
+      }
+    }
+    assert.deepEqual(spatialMean(x, [n, hw, c]), want, `[${n}, ${hw}, ${c}]`);
+  }
+});
+
+Deno.test("spatialMeanGrad() writes every element of a recycled buffer", () => {
+  const nanFilled = (n: number) => new Float32Array(n).fill(NaN);
+  for (const [n, hw, c] of POOL_SHAPES) {
+    const dy = uniform(n * c, 7);
+    const want = spatialMeanGrad(dy, [n, hw, c]);
+    assert.ok(!want.some(Number.isNaN));
+    assert.deepEqual(spatialMeanGrad(dy, [n, hw, c], nanFilled), want, `[${n}, ${hw}, ${c}]`);
+  }
 });

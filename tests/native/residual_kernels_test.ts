@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import "@tensorflow/tfjs-backend-cpu";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import "../../lib/ops/gradients.ts";
-import { addRelu, shortcutA } from "../../lib/ops/mod.ts";
+import { addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "../../lib/ops/mod.ts";
+import type { Alloc } from "../../lib/native/kernel_io.ts";
 import { nativeAvailable, registerNativeBackend } from "../../lib/native/mod.ts";
+import { residualKernels } from "../../lib/native/residual_kernels.ts";
 import { on, uniform } from "../helpers.ts";
 
 const ignore = !nativeAvailable().ok;
@@ -90,4 +92,38 @@ Deno.test({
       assertClose(await on("cpu", grad), [dx], `shortcutA ops gradient ${shape}`);
     }
   },
+});
+
+Deno.test("residualKernels() shortcut and its gradient write every element of a recycled buffer", () => {
+  const backend = new MathBackendCPU();
+  const nanFilled: Alloc = (n) => new Float32Array(n).fill(NaN);
+  const kernels = (alloc?: Alloc) =>
+    new Map(residualKernels("native", null, alloc).map((k) => [k.kernelName, k]));
+  const [fresh, recycled] = [kernels(), kernels(nanFilled)];
+  const values = (t: tf.TensorInfo) => backend.readSync(t.dataId) as Float32Array;
+  // Channels padded on both sides, on one side only (odd split), none; odd heights and widths.
+  for (
+    const [shape, channels] of [[[1, 4, 6, 2], 4], [[3, 5, 7, 2], 5], [[2, 6, 4, 3], 8], [
+      [2, 3, 3, 4],
+      4,
+    ]] as const
+  ) {
+    const [n, h, w, c] = shape;
+    const x = backend.makeTensorInfo([...shape], "float32", uniform(n * h * w * c, 8));
+    const dy = backend.makeTensorInfo(
+      [n, Math.ceil(h / 2), Math.ceil(w / 2), channels],
+      "float32",
+      uniform(n * Math.ceil(h / 2) * Math.ceil(w / 2) * channels, 9),
+    );
+    const cases = [
+      [SHORTCUT_KERNEL, { inputs: { x }, backend, attrs: { channels } }],
+      [SHORTCUT_GRAD_KERNEL, { inputs: { dy }, backend, attrs: { inShape: [...shape] } }],
+    ] as const;
+    for (const [name, args] of cases) {
+      const run = (k: Map<string, tf.KernelConfig>) => values(k.get(name)!.kernelFunc(args) as tf.TensorInfo);
+      const want = run(fresh);
+      assert.ok(!want.some(Number.isNaN), `${name} ${shape}: reference`);
+      assert.deepEqual(run(recycled), want, `${name} ${shape} -> ${channels} channels`);
+    }
+  }
 });
