@@ -18,14 +18,20 @@ import {
   checkResumable,
   checkScheduleExtends,
   findRunToResume,
-  firstEpochs,
   inheritedHistory,
   joinSchedules,
   readLatestCheckpoint,
   resumeConfig,
 } from "./resume.ts";
 import { checkFreshOut, checkResumeOut, inspectOutFolder } from "./run_folder_policy.ts";
-import { formatSchedule, parseSchedule, type Stage } from "./schedule.ts";
+import {
+  concatStages,
+  dropEpochs,
+  firstEpochs,
+  formatSchedule,
+  parseSchedule,
+  type Stage,
+} from "./schedule.ts";
 
 /** What defines a Lab 2 run; saved in run.json and every checkpoint. */
 export type Lab2Config = {
@@ -241,7 +247,7 @@ async function planFresh(request: Lab2Request, notices: string[], restart = fals
     );
     const history = inheritedHistory(init.metadata);
     if (history) {
-      stages = parseSchedule(joinSchedules(history.stages, stages));
+      stages = concatStages(history.stages, stages);
       config.inherited = history.epochs;
       metrics = history.metrics.map((row) => ({ ...row, [INHERITED]: basename(config.init!) }));
       notices.push(
@@ -261,16 +267,4 @@ async function planFresh(request: Lab2Request, notices: string[], restart = fals
     continues: restart,
     notices,
   };
-}
-
-/** `stages` without their first `epochs` epochs. */
-function dropEpochs(stages: readonly Stage[], epochs: number): Stage[] {
-  const out: Stage[] = [];
-  let skip = epochs;
-  for (const s of stages) {
-    const keep = s.epochs - Math.min(skip, s.epochs);
-    skip -= s.epochs - keep;
-    if (keep > 0) out.push({ lr: s.lr, epochs: keep });
-  }
-  return out;
 }
