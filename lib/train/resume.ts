@@ -25,7 +25,7 @@ import { readFileNamed } from "../runtime/files.ts";
 import { quote, UsageError } from "../runtime/flags.ts";
 import { concatStages, formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "./schedule.ts";
 
-/** Config keys that must equal the checkpoint's for an exact resume, with their flags. */
+/** Config keys that must equal the checkpoint's for an exact resume. */
 export const RESUME_MUST_MATCH = [
   "batchSize",
   "seed",
@@ -35,13 +35,15 @@ export const RESUME_MUST_MATCH = [
   "weightDecay",
 ] as const;
 
-const FLAG_OF: Record<string, string> = {
+/**
+ * The flags of the {@linkcode RESUME_MUST_MATCH} keys that have one; the
+ * others (momentum, weight decay) are the lab's and are named by their key.
+ */
+const RESUME_FLAGS: Partial<Record<typeof RESUME_MUST_MATCH[number], string>> = {
   batchSize: "--batch-size",
   seed: "--seed",
   limitTrain: "--limit-train",
   limitTest: "--limit-test",
-  schedule: "--schedule",
-  dataDir: "--data-dir",
 };
 
 /** The file name of epoch `epoch`'s checkpoint, `epoch-007.safetensors`. */
@@ -204,11 +206,11 @@ export function checkResumable(
 ): void {
   for (const key of RESUME_MUST_MATCH) {
     if (saved[key] !== wanted[key]) {
-      const name = FLAG_OF[key] ?? key;
+      const flag = RESUME_FLAGS[key];
       throw new UsageError(
-        `${source} was trained with ${name} ${JSON.stringify(saved[key]) ?? "(none)"}, ` +
+        `${source} was trained with ${flag ?? key} ${JSON.stringify(saved[key]) ?? "(none)"}, ` +
           `this run asks for ${JSON.stringify(wanted[key])}: an exact resume needs the same value` +
-          (FLAG_OF[key] ? ` (leave ${name} out to keep it)` : ""),
+          (flag ? ` (leave ${flag} out to keep it)` : ""),
       );
     }
   }
@@ -406,9 +408,4 @@ export async function findRunToResume(runsDir: string, lab: string): Promise<Res
     );
   }
   return unfinished[0] ?? candidates[0];
-}
-
-/** The flag that sets config key `key`, e.g. `--limit-train` for `limitTrain`. */
-export function flagOf(key: string): string {
-  return FLAG_OF[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
