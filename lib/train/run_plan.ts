@@ -23,7 +23,7 @@ import {
   readLatestCheckpoint,
   resumeConfig,
 } from "./resume.ts";
-import { checkFreshOut, checkResumeOut, inspectOutFolder } from "./run_folder_policy.ts";
+import { checkFreshOut, checkResumeOut, inspectOutFolder, type OutFolder } from "./run_folder_policy.ts";
 import {
   concatStages,
   dropEpochs,
@@ -105,6 +105,8 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
   let path: string;
   let checkpoint: Checkpoint;
   let out: string;
+  // Read once: nothing below writes to the run folder before the plan is made.
+  let folder: OutFolder;
   if (config.resume === "auto") {
     let dir = request.out;
     if (dir === null) {
@@ -115,7 +117,7 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
           `${request.runsDir ?? "runs"}/ with a checkpoint, at epoch ${run.epoch})`,
       );
     }
-    const folder = await inspectOutFolder(dir);
+    folder = await inspectOutFolder(dir);
     if (folder.kind === "missing") {
       throw new UsageError(
         `--out ${quote(dir)} does not exist: there is no run to continue with --resume auto`,
@@ -157,11 +159,12 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
     }
     checkpoint = decodeCheckpoint(bytes, path);
     const ownDir = basename(dirname(path)) === "checkpoints" ? dirname(dirname(path)) : null;
-    out = request.out ??
-      (ownDir !== null && (await inspectOutFolder(ownDir)).lab === "exp2" ? ownDir : request.newOut);
-    await checkResumeOut(await inspectOutFolder(out), path, "exp2");
+    const own = request.out === null && ownDir !== null ? await inspectOutFolder(ownDir) : null;
+    out = request.out ?? (own?.lab === "exp2" ? own.path : request.newOut);
+    folder = own?.path === out ? own : await inspectOutFolder(out);
+    await checkResumeOut(folder, path, "exp2");
   }
-  const continues = (await inspectOutFolder(out)).kind === "run";
+  const continues = folder.kind === "run";
 
   // This run's config: the checkpoint's, with the flags given again on top.
   const saved = checkpoint.config;
