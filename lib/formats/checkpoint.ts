@@ -16,7 +16,7 @@
  */
 import { preview, quote, quoteName } from "../runtime/quote.ts";
 import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
-import type { StateDict } from "./state_dict.ts";
+import { firstNonFinite, type StateDict } from "./state_dict.ts";
 
 /** Format tag in the metadata; bump when the layout changes. */
 export const CHECKPOINT_FORMAT = "tfjs-lab-checkpoint-v1";
@@ -247,14 +247,17 @@ export function decodeCheckpoint(bytes: Uint8Array, source = "checkpoint"): Chec
   const model: StateDict = new Map();
   const optimizer: StateDict = new Map();
   for (const [name, t] of state) (name.startsWith(OPTIMIZER_PREFIX) ? optimizer : model).set(name, t);
+  // Tensor by tensor, so the first bad one is named whichever way it is bad
+  // (decodeSafetensors has already matched each dtype to its array class).
   for (const [name, t] of optimizer) {
-    const bad = t.data instanceof Float32Array ? t.data.findIndex((v) => !Number.isFinite(v)) : 0;
-    if (bad >= 0) {
+    if (t.dtype !== "F32") {
+      throw new CheckpointError(`${source}: optimizer tensor ${quoteName(name)} is ${t.dtype}, expected F32`);
+    }
+    const bad = firstNonFinite([[name, t]]);
+    if (bad) {
       throw new CheckpointError(
-        `${source}: optimizer tensor ${quoteName(name)} ` +
-          (t.dtype === "F32"
-            ? `holds ${t.data[bad]} at flat index ${bad}, expected finite values`
-            : `is ${t.dtype}, expected F32`),
+        `${source}: optimizer tensor ${quoteName(name)} holds ${bad.value} at flat index ${bad.index}, ` +
+          `expected finite values`,
       );
     }
   }

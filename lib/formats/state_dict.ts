@@ -142,6 +142,42 @@ function describe(t: TensorSpec | undefined): string {
   return `${t.dtype} [${dims.join(", ")}]`;
 }
 
+/** Where {@linkcode firstNonFinite} found a NaN or an infinity. */
+export interface NonFinite {
+  /** The tensor's name. */
+  name: string;
+  /** The flat (row-major) index of the value. */
+  index: number;
+  /** The value: NaN, Infinity or -Infinity. */
+  value: number;
+}
+
+/**
+ * The first F32 tensor of `state` holding a NaN or an infinity, with the
+ * value and its flat index; null when every F32 value is finite. I64 tensors
+ * are skipped (they cannot hold either). Takes a {@linkcode StateDict} or any
+ * `[name, tensor]` pairs, so one tensor is `[[name, t]]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { firstNonFinite } from "./state_dict.ts";
+ * const ok = { dtype: "F32" as const, shape: [2], data: Float32Array.of(1, 2) };
+ * const bad = { dtype: "F32" as const, shape: [2], data: Float32Array.of(1, Infinity) };
+ * assert.equal(firstNonFinite(new Map([["a", ok]])), null);
+ * assert.deepEqual(firstNonFinite(new Map([["a", ok], ["b", bad]])), { name: "b", index: 1, value: Infinity });
+ * assert.deepEqual(firstNonFinite([["b", bad]]), { name: "b", index: 1, value: Infinity });
+ * ```
+ */
+export function firstNonFinite(state: Iterable<readonly [string, HostTensor]>): NonFinite | null {
+  for (const [name, t] of state) {
+    if (!(t.data instanceof Float32Array)) continue;
+    const index = t.data.findIndex((v) => !Number.isFinite(v));
+    if (index >= 0) return { name, index, value: t.data[index] };
+  }
+  return null;
+}
+
 /** Rows shown in the name-mismatch table; the rest are counted. */
 const TABLE_ROWS = 24;
 
@@ -222,13 +258,11 @@ export function checkStateDict(
           `for ${describe(t)}`,
       );
     }
-    if (requireFinite && t.data instanceof Float32Array) {
-      const i = t.data.findIndex((v) => !Number.isFinite(v));
-      if (i >= 0) {
-        throw new StateDictError(
-          `Tensor '${name}' in '${source}' holds a non-finite value '${t.data[i]}' at flat index ${i}`,
-        );
-      }
+    const bad = requireFinite ? firstNonFinite([[name_, t]]) : null;
+    if (bad) {
+      throw new StateDictError(
+        `Tensor '${name}' in '${source}' holds a non-finite value '${bad.value}' at flat index ${bad.index}`,
+      );
     }
     const { min = -Infinity, max = Infinity } = spec;
     if (min > -Infinity || max < Infinity) {

@@ -14,16 +14,20 @@ import * as tf from "@tensorflow/tfjs-core";
 import { checkFinite, compileExpr } from "../data/expr.ts";
 import { Rng } from "../data/rng.ts";
 import { decodeSafetensors } from "../formats/safetensors.ts";
-import { checkStateDict, type StateDict, type TensorSpec } from "../formats/state_dict.ts";
+import { checkStateDict, firstNonFinite, type StateDict, type TensorSpec } from "../formats/state_dict.ts";
+import { MAX_WEIGHTS_BYTES } from "../formats/weights.ts";
+import { linear } from "../ops/mod.ts";
 import { preview, quote, quoteName } from "../runtime/quote.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 
 /** Most hidden layers, and the widest one, an {@linkcode Mlp} may have. */
 export const MLP_LIMITS = Object.freeze({ layers: 16, width: 4096 });
 
-/** Largest Lab 1 model file read, in bytes (a 64,64 model is 17 KB). */
-export const MAX_MLP_BYTES = 256 * 2 ** 20;
-import { linear } from "../ops/mod.ts";
+/**
+ * Largest Lab 1 model file read, in bytes: the weights readers' limit,
+ * {@linkcode MAX_WEIGHTS_BYTES} (256 MiB; a 64,64 model is 17 KB).
+ */
+export const MAX_MLP_BYTES: number = MAX_WEIGHTS_BYTES;
 
 /** Options for {@linkcode Mlp}. */
 export interface MlpOptions {
@@ -175,8 +179,8 @@ function take(state: StateDict, name: string, shape: number[], source: string): 
       `${source}: tensor "${name}" holds ${data.length} values, expected ${shape.reduce((a, b) => a * b, 1)}`,
     );
   }
-  const bad = data.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) throw new Error(`${source}: tensor "${name}" has a non-finite value at index ${bad}`);
+  const bad = firstNonFinite([[name, t]]);
+  if (bad) throw new Error(`${source}: tensor "${name}" has a non-finite value at index ${bad.index}`);
   return data;
 }
 

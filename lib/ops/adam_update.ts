@@ -15,7 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend } from "./kernel_dispatch.ts";
 
 /**
  * Kernel: inputs `{p0, g0, m0, v0, p1, g1, ...}` (float32; each `g`, `m`, `v`

@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend } from "./kernel_dispatch.ts";
 
 /**
  * Kernel: inputs `{runningMean, runningVar, mean, variance}` (`[C]`

@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend } from "./kernel_dispatch.ts";
 
 /**
  * Kernel: inputs `{x, gamma, beta}` (`x` NHWC float32, the others `[C]`),

@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";
 
 /** Kernel: input `{x}` (float32 `[N, H, W, C]`) -> `[N, C]`, the mean over H and W. */
 export const GLOBAL_AVG_POOL_KERNEL = "GlobalAvgPool";
@@ -37,28 +37,22 @@ export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   if (!onBackend(GLOBAL_AVG_POOL_KERNEL) || x.dtype !== "float32") {
     return tf.mean(x, [1, 2]) as tf.Tensor2D;
   }
-  registerGradient();
+  registerGradientOnce(GRADIENT);
   return tf.engine().runKernel(GLOBAL_AVG_POOL_KERNEL, { x }) as tf.Tensor2D;
 }
 
-let registered = false;
-
 /** The gradient of {@linkcode GLOBAL_AVG_POOL_KERNEL}, registered on first use. */
-function registerGradient(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerGradient({
-    kernelName: GLOBAL_AVG_POOL_KERNEL,
-    inputsToSave: ["x"],
-    gradFunc: (dy, [x]) => ({
-      x: () => {
-        const d = dy as tf.Tensor2D;
-        if (onBackend(GLOBAL_AVG_POOL_GRAD_KERNEL)) {
-          return tf.engine().runKernel(GLOBAL_AVG_POOL_GRAD_KERNEL, { dy: d, x }) as tf.Tensor;
-        }
-        const [n, h, w, c] = x.shape;
-        return tf.div(tf.mul(tf.reshape(d, [n, 1, 1, c]), tf.ones(x.shape)), h * w);
-      },
-    }),
-  });
-}
+const GRADIENT: tf.GradConfig = {
+  kernelName: GLOBAL_AVG_POOL_KERNEL,
+  inputsToSave: ["x"],
+  gradFunc: (dy, [x]) => ({
+    x: () => {
+      const d = dy as tf.Tensor2D;
+      if (onBackend(GLOBAL_AVG_POOL_GRAD_KERNEL)) {
+        return tf.engine().runKernel(GLOBAL_AVG_POOL_GRAD_KERNEL, { dy: d, x }) as tf.Tensor;
+      }
+      const [n, h, w, c] = x.shape;
+      return tf.div(tf.mul(tf.reshape(d, [n, 1, 1, c]), tf.ones(x.shape)), h * w);
+    },
+  }),
+};

@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";
 
 /** Kernel: inputs `{x [m, k], w [k, n], b [n]}` (float32), attr `relu` -> `y [m, n]`. */
 export const LINEAR_KERNEL = "LinearFused";
@@ -54,7 +54,7 @@ export function linear(
   if (!onBackend(LINEAR_KERNEL) || ![x, w, b].every((t) => t.dtype === "float32")) {
     return linearReference(x, w, b, relu);
   }
-  registerLinearGradient();
+  registerGradientOnce(GRADIENT);
   return tf.engine().runKernel(LINEAR_KERNEL, { x, w, b }, { relu }) as tf.Tensor2D;
 }
 
@@ -80,32 +80,26 @@ export function linearReference(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, 
   });
 }
 
-let registered = false;
-
 /**
  * The gradient of {@linkcode LINEAR_KERNEL}: one {@linkcode LINEAR_GRAD_KERNEL}
  * call for all three inputs. Registered on first use, not at import.
  */
-function registerLinearGradient(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerGradient({
-    kernelName: LINEAR_KERNEL,
-    inputsToSave: ["x", "w"],
-    outputsToSave: [true],
-    gradFunc: (dy, saved, attrs) => {
-      const [x, w, y] = saved;
-      const relu = Boolean((attrs as { relu?: boolean }).relu);
-      const g = dy as tf.Tensor2D;
-      // All three at once (dx of a first layer is wasted: [m, 1], cheap);
-      // the thunks hand them out, and tfjs disposes any it does not call.
-      const [dx, dw, db] = onBackend(LINEAR_GRAD_KERNEL)
-        ? tf.engine().runKernel(LINEAR_GRAD_KERNEL, { dy: g, x, w, y }, { relu }) as tf.Tensor[]
-        : tf.tidy(() => {
-          const gm = relu ? tf.mul(g, tf.step(y)) : g;
-          return [tf.matMul(gm, w, false, true), tf.matMul(x, gm, true, false), tf.sum(gm, 0)];
-        });
-      return { x: () => dx, w: () => dw, b: () => db };
-    },
-  });
-}
+const GRADIENT: tf.GradConfig = {
+  kernelName: LINEAR_KERNEL,
+  inputsToSave: ["x", "w"],
+  outputsToSave: [true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, w, y] = saved;
+    const relu = Boolean((attrs as { relu?: boolean }).relu);
+    const g = dy as tf.Tensor2D;
+    // All three at once (dx of a first layer is wasted: [m, 1], cheap);
+    // the thunks hand them out, and tfjs disposes any it does not call.
+    const [dx, dw, db] = onBackend(LINEAR_GRAD_KERNEL)
+      ? tf.engine().runKernel(LINEAR_GRAD_KERNEL, { dy: g, x, w, y }, { relu }) as tf.Tensor[]
+      : tf.tidy(() => {
+        const gm = relu ? tf.mul(g, tf.step(y)) : g;
+        return [tf.matMul(gm, w, false, true), tf.matMul(x, gm, true, false), tf.sum(gm, 0)];
+      });
+    return { x: () => dx, w: () => dw, b: () => db };
+  },
+};

@@ -27,7 +27,8 @@ export {
   BN_RUNNING_KERNEL,
 } from "./batch_norm_running.ts";
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
-export { fuseReluGradient, onBackend, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";
+export { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";
+export { fuseReluGradient, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";
 export {
   type Collect,
   type Collector,

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";
 
 /** Kernel: inputs `{pred, target}` (float32, one shape) -> scalar `mean((pred - target)^2)`. */
 export const MSE_KERNEL = "MseLoss";
@@ -37,7 +37,7 @@ export function mseLoss(pred: tf.Tensor, target: tf.Tensor): tf.Scalar {
   ) {
     return mseLossReference(pred, target);
   }
-  registerMseGradient();
+  registerGradientOnce(GRADIENT);
   return tf.engine().runKernel(MSE_KERNEL, { pred, target }) as tf.Scalar;
 }
 
@@ -58,24 +58,18 @@ export function mseLossReference(pred: tf.Tensor, target: tf.Tensor): tf.Scalar 
   return tf.tidy(() => tf.mean(tf.squaredDifference(pred, target)) as tf.Scalar);
 }
 
-let registered = false;
-
 /** The gradient of {@linkcode MSE_KERNEL}, registered on first use. */
-function registerMseGradient(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerGradient({
-    kernelName: MSE_KERNEL,
-    inputsToSave: ["pred", "target"],
-    gradFunc: (dy, [pred, target]) => {
-      const d = dy as tf.Scalar;
-      const [dp, dt] = onBackend(MSE_GRAD_KERNEL)
-        ? tf.engine().runKernel(MSE_GRAD_KERNEL, { dy: d, pred, target }) as tf.Tensor[]
-        : tf.tidy(() => {
-          const g = tf.mul(tf.sub(pred, target), tf.mul(d, 2 / Math.max(pred.size, 1)));
-          return [g, tf.neg(g)];
-        });
-      return { pred: () => dp, target: () => dt };
-    },
-  });
-}
+const GRADIENT: tf.GradConfig = {
+  kernelName: MSE_KERNEL,
+  inputsToSave: ["pred", "target"],
+  gradFunc: (dy, [pred, target]) => {
+    const d = dy as tf.Scalar;
+    const [dp, dt] = onBackend(MSE_GRAD_KERNEL)
+      ? tf.engine().runKernel(MSE_GRAD_KERNEL, { dy: d, pred, target }) as tf.Tensor[]
+      : tf.tidy(() => {
+        const g = tf.mul(tf.sub(pred, target), tf.mul(d, 2 / Math.max(pred.size, 1)));
+        return [g, tf.neg(g)];
+      });
+    return { pred: () => dp, target: () => dt };
+  },
+};

@@ -9,14 +9,10 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
+import { onBackend } from "./kernel_dispatch.ts";
 
 /** Kernel: inputs `{dy, x}` -> `dy` where `x > 0`, else 0 (NaN `x`: NaN). */
 export const RELU_GRAD_KERNEL = "ReluGradFused";
-
-/** Whether the active backend registers `kernel`. */
-export function onBackend(kernel: string): boolean {
-  return tf.getKernel(kernel, tf.getBackend()) !== undefined;
-}
 
 /**
  * `dy * step(x)`: one {@linkcode RELU_GRAD_KERNEL} call where the backend

@@ -11,7 +11,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
-import { onBackend, reluGrad } from "./relu_grad.ts";
+import { onBackend } from "./kernel_dispatch.ts";
+import { reluGrad } from "./relu_grad.ts";
 
 /** Kernel: inputs `{a, b}` (float32, one shape) -> `max(a + b, 0)`. */
 export const ADD_RELU_KERNEL = "AddRelu";

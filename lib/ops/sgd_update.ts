@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend } from "./kernel_dispatch.ts";
 
 /**
  * Kernel: inputs `{param, grad, buffer, lr}` (float32, `lr` a scalar), attrs

@@ -12,7 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
-import { onBackend } from "./relu_grad.ts";
+import { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";
 
 /**
  * Kernel: inputs `{logits [N, K]}` (float32) and `{labels [N]}` (int32,
@@ -56,7 +56,7 @@ export function softmaxCrossEntropy(
   if (!onBackend(SOFTMAX_CE_KERNEL) || logits.dtype !== "float32" || labels.dtype !== "int32") {
     return softmaxCrossEntropyReference(logits, labels, sum);
   }
-  registerGradient();
+  registerGradientOnce(GRADIENT);
   return tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits, labels }, { sum }) as tf.Scalar;
 }
 
@@ -91,28 +91,22 @@ export function softmaxCrossEntropyReference(
   );
 }
 
-let registered = false;
-
 /** The gradient of {@linkcode SOFTMAX_CE_KERNEL}, registered on first use. */
-function registerGradient(): void {
-  if (registered) return;
-  registered = true;
-  tf.registerGradient({
-    kernelName: SOFTMAX_CE_KERNEL,
-    inputsToSave: ["logits", "labels"],
-    gradFunc: (dy, [logits, labels], attrs) => ({
-      logits: () => {
-        const d = dy as tf.Scalar, sum = Boolean((attrs as { sum?: boolean }).sum);
-        if (onBackend(SOFTMAX_CE_GRAD_KERNEL)) {
-          return tf.engine().runKernel(SOFTMAX_CE_GRAD_KERNEL, { dy: d, logits, labels }, {
-            sum,
-          }) as tf.Tensor;
-        }
-        const scale = sum ? d : tf.div(d, logits.shape[0]!);
-        return tf.mul(tf.sub(tf.softmax(logits), tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!)), scale);
-      },
-      // Integer labels take no gradient; tfjs asks only if they depend on a variable.
-      labels: () => tf.zeros(labels.shape),
-    }),
-  });
-}
+const GRADIENT: tf.GradConfig = {
+  kernelName: SOFTMAX_CE_KERNEL,
+  inputsToSave: ["logits", "labels"],
+  gradFunc: (dy, [logits, labels], attrs) => ({
+    logits: () => {
+      const d = dy as tf.Scalar, sum = Boolean((attrs as { sum?: boolean }).sum);
+      if (onBackend(SOFTMAX_CE_GRAD_KERNEL)) {
+        return tf.engine().runKernel(SOFTMAX_CE_GRAD_KERNEL, { dy: d, logits, labels }, {
+          sum,
+        }) as tf.Tensor;
+      }
+      const scale = sum ? d : tf.div(d, logits.shape[0]!);
+      return tf.mul(tf.sub(tf.softmax(logits), tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!)), scale);
+    },
+    // Integer labels take no gradient; tfjs asks only if they depend on a variable.
+    labels: () => tf.zeros(labels.shape),
+  }),
+};

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { StateDict } from "../formats/state_dict.ts";
 
 /**
  * Raised when a run diverges; `epoch` is the 1-based epoch and `what` says
@@ -34,24 +33,7 @@ export class DivergedError extends Error {
 }
 
 /**
- * The first tensor of `state` holding a NaN or an infinity, with the value
- * and its flat index; null when every F32 value is finite.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { firstNonFinite } from "./divergence.ts";
- * const ok = { dtype: "F32" as const, shape: [2], data: Float32Array.of(1, 2) };
- * const bad = { dtype: "F32" as const, shape: [2], data: Float32Array.of(1, Infinity) };
- * assert.equal(firstNonFinite(new Map([["a", ok]])), null);
- * assert.deepEqual(firstNonFinite(new Map([["a", ok], ["b", bad]])), { name: "b", index: 1, value: Infinity });
- * ```
+ * The first F32 tensor of a state dict holding a NaN or an infinity (see
+ * `lib/formats/state_dict.ts`): what marks a run's weights as diverged.
  */
-export function firstNonFinite(state: StateDict): { name: string; index: number; value: number } | null {
-  for (const [name, t] of state) {
-    if (!(t.data instanceof Float32Array)) continue;
-    const index = t.data.findIndex((v) => !Number.isFinite(v));
-    if (index >= 0) return { name, index, value: t.data[index] };
-  }
-  return null;
-}
+export { firstNonFinite, type NonFinite } from "../formats/state_dict.ts";

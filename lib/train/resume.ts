@@ -23,9 +23,9 @@ import { type Checkpoint, decodeCheckpoint } from "../formats/checkpoint.ts";
 import { MAX_WEIGHTS_BYTES } from "../formats/weights.ts";
 import { readFileNamed } from "../runtime/files.ts";
 import { quote, UsageError } from "../runtime/flags.ts";
-import { formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "./schedule.ts";
+import { concatStages, formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "./schedule.ts";
 
-/** Config keys that must equal the checkpoint's for an exact resume, with their flags. */
+/** Config keys that must equal the checkpoint's for an exact resume. */
 export const RESUME_MUST_MATCH = [
   "batchSize",
   "seed",
@@ -35,13 +35,15 @@ export const RESUME_MUST_MATCH = [
   "weightDecay",
 ] as const;
 
-const FLAG_OF: Record<string, string> = {
+/**
+ * The flags of the {@linkcode RESUME_MUST_MATCH} keys that have one; the
+ * others (momentum, weight decay) are the lab's and are named by their key.
+ */
+const RESUME_FLAGS: Partial<Record<typeof RESUME_MUST_MATCH[number], string>> = {
   batchSize: "--batch-size",
   seed: "--seed",
   limitTrain: "--limit-train",
   limitTest: "--limit-test",
-  schedule: "--schedule",
-  dataDir: "--data-dir",
 };
 
 /** The file name of epoch `epoch`'s checkpoint, `epoch-007.safetensors`. */
@@ -204,11 +206,11 @@ export function checkResumable(
 ): void {
   for (const key of RESUME_MUST_MATCH) {
     if (saved[key] !== wanted[key]) {
-      const name = FLAG_OF[key] ?? key;
+      const flag = RESUME_FLAGS[key];
       throw new UsageError(
-        `${source} was trained with ${name} ${JSON.stringify(saved[key]) ?? "(none)"}, ` +
+        `${source} was trained with ${flag ?? key} ${JSON.stringify(saved[key]) ?? "(none)"}, ` +
           `this run asks for ${JSON.stringify(wanted[key])}: an exact resume needs the same value` +
-          (FLAG_OF[key] ? ` (leave ${name} out to keep it)` : ""),
+          (flag ? ` (leave ${flag} out to keep it)` : ""),
       );
     }
   }
@@ -260,28 +262,6 @@ export function checkScheduleExtends(old: string, next: string, source: string):
   );
 }
 
-/**
- * The first `epochs` epochs of `stages` (the last stage cut short).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseSchedule } from "./schedule.ts";
- * import { firstEpochs } from "./resume.ts";
- * assert.deepEqual(firstEpochs(parseSchedule("0.1:5,0.01:5"), 7), parseSchedule("0.1:5,0.01:2"));
- * ```
- */
-export function firstEpochs(stages: readonly Stage[], epochs: number): Stage[] {
-  const out: Stage[] = [];
-  let left = epochs;
-  for (const s of stages) {
-    if (left <= 0) break;
-    out.push({ lr: s.lr, epochs: Math.min(s.epochs, left) });
-    left -= s.epochs;
-  }
-  return out;
-}
-
 /** Epochs a run inherited from the file it was started from, and their metrics rows. */
 export interface InheritedHistory {
   /** Epochs completed before this run, numbered 1..epochs. */
@@ -330,18 +310,13 @@ export function inheritedHistory(metadata: Readonly<Record<string, string>>): In
     for (const [k, v] of Object.entries(r)) if (typeof v === "number") clean[k] = v;
     metrics.push(clean);
   }
-  const stages: Stage[] = [];
-  for (const r of metrics) {
-    const last = stages.at(-1);
-    if (last && last.lr === r.lr) last.epochs++;
-    else stages.push({ lr: r.lr, epochs: 1 });
-  }
+  const stages = concatStages([], metrics.map((r) => ({ lr: r.lr, epochs: 1 })));
   return { epochs, stages, metrics };
 }
 
 /**
  * `stages` after `inherited`, as one schedule text: the full schedule of a
- * run that continues a file's epochs.
+ * run that continues a file's epochs ({@linkcode concatStages}, formatted).
  *
  * @example
  * ```ts
@@ -352,13 +327,7 @@ export function inheritedHistory(metadata: Readonly<Record<string, string>>): In
  * ```
  */
 export function joinSchedules(inherited: readonly Stage[], stages: readonly Stage[]): string {
-  const all = [...inherited.map((s) => ({ ...s }))];
-  for (const s of stages) {
-    const last = all.at(-1);
-    if (last && last.lr === s.lr) last.epochs += s.epochs;
-    else all.push({ ...s });
-  }
-  return formatSchedule(all);
+  return formatSchedule(concatStages(inherited, stages));
 }
 
 /** A run folder that `--resume auto` without `--out` could mean. */
@@ -439,9 +408,4 @@ export async function findRunToResume(runsDir: string, lab: string): Promise<Res
     );
   }
   return unfinished[0] ?? candidates[0];
-}
-
-/** The flag that sets config key `key`, e.g. `--limit-train` for `limitTrain`. */
-export function flagOf(key: string): string {
-  return FLAG_OF[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }

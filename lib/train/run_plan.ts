@@ -18,14 +18,20 @@ import {
   checkResumable,
   checkScheduleExtends,
   findRunToResume,
-  firstEpochs,
   inheritedHistory,
   joinSchedules,
   readLatestCheckpoint,
   resumeConfig,
 } from "./resume.ts";
-import { checkFreshOut, checkResumeOut, inspectOutFolder } from "./run_folder_policy.ts";
-import { formatSchedule, parseSchedule, type Stage } from "./schedule.ts";
+import { checkFreshOut, checkResumeOut, inspectOutFolder, type OutFolder } from "./run_folder_policy.ts";
+import {
+  concatStages,
+  dropEpochs,
+  firstEpochs,
+  formatSchedule,
+  parseSchedule,
+  type Stage,
+} from "./schedule.ts";
 
 /** What defines a Lab 2 run; saved in run.json and every checkpoint. */
 export type Lab2Config = {
@@ -99,6 +105,8 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
   let path: string;
   let checkpoint: Checkpoint;
   let out: string;
+  // Read once: nothing below writes to the run folder before the plan is made.
+  let folder: OutFolder;
   if (config.resume === "auto") {
     let dir = request.out;
     if (dir === null) {
@@ -109,7 +117,7 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
           `${request.runsDir ?? "runs"}/ with a checkpoint, at epoch ${run.epoch})`,
       );
     }
-    const folder = await inspectOutFolder(dir);
+    folder = await inspectOutFolder(dir);
     if (folder.kind === "missing") {
       throw new UsageError(
         `--out ${quote(dir)} does not exist: there is no run to continue with --resume auto`,
@@ -151,11 +159,12 @@ export async function planLab2Run(request: Lab2Request): Promise<Lab2Plan> {
     }
     checkpoint = decodeCheckpoint(bytes, path);
     const ownDir = basename(dirname(path)) === "checkpoints" ? dirname(dirname(path)) : null;
-    out = request.out ??
-      (ownDir !== null && (await inspectOutFolder(ownDir)).lab === "exp2" ? ownDir : request.newOut);
-    await checkResumeOut(await inspectOutFolder(out), path, "exp2");
+    const own = request.out === null && ownDir !== null ? await inspectOutFolder(ownDir) : null;
+    out = request.out ?? (own?.lab === "exp2" ? own.path : request.newOut);
+    folder = own?.path === out ? own : await inspectOutFolder(out);
+    await checkResumeOut(folder, path, "exp2");
   }
-  const continues = (await inspectOutFolder(out)).kind === "run";
+  const continues = folder.kind === "run";
 
   // This run's config: the checkpoint's, with the flags given again on top.
   const saved = checkpoint.config;
@@ -241,7 +250,7 @@ async function planFresh(request: Lab2Request, notices: string[], restart = fals
     );
     const history = inheritedHistory(init.metadata);
     if (history) {
-      stages = parseSchedule(joinSchedules(history.stages, stages));
+      stages = concatStages(history.stages, stages);
       config.inherited = history.epochs;
       metrics = history.metrics.map((row) => ({ ...row, [INHERITED]: basename(config.init!) }));
       notices.push(
@@ -261,16 +270,4 @@ async function planFresh(request: Lab2Request, notices: string[], restart = fals
     continues: restart,
     notices,
   };
-}
-
-/** `stages` without their first `epochs` epochs. */
-function dropEpochs(stages: readonly Stage[], epochs: number): Stage[] {
-  const out: Stage[] = [];
-  let skip = epochs;
-  for (const s of stages) {
-    const keep = s.epochs - Math.min(skip, s.epochs);
-    skip -= s.epochs - keep;
-    if (keep > 0) out.push({ lr: s.lr, epochs: keep });
-  }
-  return out;
 }

@@ -134,3 +134,74 @@ export function stageStarts(stages: readonly Stage[]): { epoch: number; lr: numb
   }
   return out;
 }
+
+/**
+ * `head`'s stages as they are, then `tail`'s, each stage of `tail` merged
+ * into the stage before it when their learning rates are equal: the full
+ * schedule of a run that continues epochs already run (`head`). Neighbours
+ * within `head` are left apart, as they were written.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { concatStages, formatSchedule, parseSchedule } from "./schedule.ts";
+ * const all = concatStages(parseSchedule("0.1:5"), parseSchedule("0.1:2,0.01:5"));
+ * assert.equal(formatSchedule(all), "0.1:7,0.01:5");
+ * // From no stages, one per epoch: the schedule those epochs ran.
+ * assert.equal(formatSchedule(concatStages([], parseSchedule("0.1:1,0.1:1,0.01:1"))), "0.1:2,0.01:1");
+ * ```
+ */
+export function concatStages(head: readonly Stage[], tail: readonly Stage[]): Stage[] {
+  const out = head.map((s) => ({ ...s }));
+  for (const s of tail) {
+    const last = out.at(-1);
+    if (last && last.lr === s.lr) last.epochs += s.epochs;
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+/**
+ * The first `epochs` epochs of `stages` (the last stage kept cut short);
+ * all of them when `epochs` is past the end, none when it is 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { firstEpochs, parseSchedule } from "./schedule.ts";
+ * assert.deepEqual(firstEpochs(parseSchedule("0.1:5,0.01:5"), 7), parseSchedule("0.1:5,0.01:2"));
+ * ```
+ */
+export function firstEpochs(stages: readonly Stage[], epochs: number): Stage[] {
+  const out: Stage[] = [];
+  let left = epochs;
+  for (const s of stages) {
+    if (left <= 0) break;
+    out.push({ lr: s.lr, epochs: Math.min(s.epochs, left) });
+    left -= s.epochs;
+  }
+  return out;
+}
+
+/**
+ * `stages` without their first `epochs` epochs (`epochs` >= 0): the rest of
+ * a schedule whose start was run elsewhere; none when `epochs` covers them
+ * all.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dropEpochs, parseSchedule } from "./schedule.ts";
+ * assert.deepEqual(dropEpochs(parseSchedule("0.1:5,0.01:5"), 7), parseSchedule("0.01:3"));
+ * ```
+ */
+export function dropEpochs(stages: readonly Stage[], epochs: number): Stage[] {
+  const out: Stage[] = [];
+  let skip = epochs;
+  for (const s of stages) {
+    const keep = s.epochs - Math.min(skip, s.epochs);
+    skip -= s.epochs - keep;
+    if (keep > 0) out.push({ lr: s.lr, epochs: keep });
+  }
+  return out;
+}

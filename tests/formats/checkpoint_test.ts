@@ -227,6 +227,16 @@ Deno.test("decodeCheckpoint() refuses non-finite optimizer buffers", () => {
   });
 });
 
+Deno.test("decodeCheckpoint() refuses an optimizer buffer that is not F32, before any later non-finite one", () => {
+  const optimizer = tinyOptimizer();
+  optimizer.set("optimizer.momentum.step", { dtype: "I64", shape: [], data: BigInt64Array.of(3n) });
+  optimizer.set("optimizer.momentum.z", { dtype: "F32", shape: [1], data: Float32Array.of(NaN) });
+  assert.throws(() => decodeCheckpoint(encodeCheckpoint(tinyModel(), optimizer, META), "c.safetensors"), {
+    name: "CheckpointError",
+    message: "c.safetensors: optimizer tensor 'optimizer.momentum.step' is I64, expected F32",
+  });
+});
+
 Deno.test("decodeCheckpoint() passes on the safetensors reader's errors, naming the file", () => {
   const bytes = encodeCheckpoint(tinyModel(), tinyOptimizer(), META);
   assert.throws(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 4), "cut.safetensors"), {

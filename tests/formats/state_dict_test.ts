@@ -3,6 +3,7 @@ import { decodePth } from "../../lib/formats/pth.ts";
 import { decodeSafetensors } from "../../lib/formats/safetensors.ts";
 import {
   checkStateDict,
+  firstNonFinite,
   type HostTensor,
   normalizeResnet20Names,
   numel,
@@ -101,6 +102,22 @@ Deno.test("checkStateDict() rejects non-finite F32 values unless told not to", (
   });
   checkStateDict(state, specOf(state), { requireFinite: false });
   assert.ok(new StateDictError("x") instanceof Error);
+});
+
+Deno.test("firstNonFinite() names the first F32 tensor with a NaN or infinity, from a map or pairs", () => {
+  const bad = f32(3);
+  bad.data[2] = NaN;
+  const i64: HostTensor = { dtype: "I64", shape: [1], data: BigInt64Array.of(1n) };
+  assert.equal(firstNonFinite(new Map()), null);
+  assert.equal(firstNonFinite([["n", i64], ["a", f32(2)]]), null);
+  const found = firstNonFinite(new Map([["a", f32(2)], ["b", bad], ["c", bad]]))!;
+  assert.deepEqual([found.name, found.index], ["b", 2]);
+  assert.ok(Number.isNaN(found.value));
+  assert.deepEqual(firstNonFinite([["x", { ...bad, data: Float32Array.of(-Infinity) }]]), {
+    name: "x",
+    index: 0,
+    value: -Infinity,
+  });
 });
 
 Deno.test("checkStateDict() checks values against a spec's min and max, F32 and I64", () => {

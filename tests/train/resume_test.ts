@@ -5,7 +5,6 @@ import {
   checkResumable,
   checkScheduleExtends,
   findRunToResume,
-  firstEpochs,
   inheritedHistory,
   joinSchedules,
   latestCheckpoint,
@@ -14,7 +13,7 @@ import {
   resumeConfig,
   scheduleExtends,
 } from "../../lib/train/resume.ts";
-import { parseSchedule } from "../../lib/train/schedule.ts";
+import { firstEpochs, parseSchedule } from "../../lib/train/schedule.ts";
 import { UsageError } from "../../lib/runtime/flags.ts";
 import { withTempDir } from "../helpers.ts";
 import { metricsRow, tinyCheckpoint } from "../checkpoints.ts";

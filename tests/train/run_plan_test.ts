@@ -148,6 +148,7 @@ Deno.test("planLab2Run() --resume FILE: a folder or a .pth is told apart, its ow
     const latest = join(a, "checkpoints", checkpointName(2));
     const plan = await planLab2Run(request({ resume: latest }, [], null));
     assert.deepEqual([plan.config.out, plan.start], [a, 3]);
+    assert.equal(plan.continues, true, "its own run folder, read once");
     // An older one branches into a new folder, or is refused in its own.
     const older = join(a, "checkpoints", checkpointName(1));
     const branch = await planLab2Run(request({ resume: older }, [], join(dir, "branch")));

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import {
+  concatStages,
+  dropEpochs,
+  firstEpochs,
   formatSchedule,
   LAB_SCHEDULE,
   lrAt,
@@ -83,4 +86,40 @@ Deno.test("stageStarts() gives the first epoch and LR of every stage", () => {
     { epoch: 4, lr: 0.001 },
   ]);
   assert.deepEqual(stageStarts([]), []);
+});
+
+Deno.test("concatStages() merges each tail stage into an equal-LR stage before it, never within the head", () => {
+  const p = parseSchedule;
+  assert.deepEqual(concatStages([], []), []);
+  assert.deepEqual(concatStages(p("0.1:5"), []), p("0.1:5"));
+  assert.deepEqual(concatStages([], p("0.1:1,0.1:2,0.01:1,0.1:1")), p("0.1:3,0.01:1,0.1:1"));
+  assert.deepEqual(concatStages(p("0.1:2,0.01:3"), p("0.01:2,0.001:1")), p("0.1:2,0.01:5,0.001:1"));
+  assert.deepEqual(concatStages(p("0.1:2,0.1:3"), p("0.01:1")), p("0.1:2,0.1:3,0.01:1"), "head as written");
+  const head = p("0.1:2");
+  concatStages(head, p("0.1:3"));
+  assert.deepEqual(head, p("0.1:2"), "inputs are not changed");
+});
+
+Deno.test("firstEpochs() keeps 0, part of a stage, a stage's end, all and more than all", () => {
+  const s = parseSchedule("0.1:2,0.01:3");
+  assert.deepEqual(firstEpochs(s, 0), []);
+  assert.deepEqual(firstEpochs(s, 1), parseSchedule("0.1:1"));
+  assert.deepEqual(firstEpochs(s, 2), parseSchedule("0.1:2"));
+  assert.deepEqual(firstEpochs(s, 3), parseSchedule("0.1:2,0.01:1"));
+  assert.deepEqual(firstEpochs(s, 5), s);
+  assert.deepEqual(firstEpochs(s, 9), s);
+  assert.notEqual(firstEpochs(s, 5)[0], s[0], "a copy");
+});
+
+Deno.test("dropEpochs() drops 0, part of a stage, a stage's end, all and more than all", () => {
+  const s = parseSchedule("0.1:2,0.01:3");
+  assert.deepEqual(dropEpochs(s, 0), s);
+  assert.deepEqual(dropEpochs(s, 1), parseSchedule("0.1:1,0.01:3"));
+  assert.deepEqual(dropEpochs(s, 2), parseSchedule("0.01:3"));
+  assert.deepEqual(dropEpochs(s, 4), parseSchedule("0.01:1"));
+  assert.deepEqual(dropEpochs(s, 5), []);
+  assert.deepEqual(dropEpochs(s, 9), []);
+  for (let n = 0; n <= 5; n++) {
+    assert.deepEqual(concatStages(firstEpochs(s, n), dropEpochs(s, n)), s, `split at ${n}`);
+  }
 });
