@@ -26,7 +26,7 @@ import {
 import { Rng } from "../lib/data/rng.ts";
 import { encodeCheckpoint, type MetricsRow } from "../lib/formats/checkpoint.ts";
 import { decodeCifarPython } from "../lib/formats/cifar_python.ts";
-import { encodePth } from "../lib/formats/pth.ts";
+import { handInPth } from "../lib/formats/hand_in_pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
 import type { StateDict } from "../lib/formats/state_dict.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
@@ -384,17 +384,8 @@ async function main(): Promise<void> {
     await writeFileAtomic(join(out, "final.safetensors"), finalSafetensors(state, config, metrics));
     await writeFileAtomic(
       join(out, "final.pth"),
-      encodePth(state, {
-        key: "net",
-        extra: {
-          // As the lab's exp2.py saves them: accuracy in percent (a 0-dim tensor: torch 1.13's
-          // weights_only loader refuses pickled floats); here `epoch` counts the epochs done.
-          acc: { dtype: "F32", shape: [], data: Float32Array.of(Number((100 * testAcc).toFixed(2))) },
-          epoch: metrics.length,
-          schedule: config.schedule,
-          metrics: JSON.stringify(metrics),
-        },
-      }),
+      // Here `epoch` counts the epochs done.
+      handInPth(state, { acc: testAcc, epoch: metrics.length, schedule: config.schedule, metrics }),
     );
     const { perClass, confusion } = confusionCsvs(data.test.labels, final.predictions, CLASS_NAMES);
     await writeFileAtomic(join(out, "per_class.csv"), perClass);
