@@ -436,16 +436,9 @@ async function diverged(
   pass: { count: number; seconds: number; loss: number; acc: number; testLoss?: number; testAcc?: number },
   error: DivergedError,
 ): Promise<void> {
-  metrics.push({
-    epoch,
-    lr,
-    train_loss: pass.loss,
-    train_acc: pass.acc,
-    test_loss: pass.testLoss ?? NaN,
-    test_acc: pass.testAcc ?? NaN,
-    epoch_seconds: Number(pass.seconds.toFixed(1)),
-    images_per_second: Number((pass.count / Math.max(pass.seconds, 1e-9)).toFixed(1)),
-  });
+  // The test pass's loss and accuracy where it ran, NaN where not; the row takes no more of it.
+  const test = { loss: pass.testLoss ?? NaN, acc: pass.testAcc ?? NaN, count: 0, seconds: 0 };
+  metrics.push(epochMetrics(epoch, lr, pass, test));
   await writeMetrics(out, columns, metrics, stages);
   await writeJsonAtomic(runJson, { ...record, status: "diverged", divergedEpoch: epoch });
   console.log(toCsv(columns, metrics.slice(-1)).trimEnd().split("\n")[1]);
