@@ -40,11 +40,19 @@ import { type BackendChoice, selectBackend, slowBackendNotice } from "../lib/run
 import { displayPath, shellQuote, userPath } from "../lib/runtime/env.ts";
 import { exists, removeStaleTemps, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
 import { defineFlags, flag, quote, UsageError } from "../lib/runtime/flags.ts";
-import { watchInterrupts } from "../lib/runtime/interrupt.ts";
+import { untilInterrupted, watchInterrupts } from "../lib/runtime/interrupt.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { clock, Progress } from "../lib/runtime/progress.ts";
 import { continuedRunInfo, runInfo } from "../lib/runtime/run_info.ts";
-import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../lib/runtime/shared_flags.ts";
+import {
+  backendFlag,
+  batchSizeFlag,
+  outFlag,
+  seedFlag,
+  timeStamp,
+  watchFlags,
+  watchRequest,
+} from "../lib/runtime/shared_flags.ts";
 import { LAB2_DEFAULTS } from "../lib/train/defaults.ts";
 import { DivergedError, firstNonFinite } from "../lib/train/divergence.ts";
 import { checkpointName } from "../lib/train/resume.ts";
@@ -83,9 +91,7 @@ const cli = defineFlags("deno task exp2 [flags]", {
   init: flag.path("start from weights (.safetensors or PyTorch .pth); epochs they record continue", {
     placeholder: "FILE",
   }),
-  watch: flag.boolean("serve a live page of the run on 127.0.0.1 while it trains"),
-  port: flag.int("port of --watch's page", { min: 1, max: 65535, defaultText: "a free one" }),
-  stay: flag.boolean("keep serving --watch's page after the run ends, until Ctrl-C"),
+  ...watchFlags(),
   eager: flag.boolean(
     "run every step op by op through tfjs, even where the backend compiles steps (WebGPU): for comparison",
   ),
@@ -130,8 +136,7 @@ function resolveRequest(args: string[]) {
         `(the convolutions' weight gradient); use native, cpu or webgpu`,
     );
   }
-  if (v.stay && !v.watch) throw new UsageError(`--stay needs --watch (it keeps the live page up)`);
-  if (v.port !== undefined && !v.watch) throw new UsageError(`--port needs --watch (the live page's port)`);
+  const watch = watchRequest(v);
   const config: Lab2Config = {
     schedule: formatSchedule(v.schedule),
     batchSize: v.batchSize,
@@ -155,7 +160,7 @@ function resolveRequest(args: string[]) {
       newOut: `runs/exp2-${timeStamp()}`,
     },
     download: v.download,
-    watch: v.watch ? { port: v.port ?? 0, stay: v.stay } : null,
+    watch,
     eager: v.eager,
     help: v.help,
   };
@@ -407,7 +412,7 @@ async function main(): Promise<void> {
   tf.disposeVariables();
   if (server && watch?.stay) {
     console.error(`exp2: the run is over; serving ${server.url} until Ctrl-C`);
-    await untilSignal();
+    await untilInterrupted();
     await server.close();
   }
 }
@@ -489,16 +494,6 @@ function downloadProgress(): (p: CifarProgress) => void {
     bar ??= new Progress("download CIFAR-10", Number(total.toFixed(1)), { unit: "MB", intervalMs: 5000 });
     bar.update(Number((p.loaded / 1e6).toFixed(1)));
   };
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      Deno.removeSignalListener("SIGINT", done);
-      resolve();
-    };
-    Deno.addSignalListener("SIGINT", done);
-  });
 }
 
 export { cli };
