@@ -19,6 +19,7 @@ import { encodePth } from "../lib/formats/pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
 import type { StateDict } from "../lib/formats/state_dict.ts";
 import { decodeWeights } from "../lib/formats/weights.ts";
+import { isZip } from "../lib/formats/zip.ts";
 import { decodeMlpModel, MAX_MLP_BYTES, Mlp, MLP_LIMITS, mlpHidden } from "../lib/models/mlp.ts";
 import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/report/columns.ts";
 import { type Row, toCsv } from "../lib/report/csv.ts";
@@ -365,11 +366,6 @@ async function plot(file: string, config: Exp1Config): Promise<void> {
   } finally {
     model.dispose();
   }
-}
-
-/** Whether `bytes` start as a zip (a `.pth`). */
-function isZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 3 && bytes[3] === 4;
 }
 
 function fmt(v: number): string {
