@@ -388,7 +388,7 @@ Deno.test({
 
     const fresh = (name: string) => join(tmp, "never", name);
     const huge = String(2n ** 60n);
-    const cases: { args: string[]; code: number; message: RegExp | string; out?: string; net?: boolean }[] = [
+    const cases: { args: string[]; code: number; message: RegExp | string }[] = [
       {
         args: [...SMALL, "--data-dir", truncated, "--out", fresh("truncated")],
         code: 1,
