@@ -25,6 +25,7 @@ import {
   labCommand,
   type LabResult as Result,
   REPO,
+  rowsWithoutTiming,
   runLab,
   type RunLabOptions,
   snapshot,
@@ -59,11 +60,6 @@ function records(n: number): Uint8Array {
     bytes.fill((37 * i) % 256, i * RECORD_BYTES + 1, (i + 1) * RECORD_BYTES);
   }
   return bytes;
-}
-
-/** metrics.csv rows without the timing columns. */
-function rowsWithoutTiming(csv: string): Record<string, string>[] {
-  return parseCsv(csv).map(({ epoch_seconds: _s, images_per_second: _i, ...rest }) => rest);
 }
 
 /** `state` with tensor `name`'s data and shape replaced. */
