@@ -21,6 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import { DNNL, type Dnnl } from "../lib/native/dnnl.ts";
+import { median } from "./stats.ts";
 
 const { values: flags } = parseArgs({
   options: { reps: { type: "string", default: "7" }, threads: { type: "string" } },
@@ -46,10 +47,6 @@ const ARGS: Record<Dir, number[]> = {
   bwd_data: [DNNL.argDiffDst, DNNL.argWeights, DNNL.argDiffSrc],
   bwd_weights: [DNNL.argSrc, DNNL.argDiffDst, DNNL.argDiffWeights],
 };
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-}
 
 /** The op descriptors of one shape, algorithm and activation layout tag. */
 function descs(h: number, cin: number, cout: number, stride: number, alg: number, tag: number) {

@@ -22,6 +22,7 @@ import "../lib/ops/gradients.ts";
 import { parseArgs } from "node:util";
 import { addRelu, batchNormTrain, shortcutA } from "../lib/ops/mod.ts";
 import { registerNativeBackend } from "../lib/native/mod.ts";
+import { median } from "./stats.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,10 +44,6 @@ const CONVS: [number, number, number, number, number, number][] = [
   [8, 8, 64, 64, 1, 5],
 ];
 const PAD: [[0, 0], [1, 1], [1, 1], [0, 0]] = [[0, 0], [1, 1], [1, 1], [0, 0]];
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-}
 
 /** Median ms of `fn` (which returns tensors to read back and dispose). */
 function time(fn: () => tf.Tensor | tf.Tensor[], reps: number): number {

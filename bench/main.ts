@@ -39,6 +39,7 @@ import { Sgd } from "../lib/train/sgd.ts";
 import { CompiledStepRunner, createStepRunner, trainStep } from "../lib/train/train_epoch.ts";
 import { countGpuCalls } from "../lib/webgpu/gpu_calls.ts";
 import { hostOnlyStep, type HostStep, type StepModules } from "./webgpu_step.ts";
+import { median } from "./stats.ts";
 
 const cli = defineFlags("deno task bench [flags]", {
   lab: flag.choice("which lab's training step", ["exp1", "exp2", "all"] as const, { default: "all" }),
@@ -334,11 +335,6 @@ async function printProfile(runner: CompiledStepRunner, x: Float32Array, y: Int3
   console.error(
     `bench exp2: one compiled step spends ${total.toFixed(2)} ms on the GPU over ${times.length} kernels`,
   );
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<void> {

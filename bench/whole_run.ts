@@ -25,8 +25,10 @@
  */
 import { join } from "node:path";
 import { resolveCifarDir } from "../lib/data/cifar_files.ts";
+import { parseCsv } from "../lib/report/csv.ts";
 import { defineFlags, flag, type FlagValues } from "../lib/runtime/flags.ts";
 import { runMain } from "../lib/runtime/main.ts";
+import { median } from "./stats.ts";
 
 const cli = defineFlags("deno task bench-run [flags]", {
   lab: flag.choice("which lab", ["exp1", "exp2"] as const, { default: "exp2" }),
@@ -65,18 +67,21 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
   return { stdout: text(out.stdout), seconds };
 }
 
-/** The named column of the last data row of a CSV text. */
-function lastValue(csv: string, column: string): number {
-  const lines = csv.trim().split("\n").filter((l) => l.includes(","));
-  const header = lines.find((l) => l.split(",").includes(column));
-  if (!header) throw new Error(`no column "${column}" in:\n${csv}`);
-  const i = header.split(",").indexOf(column);
-  return Number(lines.at(-1)!.split(",")[i]);
+/**
+ * The values of `column` in a program's CSV output, from the header line that
+ * names it on (anything printed before the header is skipped).
+ */
+function columnValues(output: string, column: string): number[] {
+  const lines = output.split("\n");
+  const header = lines.findIndex((l) => l.split(",").includes(column));
+  if (header < 0) throw new Error(`no column "${column}" in:\n${output}`);
+  const csv = lines.slice(header).join("\n");
+  return parseCsv(csv, { source: "the output", numeric: [column] }).map((r) => Number(r[column]));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+/** The named column of the last data row of a CSV text. */
+function lastValue(csv: string, column: string): number {
+  return columnValues(csv, column).at(-1)!;
 }
 
 async function exp2(o: Options): Promise<void> {
@@ -127,11 +132,7 @@ async function exp2(o: Options): Promise<void> {
 
 /** The mean of `column` over the last `rows` data rows of a CSV text. */
 function mean(csv: string, column: string, rows: number): number {
-  const lines = csv.trim().split("\n").filter((l) => /^\d/.test(l) || l.includes(column));
-  const header = lines.find((l) => l.split(",").includes(column));
-  if (!header) throw new Error(`no column "${column}" in:\n${csv}`);
-  const i = header.split(",").indexOf(column);
-  const values = lines.filter((l) => l !== header).slice(-rows).map((l) => Number(l.split(",")[i]));
+  const values = columnValues(csv, column).slice(-rows);
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 

@@ -19,6 +19,7 @@ import { encodePth } from "../lib/formats/pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
 import type { StateDict } from "../lib/formats/state_dict.ts";
 import { decodeWeights } from "../lib/formats/weights.ts";
+import { isZip } from "../lib/formats/zip.ts";
 import { decodeMlpModel, MAX_MLP_BYTES, Mlp, MLP_LIMITS, mlpHidden } from "../lib/models/mlp.ts";
 import { EPOCH_LOSS_COLUMNS, SUMMARY_COLUMNS } from "../lib/report/columns.ts";
 import { type Row, toCsv } from "../lib/report/csv.ts";
@@ -29,11 +30,20 @@ import { startWatchInWorker } from "../lib/report/watch_worker.ts";
 import { type BackendChoice, selectBackend, slowBackendNotice } from "../lib/runtime/backend.ts";
 import { readFileNamed, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
 import { defineFlags, flag, numberFlag, UsageError } from "../lib/runtime/flags.ts";
-import { watchInterrupts } from "../lib/runtime/interrupt.ts";
+import { untilInterrupted, watchInterrupts } from "../lib/runtime/interrupt.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { Progress } from "../lib/runtime/progress.ts";
 import { runInfo } from "../lib/runtime/run_info.ts";
-import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../lib/runtime/shared_flags.ts";
+import {
+  backendFlag,
+  batchSizeFlag,
+  outFlag,
+  seedFlag,
+  timeStamp,
+  watchFlags,
+  type WatchRequest,
+  watchRequest,
+} from "../lib/runtime/shared_flags.ts";
 import { FIT_DEFAULTS, type FitConfig } from "../lib/train/defaults.ts";
 import { fitFunction, gridPoints, predict } from "../lib/train/fit_function.ts";
 import { checkFreshOut, inspectOutFolder } from "../lib/train/run_folder_policy.ts";
@@ -72,9 +82,7 @@ const cli = defineFlags("deno task exp1 [flags]", {
     placeholder: "FILE",
   }),
   plot: flag.boolean("redraw the fit of --load FILE without training"),
-  watch: flag.boolean("serve a live page of the run on 127.0.0.1 while it trains"),
-  port: flag.int("port of --watch's page", { min: 1, max: 65535, defaultText: "a free one" }),
-  stay: flag.boolean("keep serving --watch's page after the run ends, until Ctrl-C"),
+  ...watchFlags(),
 }, {
   description: "Lab 1: fit f(x) with a small MLP and MSE; study epochs and learning rate.",
   examples: [
@@ -95,18 +103,11 @@ interface Exp1Config {
   out: string;
 }
 
-/** `--watch`: serve the live page, on `port` (0: a free one), and keep it up after the run when `stay`. */
-interface WatchRequest {
-  port: number;
-  stay: boolean;
-}
-
 function resolveConfig(
   args: string[],
 ): Exp1Config & { load?: string; help: boolean; watch: WatchRequest | null } {
   const { values: v } = cli.parse(args);
-  if (v.stay && !v.watch) throw new UsageError(`--stay needs --watch (it keeps the live page up)`);
-  if (v.port !== undefined && !v.watch) throw new UsageError(`--port needs --watch (the live page's port)`);
+  const watch = watchRequest(v);
   if (v.watch && v.plot) throw new UsageError(`--watch is for training runs, not --plot`);
   const fit: FitConfig = {
     epochs: v.epochs,
@@ -140,7 +141,7 @@ function resolveConfig(
         : `runs/exp1-${timeStamp()}`),
     load: v.load,
     help: v.help,
-    watch: v.watch ? { port: v.port ?? 0, stay: v.stay } : null,
+    watch,
   };
 }
 
@@ -272,13 +273,7 @@ async function train(config: Exp1Config, watch: WatchRequest | null): Promise<vo
   console.log(toCsv(SUMMARY_COLUMNS, summary).trimEnd());
   if (server && watch?.stay) {
     console.error(`exp1: the run is over; serving ${server.url} until Ctrl-C`);
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        Deno.removeSignalListener("SIGINT", done);
-        resolve();
-      };
-      Deno.addSignalListener("SIGINT", done);
-    });
+    await untilInterrupted();
     await server.close();
   }
 }
@@ -371,11 +366,6 @@ async function plot(file: string, config: Exp1Config): Promise<void> {
   } finally {
     model.dispose();
   }
-}
-
-/** Whether `bytes` start as a zip (a `.pth`). */
-function isZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 3 && bytes[3] === 4;
 }
 
 function fmt(v: number): string {

@@ -26,7 +26,7 @@ import {
 import { Rng } from "../lib/data/rng.ts";
 import { encodeCheckpoint, type MetricsRow } from "../lib/formats/checkpoint.ts";
 import { decodeCifarPython } from "../lib/formats/cifar_python.ts";
-import { encodePth } from "../lib/formats/pth.ts";
+import { handInPth } from "../lib/formats/hand_in_pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
 import type { StateDict } from "../lib/formats/state_dict.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
@@ -41,11 +41,19 @@ import { displayPath, shellQuote, userPath } from "../lib/runtime/env.ts";
 import { exists, removeStaleTemps, writeFileAtomic, writeJsonAtomic } from "../lib/runtime/files.ts";
 import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
 import { quote } from "../lib/runtime/quote.ts";
-import { watchInterrupts } from "../lib/runtime/interrupt.ts";
+import { untilInterrupted, watchInterrupts } from "../lib/runtime/interrupt.ts";
 import { runMain } from "../lib/runtime/main.ts";
 import { clock, Progress } from "../lib/runtime/progress.ts";
 import { continuedRunInfo, runInfo } from "../lib/runtime/run_info.ts";
-import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../lib/runtime/shared_flags.ts";
+import {
+  backendFlag,
+  batchSizeFlag,
+  outFlag,
+  seedFlag,
+  timeStamp,
+  watchFlags,
+  watchRequest,
+} from "../lib/runtime/shared_flags.ts";
 import { LAB2_DEFAULTS } from "../lib/train/defaults.ts";
 import { DivergedError, firstNonFinite } from "../lib/train/divergence.ts";
 import { checkpointName } from "../lib/train/resume.ts";
@@ -84,9 +92,7 @@ const cli = defineFlags("deno task exp2 [flags]", {
   init: flag.path("start from weights (.safetensors or PyTorch .pth); epochs they record continue", {
     placeholder: "FILE",
   }),
-  watch: flag.boolean("serve a live page of the run on 127.0.0.1 while it trains"),
-  port: flag.int("port of --watch's page", { min: 1, max: 65535, defaultText: "a free one" }),
-  stay: flag.boolean("keep serving --watch's page after the run ends, until Ctrl-C"),
+  ...watchFlags(),
   eager: flag.boolean(
     "run every step op by op through tfjs, even where the backend compiles steps (WebGPU): for comparison",
   ),
@@ -131,8 +137,7 @@ function resolveRequest(args: string[]) {
         `(the convolutions' weight gradient); use native, cpu or webgpu`,
     );
   }
-  if (v.stay && !v.watch) throw new UsageError(`--stay needs --watch (it keeps the live page up)`);
-  if (v.port !== undefined && !v.watch) throw new UsageError(`--port needs --watch (the live page's port)`);
+  const watch = watchRequest(v);
   const config: Lab2Config = {
     schedule: formatSchedule(v.schedule),
     batchSize: v.batchSize,
@@ -156,7 +161,7 @@ function resolveRequest(args: string[]) {
       newOut: `runs/exp2-${timeStamp()}`,
     },
     download: v.download,
-    watch: v.watch ? { port: v.port ?? 0, stay: v.stay } : null,
+    watch,
     eager: v.eager,
     help: v.help,
   };
@@ -385,17 +390,8 @@ async function main(): Promise<void> {
     await writeFileAtomic(join(out, "final.safetensors"), finalSafetensors(state, config, metrics));
     await writeFileAtomic(
       join(out, "final.pth"),
-      encodePth(state, {
-        key: "net",
-        extra: {
-          // As the lab's exp2.py saves them: accuracy in percent (a 0-dim tensor: torch 1.13's
-          // weights_only loader refuses pickled floats); here `epoch` counts the epochs done.
-          acc: { dtype: "F32", shape: [], data: Float32Array.of(Number((100 * testAcc).toFixed(2))) },
-          epoch: metrics.length,
-          schedule: config.schedule,
-          metrics: JSON.stringify(metrics),
-        },
-      }),
+      // Here `epoch` counts the epochs done.
+      handInPth(state, { acc: testAcc, epoch: metrics.length, schedule: config.schedule, metrics }),
     );
     const { perClass, confusion } = confusionCsvs(data.test.labels, final.predictions, CLASS_NAMES);
     await writeFileAtomic(join(out, "per_class.csv"), perClass);
@@ -417,7 +413,7 @@ async function main(): Promise<void> {
   tf.disposeVariables();
   if (server && watch?.stay) {
     console.error(`exp2: the run is over; serving ${server.url} until Ctrl-C`);
-    await untilSignal();
+    await untilInterrupted();
     await server.close();
   }
 }
@@ -446,16 +442,9 @@ async function diverged(
   pass: { count: number; seconds: number; loss: number; acc: number; testLoss?: number; testAcc?: number },
   error: DivergedError,
 ): Promise<void> {
-  metrics.push({
-    epoch,
-    lr,
-    train_loss: pass.loss,
-    train_acc: pass.acc,
-    test_loss: pass.testLoss ?? NaN,
-    test_acc: pass.testAcc ?? NaN,
-    epoch_seconds: Number(pass.seconds.toFixed(1)),
-    images_per_second: Number((pass.count / Math.max(pass.seconds, 1e-9)).toFixed(1)),
-  });
+  // The test pass's loss and accuracy where it ran, NaN where not; the row takes no more of it.
+  const test = { loss: pass.testLoss ?? NaN, acc: pass.testAcc ?? NaN, count: 0, seconds: 0 };
+  metrics.push(epochMetrics(epoch, lr, pass, test));
   await writeMetrics(out, columns, metrics, stages);
   await writeJsonAtomic(runJson, { ...record, status: "diverged", divergedEpoch: epoch });
   console.log(toCsv(columns, metrics.slice(-1)).trimEnd().split("\n")[1]);
@@ -506,16 +495,6 @@ function downloadProgress(): (p: CifarProgress) => void {
     bar ??= new Progress("download CIFAR-10", Number(total.toFixed(1)), { unit: "MB", intervalMs: 5000 });
     bar.update(Number((p.loaded / 1e6).toFixed(1)));
   };
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      Deno.removeSignalListener("SIGINT", done);
-      resolve();
-    };
-    Deno.addSignalListener("SIGINT", done);
-  });
 }
 
 export { cli };

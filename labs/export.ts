@@ -11,9 +11,10 @@
  *
  * @module
  */
+import { handInPth } from "../lib/formats/hand_in_pth.ts";
 import { encodePth } from "../lib/formats/pth.ts";
 import { encodeSafetensors } from "../lib/formats/safetensors.ts";
-import type { HostTensor, StateDict } from "../lib/formats/state_dict.ts";
+import type { StateDict } from "../lib/formats/state_dict.ts";
 import { decodeWeights, MAX_WEIGHTS_BYTES } from "../lib/formats/weights.ts";
 import { Mlp, mlpHidden } from "../lib/models/mlp.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
@@ -95,16 +96,15 @@ async function main(): Promise<void> {
   let bytes: Uint8Array;
   if (format === "pth") {
     // ResNet20 as the lab's checkpoints hold it; the MLP as nn.Sequential's state_dict.
-    const extra: Record<string, number | string | HostTensor> = {};
     const acc = Number(
       meta.test_acc ?? lastTestAcc(meta.metrics) ?? (meta.acc !== undefined ? Number(meta.acc) / 100 : NaN),
     );
-    if (Number.isFinite(acc)) {
-      extra.acc = { dtype: "F32", shape: [], data: Float32Array.of(Number((100 * acc).toFixed(2))) };
-    }
-    if (/^\d+$/.test(meta.epoch ?? meta.epochs ?? "")) extra.epoch = Number(meta.epoch ?? meta.epochs);
-    if (meta.metrics) extra.metrics = meta.metrics;
-    bytes = hidden !== null ? encodePth(state) : encodePth(state, { key: "net", extra });
+    const epoch = /^\d+$/.test(meta.epoch ?? meta.epochs ?? "")
+      ? Number(meta.epoch ?? meta.epochs)
+      : undefined;
+    bytes = hidden !== null
+      ? encodePth(state)
+      : handInPth(state, { acc, epoch, metrics: meta.metrics || undefined });
   } else {
     const kept = Object.fromEntries(
       Object.entries(meta).filter(([k]) =>

@@ -14,6 +14,7 @@ import { newestRun } from "../lib/report/run_files.ts";
 import { startWatch } from "../lib/report/watch_server.ts";
 import { defineFlags, flag, UsageError } from "../lib/runtime/flags.ts";
 import { userPath } from "../lib/runtime/env.ts";
+import { untilInterrupted } from "../lib/runtime/interrupt.ts";
 import { runMain } from "../lib/runtime/main.ts";
 
 const cli = defineFlags("deno task watch [RUN_DIR...] [--port N]", {
@@ -24,8 +25,6 @@ const cli = defineFlags("deno task watch [RUN_DIR...] [--port N]", {
   positionals: "RUN_DIR...",
   examples: ["deno task watch", "deno task watch runs/lab2 runs/lab2-stage2 --port 8080"],
 });
-
-const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 async function main(): Promise<void> {
   const { values, positionals } = cli.parse(Deno.args);
@@ -45,11 +44,7 @@ async function main(): Promise<void> {
   const watch = await startWatch(dirs, { port });
   console.log(watch.url);
   console.error(`watch: ${dirs.join(", ")} at ${watch.url} (Ctrl-C stops)`);
-  let stop = () => {};
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
-  for (const signal of SIGNALS) Deno.addSignalListener(signal, stop);
-  await stopped;
-  for (const signal of SIGNALS) Deno.removeSignalListener(signal, stop);
+  await untilInterrupted();
   await watch.close();
   console.error("watch: stopped");
 }

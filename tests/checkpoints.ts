@@ -2,12 +2,13 @@
  * Small valid training files for tests and the hostile-input bench, the
  * bases their damaged variants are made from: a Lab 2 checkpoint with one
  * tensor, its metrics rows and config, and a Lab 1 model's config and zero
- * weights. Pure: bytes and objects, no TensorFlow.js, no disk.
+ * weights. Pure: bytes and objects, no disk; the MLP's tensor names come
+ * from lib/models/mlp.ts, which imports TensorFlow.js.
  *
  * @module
  */
 import { encodeCheckpoint, METRICS_COLUMNS, type MetricsRow } from "../lib/formats/checkpoint.ts";
-import type { StateDict } from "../lib/formats/state_dict.ts";
+import { numel, type StateDict } from "../lib/formats/state_dict.ts";
 import { mlpSpec, type SavedFitConfig } from "../lib/models/mlp.ts";
 
 /** A complete metrics row of `epoch` (what a checkpoint must hold): zeros except `values`. */
@@ -62,9 +63,5 @@ export const TINY_FIT_CONFIG: Readonly<SavedFitConfig> = Object.freeze({
 
 /** The weights of an MLP with these hidden widths, all zero. */
 export function mlpZeros(hidden: readonly number[]): StateDict {
-  return new Map(
-    [...mlpSpec(hidden)].map((
-      [n, s],
-    ) => [n, { ...s, data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)) }]),
-  );
+  return new Map([...mlpSpec(hidden)].map(([n, s]) => [n, { ...s, data: new Float32Array(numel(s.shape)) }]));
 }

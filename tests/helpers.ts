@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../lib/data/rng.ts";
+import { parseCsv } from "../lib/report/csv.ts";
 
 /** The repository root. */
 export const REPO: string = resolve(new URL("..", import.meta.url).pathname);
@@ -68,6 +69,9 @@ export async function runLab(name: string, args: string[], options: RunLabOption
 
 /** The command {@linkcode runLab} runs, for a test that talks to the lab while it runs (`.spawn()`). */
 export function labCommand(name: string, args: string[], options: RunLabOptions = {}): Deno.Command {
+  const script = `labs/${name}.ts`;
+  const config = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json")));
+  assert.equal(String(config.tasks[name].command).split(/\s+/).at(-1), script, `task ${name} runs ${script}`);
   const env: Record<string, string> = { CIFAR10_DIR: CIFAR_DIR, NO_COLOR: "1", ...options.env };
   const unset = options.unsetEnv ?? [];
   const base = unset.length
@@ -80,7 +84,7 @@ export function labCommand(name: string, args: string[], options: RunLabOptions 
       "--config",
       join(REPO, "deno.json"),
       ...taskRunFlags(name),
-      join(REPO, "labs", `${name}.ts`),
+      join(REPO, script),
       ...args,
     ],
     cwd: options.cwd ?? REPO,
@@ -138,6 +142,11 @@ export async function names(dir: string): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) out.push(e.name);
   return out.sort();
+}
+
+/** `metrics.csv` rows (text) without the timing columns, which differ from run to run. */
+export function rowsWithoutTiming(csv: string): Record<string, string>[] {
+  return parseCsv(csv).map(({ epoch_seconds: _s, images_per_second: _i, ...rest }) => rest);
 }
 
 /**

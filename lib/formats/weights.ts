@@ -11,6 +11,7 @@ import { clip, preview, quoteBare } from "../runtime/quote.ts";
 import { decodePth, MAX_PTH_BYTES } from "./pth.ts";
 import { decodeSafetensors } from "./safetensors.ts";
 import { normalizeResnet20Names, type StateDict } from "./state_dict.ts";
+import { isZip } from "./zip.ts";
 
 /**
  * Largest weights file read, in bytes (and, for a `.pth`, of tensors
@@ -45,7 +46,7 @@ export interface WeightsFile {
  * ```
  */
 export function decodeWeights(bytes: Uint8Array, source = "weights"): WeightsFile {
-  const zip = bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 3 && bytes[3] === 4;
+  const zip = isZip(bytes);
   // A legacy (pre-1.6) torch.save stream starts with a pickled magic number;
   // decodePth explains that format is unsupported.
   const legacy = bytes.length >= 4 && bytes[0] === 0x80 && bytes[1] === 0x02 && bytes[2] === 0x8a &&

@@ -280,3 +280,20 @@ export function readZipEntry(
   }
   return out;
 }
+
+/**
+ * Whether `bytes` start as a zip does, with a local file header
+ * (`PK\x03\x04`): how a `.pth` (`torch.save`'s zip) is told from
+ * safetensors by its bytes, not its name.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isZip } from "./zip.ts";
+ * assert.equal(isZip(Uint8Array.of(0x50, 0x4b, 3, 4, 20)), true);
+ * assert.equal(isZip(new TextEncoder().encode("{}")), false);
+ * ```
+ */
+export function isZip(bytes: Uint8Array): boolean {
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 3 && bytes[3] === 4;
+}

@@ -6,9 +6,10 @@
  * Readers must never see a torn line, and the file must stay small and cheap
  * to write however fast the training loop goes, so:
  *
- * - each row is one `write` of a whole line to a file opened for appending
- *   (readers see whole lines as they come; they also ignore a last line with
- *   no newline, should a write ever be cut short by a kill);
+ * - each row is written whole, in one `write` (retried for the rest after a
+ *   short write) to a file opened for appending (readers see whole lines as
+ *   they come; they also ignore a last line with no newline, should a write
+ *   ever be cut short by a kill);
  * - rows are throttled to one per `minIntervalMs` (default 250 ms, so at most
  *   4 a second): rows appended in between are merged into the next one
  *   written, their loss and accuracy averaged over the steps they cover;

@@ -1,4 +1,4 @@
-// Listens for Ctrl-C (SIGINT) and SIGTERM on a worker thread.
+// Listens for Ctrl-C (SIGINT) and SIGTERM: on a worker thread while a lab trains, or on the caller's to wait.
 /**
  * A clean stop on Ctrl-C for a lab that trains: the first Ctrl-C asks the
  * lab to stop at its next safe point (between steps, never inside a file
@@ -100,13 +100,46 @@ export function watchInterrupts(options: WatchInterruptsOptions): InterruptWatch
   };
 }
 
+/** Ctrl-C, and SIGTERM where there is one (Windows has no SIGTERM listener). */
+function stopSignals(): Deno.Signal[] {
+  return Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+}
+
+/**
+ * Resolves at the first Ctrl-C (SIGINT) or SIGTERM, then stops listening:
+ * for a task that serves a page until it is stopped, and then closes it.
+ * Unlike {@linkcode watchInterrupts}, it listens on the calling thread,
+ * which must be idle (awaiting) for the signal to be seen. A signal listener
+ * does not keep the process alive: something else must (the server).
+ *
+ * @example
+ * ```ts
+ * import { untilInterrupted } from "./interrupt.ts";
+ * const server = setTimeout(() => {}, 10_000); // stands in for the page's server
+ * const stopped = untilInterrupted();
+ * Deno.kill(Deno.pid, "SIGTERM"); // as `kill PID` does; Ctrl-C sends SIGINT
+ * await stopped;
+ * clearTimeout(server); // server.close()
+ * ```
+ */
+export function untilInterrupted(): Promise<void> {
+  const signals = stopSignals();
+  return new Promise((resolve) => {
+    const done = () => {
+      for (const s of signals) Deno.removeSignalListener(s, done);
+      resolve();
+    };
+    for (const s of signals) Deno.addSignalListener(s, done);
+  });
+}
+
 /** The worker's side: one listener per signal, removed after the first, so a second Ctrl-C ends the process. */
 function listenInWorker(): void {
   const scope = self as unknown as { onmessage: ((e: MessageEvent<Start>) => void) | null };
   scope.onmessage = (e) => {
     const { flag, notice, clear } = e.data;
     const view = new Int32Array(flag);
-    const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+    const signals = stopSignals();
     const handler = () => {
       Atomics.store(view, 0, 1);
       for (const s of signals) Deno.removeSignalListener(s, handler);

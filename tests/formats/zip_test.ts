@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { zipSync } from "fflate";
-import { readZipDirectory, readZipEntry, ZipError } from "../../lib/formats/zip.ts";
+import { isZip, readZipDirectory, readZipEntry, ZipError } from "../../lib/formats/zip.ts";
 import { deflateZeros, makeZip } from "../hostile_inputs.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -110,4 +110,13 @@ Deno.test("readZipDirectory() refuses unsafe names, duplicates, lying headers an
   const eocd = many.length - 22;
   new DataView(many.buffer).setUint16(eocd + 10, 60000, true);
   assert.throws(() => readZipDirectory(many), { message: /^Zip declares 60000 entries/ });
+});
+
+Deno.test("isZip() tells a zip's local header (a .pth) from anything else, short inputs included", () => {
+  assert.equal(isZip(fixture("resnet20_net.pth")), true);
+  assert.equal(isZip(zipSync({ "a/x": text("hi") })), true);
+  assert.equal(isZip(fixture("resnet20.safetensors")), false);
+  assert.equal(isZip(Uint8Array.of(0x50, 0x4b, 3)), false);
+  assert.equal(isZip(Uint8Array.of(0x50, 0x4b, 5, 6)), false); // an empty zip's end record: no entry to read
+  assert.equal(isZip(new Uint8Array()), false);
 });

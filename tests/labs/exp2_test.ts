@@ -25,6 +25,7 @@ import {
   labCommand,
   type LabResult as Result,
   REPO,
+  rowsWithoutTiming,
   runLab,
   type RunLabOptions,
   snapshot,
@@ -59,11 +60,6 @@ function records(n: number): Uint8Array {
     bytes.fill((37 * i) % 256, i * RECORD_BYTES + 1, (i + 1) * RECORD_BYTES);
   }
   return bytes;
-}
-
-/** metrics.csv rows without the timing columns. */
-function rowsWithoutTiming(csv: string): Record<string, string>[] {
-  return parseCsv(csv).map(({ epoch_seconds: _s, images_per_second: _i, ...rest }) => rest);
 }
 
 /** `state` with tensor `name`'s data and shape replaced. */
@@ -388,7 +384,7 @@ Deno.test({
 
     const fresh = (name: string) => join(tmp, "never", name);
     const huge = String(2n ** 60n);
-    const cases: { args: string[]; code: number; message: RegExp | string; out?: string; net?: boolean }[] = [
+    const cases: { args: string[]; code: number; message: RegExp | string }[] = [
       {
         args: [...SMALL, "--data-dir", truncated, "--out", fresh("truncated")],
         code: 1,

@@ -1,45 +1,11 @@
 // Integration: runs `deno task report`'s command as a subprocess on tiny run folders.
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { names, runLab, withTempDir } from "../helpers.ts";
 import { exp1Files, exp2Files, writeFolder } from "../report/run_folder_fixtures.ts";
 
-const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
-
-/** The task's own `deno run` flags, so the test needs no more permission than `deno task report` has. */
-function taskFlags(): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const words = String(config.tasks.report.command).split(/\s+/);
-  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
-  assert.equal(words.at(-1), "labs/report.ts");
-  return words.slice(2, -1);
-}
-
-async function report(cwd: string, args: string[]): Promise<{ code: number; stderr: string }> {
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags(), "--config", join(ROOT, "deno.json"), join(ROOT, "labs/report.ts"), ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return { code, stderr: new TextDecoder().decode(stderr) };
-}
-
-async function inTemp(fn: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = await Deno.makeTempDir({ prefix: "report_lab_test-" });
-  try {
-    await fn(tmp);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
-}
-
-async function list(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e.name);
-  return names.sort();
-}
+/** `deno task report ARGS` in `cwd`, with the task's permissions. */
+const report = (cwd: string, args: string[]) => runLab("report", args, { cwd });
 
 function hasRsvg(): boolean {
   try {
@@ -52,7 +18,7 @@ function hasRsvg(): boolean {
 }
 
 Deno.test("deno task report writes report.md and its charts, and every chart renders", async () => {
-  await inTemp(async (tmp) => {
+  await withTempDir("report_lab_test-", async (tmp) => {
     const lr = await writeFolder(tmp, "lr", exp1Files());
     const full = await writeFolder(tmp, "full", exp2Files());
     const out = join(tmp, "out");
@@ -60,7 +26,7 @@ Deno.test("deno task report writes report.md and its charts, and every chart ren
     const { code, stderr } = await report(out, [lr, full]);
     assert.equal(code, 0, stderr);
     assert.equal(stderr.trim(), "report: wrote report.md and 5 charts in report-files/");
-    assert.deepEqual(await list(out), ["report-files", "report.md"]);
+    assert.deepEqual(await names(out), ["report-files", "report.md"]);
     const md = await Deno.readTextFile(join(out, "report.md"));
     assert.ok(md.includes("## Lab 1") && md.includes("## Lab 2"));
     const charts = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
@@ -71,7 +37,7 @@ Deno.test("deno task report writes report.md and its charts, and every chart ren
       "report-files/full-accuracy.svg",
       "report-files/full-per-class.svg",
     ]);
-    assert.deepEqual(await list(join(out, "report-files")), charts.map((c) => c.split("/")[1]).sort());
+    assert.deepEqual(await names(join(out, "report-files")), charts.map((c) => c.split("/")[1]).sort());
 
     if (!hasRsvg()) {
       console.log("rsvg-convert not found (Debian package librsvg2-bin): skipping the chart rendering check");
@@ -93,7 +59,7 @@ Deno.test("deno task report writes report.md and its charts, and every chart ren
 });
 
 Deno.test("deno task report --out must be a .md name: a run's CSV is never overwritten", async () => {
-  await inTemp(async (tmp) => {
+  await withTempDir("report_lab_test-", async (tmp) => {
     const full = await writeFolder(tmp, "full", exp2Files());
     const before = await Deno.readTextFile(join(full, "metrics.csv"));
     const { code, stderr } = await report(tmp, [full, "--out", join(full, "metrics.csv")]);
@@ -104,12 +70,15 @@ Deno.test("deno task report --out must be a .md name: a run's CSV is never overw
 });
 
 Deno.test("deno task report --out puts the report and its <name>-files folder where asked", async () => {
-  await inTemp(async (tmp) => {
+  await withTempDir("report_lab_test-", async (tmp) => {
     const full = await writeFolder(tmp, "full", exp2Files());
     const { code, stderr } = await report(tmp, [full, "--out", "results/lab.md"]);
     assert.equal(code, 0, stderr);
-    assert.deepEqual(await list(join(tmp, "results")), ["lab-files", "lab.md"]);
-    assert.deepEqual(await list(join(tmp, "results/lab-files")), ["full-accuracy.svg", "full-per-class.svg"]);
+    assert.deepEqual(await names(join(tmp, "results")), ["lab-files", "lab.md"]);
+    assert.deepEqual(await names(join(tmp, "results/lab-files")), [
+      "full-accuracy.svg",
+      "full-per-class.svg",
+    ]);
     assert.ok(
       (await Deno.readTextFile(join(tmp, "results/lab.md"))).includes("](lab-files/full-accuracy.svg)"),
     );
@@ -117,7 +86,7 @@ Deno.test("deno task report --out puts the report and its <name>-files folder wh
 });
 
 Deno.test("deno task report writes nothing when any folder is bad, naming the file and line", async () => {
-  await inTemp(async (tmp) => {
+  await withTempDir("report_lab_test-", async (tmp) => {
     const good = await writeFolder(tmp, "good", exp2Files());
     const files = exp1Files();
     files["summary.csv"] = files["summary.csv"]!.replace("lr-0.1,2,0.1,", "lr-0.1,2,fast,");
@@ -130,12 +99,12 @@ Deno.test("deno task report writes nothing when any folder is bad, naming the fi
       stderr.trim(),
       `error: ${bad}/summary.csv, line 3: column "lr" is "fast", expected a number`,
     );
-    assert.deepEqual(await list(out), []);
+    assert.deepEqual(await names(out), []);
   });
 });
 
 Deno.test("deno task report says what it expected of a folder that is not a run", async () => {
-  await inTemp(async (tmp) => {
+  await withTempDir("report_lab_test-", async (tmp) => {
     const notRun = await writeFolder(tmp, "photos", { "cat.txt": "meow" });
     const { code, stderr } = await report(tmp, [notRun]);
     assert.equal(code, 1);
@@ -144,12 +113,12 @@ Deno.test("deno task report says what it expected of a folder that is not a run"
       `error: "${notRun}" is not a run folder: it has no run.json, ` +
         `expected a run folder written by "deno task exp1" or "deno task exp2"`,
     );
-    assert.deepEqual(await list(tmp), ["photos"]);
+    assert.deepEqual(await names(tmp), ["photos"]);
   });
 });
 
 Deno.test("deno task report without folders or with an unknown flag is a usage error", async () => {
-  await inTemp(async (tmp) => {
+  await withTempDir("report_lab_test-", async (tmp) => {
     let r = await report(tmp, []);
     assert.equal(r.code, 2);
     assert.equal(
@@ -159,6 +128,6 @@ Deno.test("deno task report without folders or with an unknown flag is a usage e
     r = await report(tmp, ["--bogus", tmp]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^error: Unknown flag --bogus/);
-    assert.deepEqual(await list(tmp), []);
+    assert.deepEqual(await names(tmp), []);
   });
 });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import puppeteer, { type Page } from "puppeteer-core";
-import { argv, rawGet, REPO, tree, withTempDir } from "../helpers.ts";
+import { argv, labCommand, rawGet, REPO, tree, withTempDir } from "../helpers.ts";
 import {
   exp1Files,
   midRunExp2Files,
@@ -24,8 +24,8 @@ const haveChromium = (() => {
   }
 })();
 
-/** The task's own `deno run` flags: the test grants the server no more than `deno task watch` does. */
-function taskFlags(): string[] {
+/** The task's permission set: the test grants the server no more than `deno task watch` does. */
+function assertWatchCannotWrite(): void {
   const config = JSON.parse(Deno.readTextFileSync(join(REPO, "deno.json")));
   const words = String(config.tasks.watch.command).split(/\s+/);
   assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
@@ -37,27 +37,12 @@ function taskFlags(): string[] {
     { read: true, env: ["INIT_CWD"], net: ["127.0.0.1"] },
     "deno task watch must not write",
   );
-  return words.slice(2, -1);
 }
 
 /** `deno task watch ARGS` in `cwd`, as a subprocess. */
 function spawnWatch(cwd: string, args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      ...taskFlags(),
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "labs/watch.ts"),
-      ...args,
-    ],
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
+  assertWatchCannotWrite();
+  return labCommand("watch", args, { cwd }).spawn();
 }
 
 /** A running `deno task watch`: its URL, and a way to stop it with Ctrl-C and get its exit and stderr. */

@@ -75,3 +75,49 @@ Deno.test("InterruptedError is its own class, so runMain can tell it from a fail
   assert.ok(e instanceof Error);
   assert.equal(e.name, "InterruptedError");
 });
+
+Deno.test({
+  name: "untilInterrupted() resolves at Ctrl-C (SIGINT) or SIGTERM, and stops listening",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await withTempDir("interrupt_test_", async (dir) => {
+      const script = join(dir, "serve.ts");
+      const lib = pathToFileURL(join(REPO, "lib/runtime")).href;
+      // A second signal after the first resolved is the process's own again: it ends the script.
+      await Deno.writeTextFile(
+        script,
+        `import { untilInterrupted } from "${lib}/interrupt.ts";
+const stopped = untilInterrupted();
+console.log("ready");
+await stopped;
+console.log("stopped");
+await new Promise((r) => setTimeout(r, 60_000));
+`,
+      );
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--config", join(REPO, "deno.json"), script],
+          stdout: "piped",
+          stderr: "null",
+        }).spawn();
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let out = "";
+        const until = async (text: string) => {
+          while (!out.includes(text)) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            out += value;
+          }
+        };
+        await until("ready");
+        child.kill(signal);
+        await until("stopped");
+        child.kill(signal);
+        const status = await child.status;
+        await reader.cancel();
+        assert.equal(status.signal, signal, `${signal}: ${out}`);
+        assert.equal(out, "ready\nstopped\n");
+      }
+    });
+  },
+});

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
-import { defineFlags } from "../../lib/runtime/flags.ts";
-import { backendFlag, batchSizeFlag, outFlag, seedFlag, timeStamp } from "../../lib/runtime/shared_flags.ts";
+import { defineFlags, UsageError } from "../../lib/runtime/flags.ts";
+import {
+  backendFlag,
+  batchSizeFlag,
+  outFlag,
+  seedFlag,
+  timeStamp,
+  watchFlags,
+  watchRequest,
+} from "../../lib/runtime/shared_flags.ts";
 
 Deno.test("shared flags: one definition, each task's default and bounds", () => {
   const cli = defineFlags("deno task x", {
@@ -33,4 +41,16 @@ Deno.test("shared flags: one definition, each task's default and bounds", () => 
 
 Deno.test("timeStamp() is the UTC time as YYYYMMDD-HHMMSS", () => {
   assert.equal(timeStamp(new Date("2026-11-30T08:53:44.123Z")), "20261130-085344");
+});
+
+Deno.test("watchRequest() resolves watchFlags(): null without --watch, port 0 for a free one, --stay and --port need --watch", () => {
+  const cli = defineFlags("deno task x", { ...watchFlags() });
+  const request = (line: string) => watchRequest(cli.parse(line ? line.split(" ") : []).values);
+  assert.equal(request(""), null);
+  assert.deepEqual(request("--watch"), { port: 0, stay: false });
+  assert.deepEqual(request("--watch --port 8080 --stay"), { port: 8080, stay: true });
+  assert.throws(() => request("--stay"), new UsageError("--stay needs --watch (it keeps the live page up)"));
+  assert.throws(() => request("--port 8080"), new UsageError("--port needs --watch (the live page's port)"));
+  assert.throws(() => request("--watch --port 0"), /--port must be an integer at least 1 and at most 65535/);
+  assert.match(cli.help(), /--port N\s+port of --watch's page \(default a free one\)/);
 });

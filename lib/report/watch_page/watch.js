@@ -45,7 +45,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 /**
- * A duration in words: "under a minute", "12 min", "1 h 05 min".
+ * A duration in words: "45 s" under a minute, "12 min", "1 h 05 min".
  * @param {number} ms
  */
 function duration(ms) {
