@@ -143,9 +143,6 @@ export function choiceFlag<T extends string>(name: string, value: string, choice
   return value as T;
 }
 
-// Re-exported for lib/train's imports and the package's `./flags` entry; new code imports ./quote.ts.
-export { quote };
-
 function defaultHelp(value: unknown, unit?: string): string | undefined {
   if (value === undefined || value === false) return undefined;
   const text = Array.isArray(value) ? value.join(",") : String(value);

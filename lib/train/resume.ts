@@ -22,7 +22,8 @@ import { join } from "node:path";
 import { type Checkpoint, decodeCheckpoint } from "../formats/checkpoint.ts";
 import { MAX_WEIGHTS_BYTES } from "../formats/weights.ts";
 import { readFileNamed } from "../runtime/files.ts";
-import { quote, UsageError } from "../runtime/flags.ts";
+import { UsageError } from "../runtime/flags.ts";
+import { quote } from "../runtime/quote.ts";
 import { concatStages, formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "./schedule.ts";
 
 /** Config keys that must equal the checkpoint's for an exact resume. */

@@ -9,7 +9,8 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { quote, UsageError } from "../runtime/flags.ts";
+import { UsageError } from "../runtime/flags.ts";
+import { quote } from "../runtime/quote.ts";
 import { listCheckpoints } from "./resume.ts";
 
 /** Files that make a folder a run folder, most telling first (named in messages). */

@@ -13,7 +13,8 @@ import { basename, dirname, join } from "node:path";
 import { type Checkpoint, decodeCheckpoint } from "../formats/checkpoint.ts";
 import { decodeWeights, MAX_WEIGHTS_BYTES, type WeightsFile } from "../formats/weights.ts";
 import { FileReadError, readFileNamed } from "../runtime/files.ts";
-import { quote, UsageError } from "../runtime/flags.ts";
+import { UsageError } from "../runtime/flags.ts";
+import { quote } from "../runtime/quote.ts";
 import {
   checkResumable,
   checkScheduleExtends,

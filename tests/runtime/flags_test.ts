@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { choiceFlag, defineFlags, flag, numberFlag, quote, UsageError } from "../../lib/runtime/flags.ts";
+import { choiceFlag, defineFlags, flag, numberFlag, UsageError } from "../../lib/runtime/flags.ts";
+import { quote } from "../../lib/runtime/quote.ts";
 
 /** Asserts `fn` throws a UsageError whose one-line message is `message` (or matches it). */
 function assertUsage(fn: () => unknown, message: string | RegExp): void {
