@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { pinLibrary } from "./pin.ts";
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -92,9 +93,14 @@ export class Blas {
     this.#current = this.#threads;
   }
 
-  /** Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`. */
+  /**
+   * Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`.
+   * The library stays loaded until the process ends ({@linkcode pinLibrary}).
+   */
   static open(path: string): Blas {
-    return new Blas(path);
+    const blas = new Blas(path);
+    pinLibrary(path);
+    return blas;
   }
 
   /** Makes `n` OpenBLAS's thread count now, calling it only on a change. */

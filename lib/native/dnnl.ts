@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { pinLibrary } from "./pin.ts";
 
 /** Byte size of `dnnl_memory_desc_t` in oneDNN 2.x. */
 const MEMORY_DESC_BYTES = 696;
@@ -390,8 +391,11 @@ export class Dnnl {
    * Opens `path` with `Deno.dlopen`; throws if it is missing or not oneDNN,
    * and {@linkcode UnsupportedDnnlError} if it is another major version than
    * 2 (checked on `dnnl_version` alone, before the 2.x symbols are bound).
+   * A library that loads stays loaded, libgomp with it, until the process
+   * ends ({@linkcode pinLibrary}), also when it is the wrong version.
    */
   static open(path: string): Dnnl {
+    pinLibrary(path);
     const version = probeVersion(path);
     if (!version.startsWith("2.")) throw new UnsupportedDnnlError(version, path);
     return new Dnnl(Deno.dlopen(path, SYMBOLS), path, version);

@@ -16,16 +16,14 @@ import { InterruptedError } from "./interrupt.ts";
  * The process exits when `main` settles, so `main` must await everything it
  * starts (a server, a worker).
  *
- * The exit is explicit, also on success: when a script simply ends, Deno's
- * runtime teardown `dlclose`s the FFI libraries, and unloading oneDNN unloads
- * libgomp while its OpenMP worker threads may still be spinning in their
- * barrier (`GOMP_SPINCOUNT`); the next instruction of the spin loop is gone
- * and the process dies with SIGSEGV after printing correct output (exit 139
- * in 5 of 100 `deno task eval` runs, 7 of 100 with the WebGPU probe skipped).
- * `Deno.exit` runs no teardown: the libraries stay mapped until the kernel
- * ends every thread (0 of 100 runs failed with the probe, 0 of 200 without;
- * `bench/eval_exit_loop.sh`). `console.log` writes synchronously, so nothing
- * printed is lost.
+ * The exit is explicit, also on success, so that no runtime teardown runs:
+ * when a script simply ends, Deno closes every library the isolate opened.
+ * That once unloaded oneDNN, and libgomp with it, while OpenMP worker threads
+ * still spun in their barrier (SIGSEGV after correct output in 25 of 150
+ * `deno task eval` runs); the native libraries are now pinned
+ * (`lib/native/pin.ts`: 0 of 300 without the explicit exit), and `Deno.exit`
+ * still spares the GPU driver's unload (`bench/eval_exit_loop.sh`).
+ * `console.log` writes synchronously, so nothing printed is lost.
  *
  * @example
  * ```ts ignore
