@@ -5,8 +5,6 @@
  *
  * @module
  */
-import { pinLibrary } from "./pin.ts";
-
 const SYMBOLS = {
   cblas_sgemm: {
     parameters: [
@@ -93,14 +91,9 @@ export class Blas {
     this.#current = this.#threads;
   }
 
-  /**
-   * Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`.
-   * The library stays loaded until the process ends ({@linkcode pinLibrary}).
-   */
+  /** Opens `path`; throws if it cannot be loaded or lacks `cblas_sgemm`. */
   static open(path: string): Blas {
-    const blas = new Blas(path);
-    pinLibrary(path);
-    return blas;
+    return new Blas(path);
   }
 
   /** Makes `n` OpenBLAS's thread count now, calling it only on a change. */

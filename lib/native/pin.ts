@@ -5,12 +5,13 @@
  * Why: Deno `dlclose`s a `Deno.dlopen` library when the isolate that opened
  * it ends: each test module of `deno test`, a worker, and the main isolate at
  * a normal exit. Unloading oneDNN unloads libgomp while its OpenMP worker
- * threads still spin in their barrier: the next instruction they fetch is
- * unmapped (SIGSEGV), or, when the next isolate loads the libraries again at
- * the same addresses, it belongs to the fresh copy and runs on the old
- * copy's state (glibc's `double free or corruption`). Pinned, the libraries
+ * threads still spin in their barrier, and the next instruction they fetch
+ * is unmapped: SIGSEGV after correct output. It happens when nothing else
+ * made oneDNN undeletable by accident (a C++ library loaded before it, such
+ * as Mesa's GL driver, owns the symbols that would). Pinned, the libraries
  * stay mapped as if linked into the process, and their threads live until
- * the process ends.
+ * the process ends. OpenBLAS needs no pin: its destructor joins its threads
+ * before it is unmapped.
  *
  * @module
  */

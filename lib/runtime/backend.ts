@@ -80,7 +80,7 @@ const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|softpipe/i;
 export async function probeWebGpu(): Promise<GpuProbe | null> {
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) return null;
-  ensureXdgRuntimeDir();
+  prepareWebGpuRuntime();
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
@@ -94,6 +94,34 @@ export async function probeWebGpu(): Promise<GpuProbe | null> {
   const fallback = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
     (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
   return { description, software: fallback || SOFTWARE_ADAPTER.test(description) };
+}
+
+/**
+ * Sets up the process for its first WebGPU adapter request (ours or tfjs's):
+ * {@linkcode ensureXdgRuntimeDir} and {@linkcode ensureVulkanOnly}.
+ */
+function prepareWebGpuRuntime(): void {
+  ensureXdgRuntimeDir();
+  ensureVulkanOnly();
+}
+
+/**
+ * On Linux, limits Deno's WebGPU (wgpu) to its Vulkan backend by setting
+ * `DENO_WEBGPU_BACKEND=vulkan` when unset: otherwise wgpu also enumerates its
+ * GL backend, which loads libglvnd's libEGL into the process for good, and
+ * EGL's per-thread state is then freed twice when a thread that asked for an
+ * adapter (each `deno test` module's) ends while the process exits: `double
+ * free or corruption (fasttop)` or `corrupted size vs. prev_size in
+ * fastbins` after every test had passed (in 1 to 3 of 12 runs of four WebGPU
+ * test files; 0 of 15 with Vulkan only). The GL backend cannot run tfjs's
+ * compute shaders well anyway. Needs `--allow-env`; does nothing without it.
+ */
+function ensureVulkanOnly(): void {
+  if (Deno.build.os !== "linux") return;
+  if (Deno.permissions.querySync({ name: "env", variable: "DENO_WEBGPU_BACKEND" }).state !== "granted") {
+    return;
+  }
+  if (!Deno.env.get("DENO_WEBGPU_BACKEND")) Deno.env.set("DENO_WEBGPU_BACKEND", "vulkan");
 }
 
 /**
@@ -324,6 +352,7 @@ async function startWebGpu(strict: boolean, probe?: GpuProbe): Promise<BackendIn
         `use --backend auto, native or cpu`,
     );
   }
+  prepareWebGpuRuntime(); // tfjs asks for its own adapter, also after a fake probe
   const { startWebGpuPlugin, WEBGPU_SUBMIT_BATCH } = await import("../webgpu/mod.ts");
   // WEBGPU_SUBMIT_BATCH overrides the programs per queue submit, for experiments.
   const batch = Number(readEnv("WEBGPU_SUBMIT_BATCH") ?? WEBGPU_SUBMIT_BATCH);

@@ -20,9 +20,9 @@ import { InterruptedError } from "./interrupt.ts";
  * when a script simply ends, Deno closes every library the isolate opened.
  * That once unloaded oneDNN, and libgomp with it, while OpenMP worker threads
  * still spun in their barrier (SIGSEGV after correct output in 25 of 150
- * `deno task eval` runs); the native libraries are now pinned
- * (`lib/native/pin.ts`: 0 of 300 without the explicit exit), and `Deno.exit`
- * still spares the GPU driver's unload (`bench/eval_exit_loop.sh`).
+ * `deno task eval` runs); oneDNN is now pinned (`lib/native/pin.ts`: 0 of
+ * 300 without the explicit exit), and `Deno.exit` still spares the GPU
+ * driver's unload (`bench/eval_exit_loop.sh`).
  * `console.log` writes synchronously, so nothing printed is lost.
  *
  * @example
