@@ -1,9 +1,10 @@
 /**
  * What the tests share (touches the disk: temp folders only): the repository
  * and data paths, running a lab as a subprocess with the permissions its task
- * grants, temporary folders that are always removed, raw HTTP requests to a
- * local server, and the numeric references: seeded uniform data, running ops
- * on one backend, and PyTorch's SGD step in float32.
+ * grants, the libraries a script loads and unloads (LD_DEBUG), temporary
+ * folders that are always removed, raw HTTP requests to a local server, and
+ * the numeric references: seeded uniform data, running ops on one backend,
+ * and PyTorch's SGD step in float32.
  *
  * @module
  */
@@ -94,6 +95,41 @@ export function labCommand(name: string, args: string[], options: RunLabOptions 
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/** A script's run under glibc's `LD_DEBUG=files`: the shared libraries it loaded and unloaded, in order. */
+export interface LoaderTrace extends LabResult {
+  loaded: string[];
+  unloaded: string[];
+}
+
+/**
+ * Runs `deno run -A <script> ...args` from the repository under
+ * `LD_DEBUG=files` (Linux) and lists the libraries the dynamic loader
+ * loaded ("generating link map") and unloaded ("destroying link map").
+ */
+export async function traceLibraries(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<LoaderTrace> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", join(REPO, "deno.json"), join(REPO, script), ...args],
+    env: { LD_DEBUG: "files", NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  const files = (what: string) =>
+    [...stderr.matchAll(new RegExp(`file=(\\S+) \\[\\d+\\];\\s+${what} link map`, "g"))].map((m) => m[1]);
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout).trim(),
+    stderr,
+    loaded: files("generating"),
+    unloaded: files("destroying"),
+  };
 }
 
 /** Asserts a lab exited 0, showing its stderr otherwise. */

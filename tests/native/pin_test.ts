@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { pinLibrary } from "../../lib/native/pin.ts";
-import { REPO } from "../helpers.ts";
+import { traceLibraries } from "../helpers.ts";
 
 Deno.test("pinLibrary() pins nothing, saying so, where the library does not load", () => {
   assert.equal(pinLibrary("libno-such-library.so"), false);
@@ -18,27 +17,9 @@ function loads(name: string): boolean {
   }
 }
 
-/** The libraries glibc's loader unloads while `how` runs (LD_DEBUG=files), and the script's exit status. */
-async function unloadedBy(
-  how: "native" | "raw",
-): Promise<{ code: number; unloaded: string[]; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "tests/fixtures/pin/end_after_native.ts"),
-      how,
-    ],
-    env: { LD_DEBUG: "files", NO_COLOR: "1", DENO_WEBGPU_BACKEND: "gl" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  const unloaded = [...stderr.matchAll(/file=(\S+) \[\d+\];\s+destroying link map/g)].map((m) => m[1]);
-  return { code: out.code, unloaded, stderr };
+/** The libraries unloaded while the fixture runs `how`, and its exit status. */
+function unloadedBy(how: "native" | "raw") {
+  return traceLibraries("tests/fixtures/pin/end_after_native.ts", [how], { DENO_WEBGPU_BACKEND: "gl" });
 }
 
 const openmp = /lib(dnnl|gomp)\b/;

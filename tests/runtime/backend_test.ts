@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   type BackendChoice,
@@ -13,7 +12,7 @@ import {
   slowBackendNotice,
 } from "../../lib/runtime/backend.ts";
 import { nativeAvailable } from "../../lib/native/mod.ts";
-import { REPO } from "../helpers.ts";
+import { traceLibraries } from "../helpers.ts";
 
 // CPU rasterisers that Mesa, Chrome and Dawn expose as WebGPU adapters.
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe/i;
@@ -136,20 +135,6 @@ Deno.test(
   },
 );
 
-/** The shared libraries glibc's loader reports loading (LD_DEBUG=files) while `script` runs, and its output. */
-async function librariesLoadedBy(script: string, env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", join(REPO, "deno.json"), join(REPO, script)],
-    env: { LD_DEBUG: "files", NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  const loaded = [...stderr.matchAll(/file=(\S+) \[\d+\];\s+generating link map/g)].map((m) => m[1]);
-  return { code: out.code, stdout: new TextDecoder().decode(out.stdout).trim(), loaded, stderr };
-}
-
 Deno.test({
   name: "WebGPU starts on wgpu's Vulkan backend alone: libEGL never loads (its exit-time double free)",
   ...gpuTest,
@@ -158,13 +143,13 @@ Deno.test({
   async fn() {
     // tfjs asks for its own adapter after a probe that was not ours (a fake one).
     const script = "tests/fixtures/gpu_env/start_webgpu.ts";
-    const vulkan = await librariesLoadedBy(script, { DENO_WEBGPU_BACKEND: "" });
+    const vulkan = await traceLibraries(script, [], { DENO_WEBGPU_BACKEND: "" });
     assert.equal(vulkan.code, 0, vulkan.stderr.slice(-2000));
     assert.equal(vulkan.stdout, "webgpu");
     assert.ok(vulkan.loaded.some((f) => /libvulkan/.test(f)), vulkan.loaded.join("\n"));
     assert.deepEqual(vulkan.loaded.filter((f) => /libEGL/.test(f)), []);
     // The control: where the user asks for every backend, wgpu loads EGL.
-    const all = await librariesLoadedBy(script, { DENO_WEBGPU_BACKEND: "vulkan,gl" });
+    const all = await traceLibraries(script, [], { DENO_WEBGPU_BACKEND: "vulkan,gl" });
     assert.ok(all.loaded.some((f) => /libEGL/.test(f)), `libEGL not loaded:\n${all.loaded.join("\n")}`);
   },
 });
