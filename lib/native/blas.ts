@@ -5,6 +5,7 @@
  *
  * @module
  */
+
 const SYMBOLS = {
   cblas_sgemm: {
     parameters: [
