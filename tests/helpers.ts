@@ -97,6 +97,39 @@ export function labCommand(name: string, args: string[], options: RunLabOptions 
   });
 }
 
+/**
+ * `deno run -A` of `script` (a path from the repository root) with this
+ * repository's config, stdout and stderr piped: for tests that drive a
+ * fixture script as a process of its own.
+ */
+export function scriptCommand(
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", join(REPO, "deno.json"), join(REPO, script), ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Reads `reader` until what it has read includes `text` (or the stream ends); returns all it read. */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<string>,
+  text: string,
+  read = "",
+): Promise<string> {
+  while (!read.includes(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    read += value;
+  }
+  return read;
+}
+
 /** A script's run under glibc's `LD_DEBUG=files`: the shared libraries it loaded and unloaded, in order. */
 export interface LoaderTrace extends LabResult {
   loaded: string[];
@@ -113,13 +146,7 @@ export async function traceLibraries(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<LoaderTrace> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", join(REPO, "deno.json"), join(REPO, script), ...args],
-    env: { LD_DEBUG: "files", NO_COLOR: "1", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await scriptCommand(script, args, { LD_DEBUG: "files", ...env }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   const files = (what: string) =>
     [...stderr.matchAll(new RegExp(`file=(\\S+) \\[\\d+\\];\\s+${what} link map`, "g"))].map((m) => m[1]);

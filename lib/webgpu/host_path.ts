@@ -159,8 +159,7 @@ export class BindGroupCache {
   hits = 0;
   /** Lookups that created a bind group. */
   misses = 0;
-  readonly #ids = new WeakMap<object, number>();
-  #nextId = 0;
+  readonly #id = objectIds();
   readonly #groups = new Map<string, GPUBindGroup>();
   readonly #descriptors = new WeakMap<GPUBindGroup, GPUBindGroupDescriptor>();
 
@@ -200,12 +199,6 @@ export class BindGroupCache {
   /** Forgets every bind group. */
   clear(): void {
     this.#groups.clear();
-  }
-
-  #id(o: object): number {
-    let id = this.#ids.get(o);
-    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
-    return id;
   }
 
   #key(d: GPUBindGroupDescriptor): string | null {
@@ -322,13 +315,7 @@ export function installHostPath(backend: WebGpuBackend): HostPath {
  * bind groups come from the cache.
  */
 function reuseBuffersInOrder(pool: BufferManager): void {
-  const ids = new WeakMap<GPUBuffer, number>();
-  let next = 0;
-  const id = (b: GPUBuffer) => {
-    let n = ids.get(b);
-    if (n === undefined) ids.set(b, n = next++);
-    return n;
-  };
+  const id = objectIds();
   const release = pool.releaseBuffer.bind(pool);
   pool.releaseBuffer = (buffer, reuse = true) => {
     release(buffer, reuse);
@@ -339,6 +326,20 @@ function reuseBuffersInOrder(pool: BufferManager): void {
     let i = free.length - 1;
     for (; i > 0 && id(free[i - 1]) < n; i--) free[i] = free[i - 1];
     free[i] = buffer;
+  };
+}
+
+/**
+ * Numbers objects by identity, in the order first seen. Held weakly, so a
+ * dropped object's number is never given to another.
+ */
+function objectIds(): (o: object) => number {
+  const ids = new WeakMap<object, number>();
+  let next = 0;
+  return (o) => {
+    let id = ids.get(o);
+    if (id === undefined) ids.set(o, id = next++);
+    return id;
   };
 }
 
