@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import puppeteer, { type Page } from "puppeteer-core";
-import { argv, labCommand, rawGet, REPO, tree, withTempDir } from "../helpers.ts";
+import { argv, labCommand, rawGet, readUntil, REPO, tree, withTempDir } from "../helpers.ts";
 import {
   exp1Files,
   midRunExp2Files,
@@ -50,13 +50,7 @@ async function startWatchTask(cwd: string, args: string[]) {
   const child = spawnWatch(cwd, args);
   const stderr = new Response(child.stderr).text();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 30_000;
-  while (!out.includes("\n") && Date.now() < deadline) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    out += value;
-  }
+  const out = await readUntil(lines, "\n");
   const url = out.split("\n")[0];
   if (!/^http:\/\/127\.0\.0\.1:\d+\/$/.test(url)) {
     child.kill("SIGKILL");
