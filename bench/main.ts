@@ -23,6 +23,9 @@
  */
 import { join } from "node:path";
 import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
+import { drawAugmentParams, labelsOf, makeBatch } from "../lib/data/batches.ts";
+import { Rng } from "../lib/data/rng.ts";
+import { planBatch } from "../lib/train/device_batches.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import {
   type BackendChoice,
@@ -187,11 +190,24 @@ async function benchExp2(o: Options): Promise<void> {
     const n = o.batchSize;
     const x = Float32Array.from({ length: n * 32 * 32 * 3 }, () => Math.random() * 2 - 1);
     const y = Int32Array.from({ length: n }, () => Math.floor(Math.random() * 10));
-    // Compiled where the backend compiles steps (WebGPU), unless --eager.
+    // Compiled where the backend compiles steps (WebGPU), unless --eager; then, as exp2 trains, on
+    // batches built on the GPU from images held there (8 batches' worth, fresh crops each step).
     const runner = createStepRunner(model, sgd, { compiled: !o.eager });
+    const split = {
+      images: Uint8Array.from({ length: 8 * n * 3072 }, () => Math.floor(Math.random() * 256)),
+      labels: new Uint8Array(8 * n),
+      count: 8 * n,
+    };
+    const deviceStep = runner.deviceStep?.(split) ?? null;
+    const rng = new Rng(0);
+    const step = (i: number) => {
+      if (!deviceStep) return runner.step(x, y);
+      const indices = Int32Array.from({ length: n }, (_, k) => ((i % 8) * n + k));
+      deviceStep(indices, drawAugmentParams(n, rng), y);
+    };
     const run = async (steps: number) => {
       runner.reset();
-      for (let i = 0; i < steps; i++) runner.step(x, y);
+      for (let i = 0; i < steps; i++) step(i);
       // One read at the end: queued GPU work is inside the timing.
       return (await runner.totals()).loss / (steps * n);
     };
@@ -203,9 +219,11 @@ async function benchExp2(o: Options): Promise<void> {
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
       rates.push([info.backend, n / ms * 1000]);
       if (o.profile && runner instanceof CompiledStepRunner) await printProfile(runner, x, y);
-      const step = runner instanceof CompiledStepRunner ? "compiled" : "eager";
+      const kind = runner instanceof CompiledStepRunner
+        ? (deviceStep ? "compiled" : "compiled-host-batches")
+        : "eager";
       console.log(
-        `${info.backend},"${info.device}",${step},${n},${ms.toFixed(1)},${(n / ms * 1000).toFixed(1)}`,
+        `${info.backend},"${info.device}",${kind},${n},${ms.toFixed(1)},${(n / ms * 1000).toFixed(1)}`,
       );
     } finally {
       runner.dispose();
@@ -246,14 +264,14 @@ async function benchExp2(o: Options): Promise<void> {
  * this process for this tree; for another tree, bench/webgpu_step.ts copied
  * there and run with its deno.json.
  */
-async function hostStep(o: Options, tree: string, compiled = false): Promise<HostStep> {
+async function hostStep(o: Options, tree: string, compiled = false, deviceBatches = true): Promise<HostStep> {
   const steps = Math.max(3, o.steps);
   const here = new URL(".", import.meta.url).pathname;
   if (tree === join(here, "..")) {
     const counter = countGpuCalls();
     if (!counter) throw new Error("this runtime has no WebGPU");
     const modules = { selectBackend, ResNet20, Sgd, trainStep, createStepRunner } as StepModules;
-    return await hostOnlyStep(counter, modules, o.batchSize, steps, compiled);
+    return await hostOnlyStep(counter, modules, o.batchSize, steps, compiled, deviceBatches);
   }
   const script = join(tree, `.bench_webgpu_step_${Deno.pid}.ts`);
   await Deno.copyFile(join(here, "webgpu_step.ts"), script);
@@ -286,38 +304,93 @@ async function hostStep(o: Options, tree: string, compiled = false): Promise<Hos
 
 /**
  * The WebGPU host path per ResNet20 training step in steady state: calls and
- * host-only time (every dispatch emptied), op by op and compiled, for this
- * tree, and op by op for `--baseline`.
+ * host-only time (every dispatch emptied), op by op, compiled with the
+ * batches built on the GPU (as exp2 runs), and compiled with host-built
+ * batches uploaded, for this tree; and op by op for `--baseline`.
  */
 async function benchWebGpuHost(o: Options): Promise<void> {
   const repo = join(new URL(".", import.meta.url).pathname, "..");
-  const runs: [string, boolean][] = [[repo, false], [repo, true]];
-  if (o.baseline) runs.push([o.baseline, false]);
+  const runs: { name: string; tree: string; compiled: boolean; deviceBatches: boolean }[] = [
+    { name: "eager", tree: repo, compiled: false, deviceBatches: false },
+    { name: "compiled", tree: repo, compiled: true, deviceBatches: true },
+    { name: "compiled+host-batches", tree: repo, compiled: true, deviceBatches: false },
+  ];
+  if (o.baseline) runs.push({ name: "baseline", tree: o.baseline, compiled: false, deviceBatches: false });
   console.log(
     "tree,step,batch_size,host_only_ms,dispatches,write_buffers,create_buffers,bind_groups,submits,read_backs",
   );
   const ms = new Map<string, number>();
-  for (const [tree, compiled] of runs) {
-    const r = await hostStep(o, tree, compiled);
+  for (const run of runs) {
+    const r = await hostStep(o, run.tree, run.compiled, run.deviceBatches);
     const m = median(r.hostOnlyMs);
-    ms.set(tree === repo ? (compiled ? "compiled" : "eager") : "baseline", m);
+    ms.set(run.name, m);
     const c = r.calls;
+    const step = !run.compiled
+      ? "eager"
+      : r.deviceBatches
+      ? "compiled (device batches)"
+      : "compiled (host batches)";
     console.log(
-      `"${tree}",${compiled ? "compiled" : "eager"},${r.batch},${
-        m.toFixed(2)
-      },${c.dispatch},${c.writeBuffer},` +
+      `"${run.tree}",${step},${r.batch},${m.toFixed(2)},${c.dispatch},${c.writeBuffer},` +
         `${c.createBuffer},${c.createBindGroup},${c.submit},${c.mapAsync}`,
     );
   }
-  const eager = ms.get("eager")!, compiled = ms.get("compiled")!, baseline = ms.get("baseline");
-  const against = baseline === undefined ? "" : `; against the baseline's ${baseline.toFixed(1)} ms ` +
-    `(${o.baseline}): eager ${(eager / baseline).toFixed(3)}x, compiled ${(compiled / baseline).toFixed(3)}x`;
-  console.error(
-    `bench exp2: webgpu host-only step: compiled ${compiled.toFixed(2)} ms = ${
-      (compiled / eager).toFixed(3)
-    }x ` +
-      `eager ${eager.toFixed(1)} ms${against}`,
+  const eager = ms.get("eager")!, baseline = ms.get("baseline");
+  const ratio = (x: number) => (x / (baseline ?? eager)).toFixed(3);
+  const against = baseline === undefined ? `this tree's eager ${eager.toFixed(1)} ms` : (
+    `the baseline's eager ${baseline.toFixed(1)} ms (${o.baseline}); this tree's eager ${
+      eager.toFixed(1)
+    } ms = ` +
+    `${ratio(eager)}x`
   );
+  const compiled = ms.get("compiled")!, hostBatches = ms.get("compiled+host-batches")!;
+  console.error(
+    `bench exp2: webgpu host-only step: compiled ${compiled.toFixed(2)} ms = ${ratio(compiled)}x, ` +
+      `with host batches ${hostBatches.toFixed(2)} ms = ${ratio(hostBatches)}x, against ${against}`,
+  );
+  const prep = batchAssembly(o.batchSize);
+  console.error(
+    `bench exp2: assembling a batch on the host (labels, crops, and for host batches the floats): ` +
+      `device batches ${prep.device.toFixed(3)} ms, host batches ${prep.host.toFixed(3)} ms; ` +
+      `with the step: compiled ${(compiled + prep.device).toFixed(2)} ms, ` +
+      `with host batches ${(hostBatches + prep.host).toFixed(2)} ms`,
+  );
+}
+
+/**
+ * The host's batch work a step of trainEpoch does besides the step, in
+ * milliseconds (median of 5 rounds of 50 batches from a 50,000-image
+ * split): the labels and crops, plus the plan for a batch built on the
+ * device, or plus the normalised floats (`makeBatch`) for one built here.
+ */
+function batchAssembly(batch: number): { host: number; device: number } {
+  const count = 50_000;
+  const split = {
+    images: Uint8Array.from({ length: count * 3072 }, (_, i) => i % 251),
+    labels: new Uint8Array(count),
+    count,
+  };
+  const rng = new Rng(0);
+  const order = rng.permutation(count);
+  const floats = new Float32Array(batch * 3072), plan = new Int32Array(4 * batch);
+  const time = (assemble: (idx: Int32Array) => void) => {
+    const rounds: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const t = performance.now();
+      for (let b = 0; b < 50; b++) {
+        const at = ((r * 50 + b) * batch) % (count - batch);
+        const idx = order.subarray(at, at + batch);
+        labelsOf(split, idx);
+        assemble(idx);
+      }
+      rounds.push((performance.now() - t) / 50);
+    }
+    return median(rounds);
+  };
+  return {
+    host: time((idx) => makeBatch(split, idx, { augment: true, rng, out: floats })),
+    device: time((idx) => planBatch(count, idx, drawAugmentParams(idx.length, rng), plan)),
+  };
 }
 
 /** The GPU time per kernel of one compiled step, top 15, as CSV on stdout. */

@@ -2,7 +2,10 @@
  * One ResNet20 training step on WebGPU, measured from outside: the WebGPU
  * calls per step in steady state (dispatches, `writeBuffer`, `createBuffer`,
  * bind groups, submits, read-backs) and the host-only step time (every
- * dispatch emptied: the host's work alone, whatever the GPU).
+ * dispatch emptied: the host's work alone, whatever the GPU). A compiled
+ * step takes its batches as the lab does: built on the GPU from images held
+ * there where the tree's runner can (`deviceStep`), so the host's work a
+ * step includes drawing the crops and writing the plan.
  *
  * `deno task bench` calls {@linkcode hostOnlyStep} in its own process for
  * this tree. For another tree (a `git worktree` of an earlier commit, for
@@ -33,17 +36,35 @@ export interface StepModules {
   Sgd: new (p: Map<string, unknown>, o: { lr: number }) => { dispose(): void };
   trainStep(model: unknown, sgd: unknown, images: Float32Array, labels: Int32Array): tf.Tensor[];
   /** Trees with compiled steps. */
-  createStepRunner?(model: unknown, sgd: unknown, options: { compiled: boolean }): {
+  createStepRunner?(model: unknown, sgd: unknown, options: { compiled: boolean; deviceBatches?: boolean }): {
     step(images: Float32Array, labels: Int32Array): void;
+    /** Trees that build batches on the device. */
+    deviceStep?(split: Split): DeviceStep | null;
     dispose(): void;
   };
 }
+
+/** A CIFAR split, as a tree's `deviceStep` takes it. */
+interface Split {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+/** A step on a batch of a split held on the device. */
+type DeviceStep = (
+  indices: Int32Array,
+  params: { dx: number; dy: number; flip: boolean }[],
+  labels: Int32Array,
+) => void;
 
 /** What one measurement gives: host-only times of the timed steps and the last step's calls. */
 export interface HostStep {
   batch: number;
   /** Whether steps were compiled (recorded once, replayed). */
   compiled: boolean;
+  /** Whether the batches were built on the device from indices and crops. */
+  deviceBatches?: boolean;
   hostOnlyMs: number[];
   calls: Record<string, number>;
 }
@@ -53,7 +74,8 @@ export const WARM_UP_STEPS = 10;
 
 /**
  * Runs {@linkcode WARM_UP_STEPS} warm-up steps, then `steps` timed steps with
- * every dispatch emptied, each submitted at its end.
+ * every dispatch emptied, each submitted at its end; `deviceBatches: false`
+ * has a compiled step upload host-built batches.
  */
 export async function hostOnlyStep(
   counter: Counter,
@@ -61,17 +83,38 @@ export async function hostOnlyStep(
   batch: number,
   steps: number,
   compiled = false,
+  deviceBatches = true,
 ): Promise<HostStep> {
   await m.selectBackend("webgpu");
   const model = new m.ResNet20({ seed: 0 });
   const sgd = new m.Sgd(model.trainable(), { lr: 0.1 });
   if (compiled && !m.createStepRunner) throw new Error("this tree has no compiled steps");
-  const runner = m.createStepRunner?.(model, sgd, { compiled });
-  const step = runner
-    ? (x: Float32Array, y: Int32Array) => runner.step(x, y)
-    : (x: Float32Array, y: Int32Array) => tf.dispose(m.trainStep(model, sgd, x, y));
+  const runner = m.createStepRunner?.(model, sgd, { compiled, deviceBatches });
   const images = Float32Array.from({ length: batch * 32 * 32 * 3 }, (_, i) => Math.sin(i));
   const labels = Int32Array.from({ length: batch }, (_, i) => i % 10);
+  // Four batches' worth of images for the device path, walked through in turn with fresh crops.
+  const count = 4 * batch;
+  const split: Split = {
+    images: Uint8Array.from({ length: count * 3072 }, (_, i) => (i * 2654435761) >>> 24),
+    labels: Uint8Array.from({ length: count }, (_, i) => i % 10),
+    count,
+  };
+  const deviceStep = compiled ? runner?.deviceStep?.(split) ?? null : null;
+  let seed = 1, first = 0;
+  const draw = (k: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 16) % k;
+  };
+  const step = deviceStep
+    ? (_x: Float32Array, y: Int32Array) => {
+      const indices = Int32Array.from({ length: batch }, (_, i) => (first + i) % count);
+      first = (first + batch) % count;
+      const params = Array.from({ length: batch }, () => ({ dx: draw(9), dy: draw(9), flip: draw(2) === 1 }));
+      deviceStep(indices, params, y);
+    }
+    : runner
+    ? (x: Float32Array, y: Int32Array) => runner.step(x, y)
+    : (x: Float32Array, y: Int32Array) => tf.dispose(m.trainStep(model, sgd, x, y));
   const be = tf.backend() as unknown as {
     commandEncoder: unknown;
     endComputePassEncoder(): void;
@@ -103,7 +146,7 @@ export async function hostOnlyStep(
     sgd.dispose();
     model.dispose();
   }
-  return { batch, compiled, hostOnlyMs, calls };
+  return { batch, compiled, deviceBatches: deviceStep !== null, hostOnlyMs, calls };
 }
 
 /** The first of `paths` (relative to `tree`) that exists, imported. */

@@ -29,10 +29,24 @@ const PLANE = S * S;
 /** Floats in one NHWC image. */
 const IMAGE_FLOATS = PLANE * 3;
 
-// LUT[c * 256 + v] = float32((float32(v / 255) - MEAN32[c]) / STD32[c]),
-// rounding to float32 after each operation as numpy does.
 let lut: Float32Array | undefined;
-function normLut(): Float32Array {
+
+/**
+ * The normalised value of every byte of every channel: `table[c * 256 + v]`
+ * is `float32((float32(v / 255) - MEAN[c]) / STD[c])`, rounded to float32
+ * after each operation as numpy does. Batches built anywhere (here, or on a
+ * device from the same table) are then equal bit for bit. Do not modify it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MEAN, normalisationTable, STD } from "./batches.ts";
+ * const table = normalisationTable();
+ * assert.equal(table.length, 3 * 256);
+ * assert.ok(Math.abs(table[256 + 255] - (1 - MEAN[1]) / STD[1]) < 1e-6);
+ * ```
+ */
+export function normalisationTable(): Float32Array {
   if (lut) return lut;
   const f = Math.fround;
   lut = new Float32Array(3 * 256);
@@ -148,7 +162,7 @@ export function makeBatch(
       );
     }
   }
-  const table = normLut();
+  const table = normalisationTable();
   const images = split.images;
   const pad0 = table[0], pad1 = table[256], pad2 = table[512];
   for (let b = 0; b < n; b++) {

@@ -7,8 +7,8 @@
  * back to running the step op by op when there is none.
  *
  * The contract a step must keep to be compiled: it reads only its
- * `inputs` (written by the host before each run), its `state` variables and
- * constants; it changes the world only by assigning new values to `state`
+ * `inputs` (written by the host before each run), its `state` variables,
+ * its `constants` and constants it makes; it changes the world only by assigning new values to `state`
  * variables; it reads nothing back to the host; its shapes depend only on
  * the inputs' shapes. Host-side effects (counters) go in `hostEffects`.
  *
@@ -28,6 +28,13 @@ export interface StepSpec {
   inputs: StepInput[];
   /** Variables the step reads and reassigns: parameters, optimizer and batch-norm state, accumulators. */
   state: tf.Variable[];
+  /**
+   * Tensors the step reads and never changes besides constants it makes
+   * itself (a dataset kept on the device), owned by the caller, who keeps
+   * them alive as long as the compiled step: a run after one was disposed
+   * is an error.
+   */
+  constants?: tf.Tensor[];
   /**
    * One step in tfjs ops on device tensors of `inputs` (called inside
    * `tf.tidy`); may return output tensors, which a run can collect.

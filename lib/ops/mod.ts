@@ -4,8 +4,9 @@
  * (ReLU optionally fused) and its running averages, `relu(a + b)`, the option-A shortcut, the
  * SGD-momentum update and ReLU's gradient; Lab 1's linear layer (ReLU
  * optionally fused), MSE loss and Adam update of every parameter at once;
- * ResNet20's global average pool and softmax cross-entropy, and SGD of every
- * parameter at once. Each op is also written in plain
+ * ResNet20's global average pool and softmax cross-entropy, SGD of every
+ * parameter at once, and a training batch augmented on the device from its
+ * images' bytes. Each op is also written in plain
  * tfjs ops, which run on any backend and are the reference its kernels are
  * tested against. Models and trainers import ops only from here; backends
  * (`lib/native/`, `lib/webgpu/`) import the kernel names from here to
@@ -28,6 +29,13 @@ export {
 } from "./batch_norm_running.ts";
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
 export { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";
+export {
+  AUGMENT_BATCH_KERNEL,
+  augmentBatch,
+  type AugmentBatchAttrs,
+  type AugmentBatchInputs,
+  augmentBatchReference,
+} from "./augment_batch.ts";
 export { fuseReluGradient, RELU_GRAD_KERNEL, reluGrad } from "./relu_grad.ts";
 export {
   type Collect,

@@ -9,18 +9,20 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../ops/gradients.ts";
-import { labelsOf, makeBatch, normalise } from "../data/batches.ts";
+import { drawAugmentParams, labelsOf, makeBatch, normalise } from "../data/batches.ts";
 import { type CifarSplit, IMAGE_BYTES, NUM_CLASSES } from "../data/cifar.ts";
 import type { ResNet20 } from "../models/resnet20.ts";
 import type { Rng } from "../data/rng.ts";
 import type { Sgd } from "./sgd.ts";
 import { LAB2_DEFAULTS } from "./defaults.ts";
 import { EagerStepRunner, type StepRunner } from "./train_step.ts";
+import { DEVICE_IMAGES_MAX, DeviceImages, planBatch } from "./device_batches.ts";
 import { type CompiledStep, softmaxCrossEntropy, type StepCompiler, stepCompiler } from "../ops/mod.ts";
 
 export {
   CompiledStepRunner,
   createStepRunner,
+  type DeviceStep,
   EagerStepRunner,
   type StepRunner,
   trainStep,
@@ -118,22 +120,28 @@ export async function trainEpoch(
     t0 = now;
   };
   const order = rng.permutation(train.count);
-  const runner = options.runner ?? new EagerStepRunner(model, sgd);
+  const runner: StepRunner = options.runner ?? new EagerStepRunner(model, sgd);
   runner.reset();
   let step = 0;
-  // One input buffer for the epoch: each step is done with it before the
-  // next batch overwrites it.
-  const batch = new Float32Array(batchSize * IMAGE_BYTES);
+  // Batches built on the device where the runner can (the same batches).
+  const deviceStep = runner.deviceStep?.(train) ?? null;
+  // Else one input buffer for the epoch: each step is done with it before
+  // the next batch overwrites it.
+  const batch = deviceStep ? null : new Float32Array(batchSize * IMAGE_BYTES);
   try {
     for (let s = 0; s < order.length; s += batchSize) {
       const idx = order.subarray(s, Math.min(s + batchSize, order.length));
-      const x = makeBatch(train, idx, { augment: true, rng, out: batch }).subarray(
-        0,
-        idx.length * IMAGE_BYTES,
-      );
       const labels = labelsOf(train, idx);
-      lap("batchMs");
-      runner.step(x, labels);
+      if (deviceStep) {
+        // The draws makeBatch would make, in the same order.
+        const params = drawAugmentParams(idx.length, rng);
+        lap("batchMs");
+        deviceStep(idx, params, labels);
+      } else {
+        const x = makeBatch(train, idx, { augment: true, rng, out: batch! });
+        lap("batchMs");
+        runner.step(x.subarray(0, idx.length * IMAGE_BYTES), labels);
+      }
       lap("stepMs");
       step++;
       const done = s + idx.length;
@@ -233,13 +241,22 @@ export async function evaluate(
 export class Evaluator {
   readonly #model: ResNet20;
   readonly #compiler: StepCompiler | undefined;
-  /** The compiled pass and whether it outputs the logits too. */
-  #compiled: { step: CompiledStep; withLogits: boolean } | null = null;
+  readonly #deviceBatches: boolean;
+  /**
+   * The compiled pass, whether it outputs the logits too, and the split
+   * whose images it holds on the device (null: batches come from the host).
+   */
+  #compiled: { step: CompiledStep; withLogits: boolean; images: DeviceImages | null } | null = null;
 
-  /** An evaluator of `model`; `compiled: false` runs every pass op by op. */
-  constructor(model: ResNet20, options: { compiled?: boolean } = {}) {
+  /**
+   * An evaluator of `model`; `compiled: false` runs every pass op by op;
+   * `deviceBatches: false` has a compiled pass upload every batch instead of
+   * holding the split's images on the device (the same numbers either way).
+   */
+  constructor(model: ResNet20, options: { compiled?: boolean; deviceBatches?: boolean } = {}) {
     this.#model = model;
     this.#compiler = options.compiled === false ? undefined : stepCompiler();
+    this.#deviceBatches = options.deviceBatches ?? true;
   }
 
   /** One eval-mode pass over `split`. */
@@ -261,9 +278,10 @@ export class Evaluator {
     };
   }
 
-  /** Frees the compiled pass, if any. */
+  /** Frees the compiled pass, if any, and the images it holds. */
   dispose(): void {
     this.#compiled?.step.dispose();
+    this.#compiled?.images?.dispose();
     this.#compiled = null;
   }
 
@@ -288,32 +306,52 @@ export class Evaluator {
     return { lossSum, predictions, logits };
   }
 
-  async #compiledPass(split: CifarSplit, batchSize: number, withLogits: boolean) {
-    if (this.#compiled?.withLogits !== withLogits) {
-      this.dispose();
-      const model = this.#model;
-      const step = this.#compiler!({
-        inputs: [{ shape: [1, 32, 32, 3], dtype: "float32" }, { shape: [1], dtype: "int32" }],
-        state: model.tensors.map((t) => t.variable),
-        run: ([x, y]) => {
-          const [loss, pred, logits] = forwardEval(model, x as tf.Tensor4D, y as tf.Tensor1D);
-          return withLogits ? [pred, loss, logits] : [pred, loss];
-        },
-      });
-      this.#compiled = { step, withLogits };
+  /**
+   * The compiled forward pass for `split`: recorded again when the logits
+   * are wanted or not, or for another split held on the device.
+   */
+  #compiledFor(split: CifarSplit, withLogits: boolean): { step: CompiledStep; images: DeviceImages | null } {
+    const onDevice = this.#deviceBatches && split.count >= 1 && split.count <= DEVICE_IMAGES_MAX;
+    const c = this.#compiled;
+    if (c && c.withLogits === withLogits && (onDevice ? c.images?.split === split : c.images === null)) {
+      return c;
     }
-    const compiled = this.#compiled.step;
+    this.dispose();
+    const model = this.#model;
+    const images = onDevice ? new DeviceImages(split) : null;
+    const step = this.#compiler!({
+      inputs: [
+        images ? { shape: [1, 4], dtype: "int32" } : { shape: [1, 32, 32, 3], dtype: "float32" },
+        { shape: [1], dtype: "int32" },
+      ],
+      state: model.tensors.map((t) => t.variable),
+      constants: images?.tensors ?? [],
+      run: ([input, y]) => {
+        const x = images ? images.batch(input as tf.Tensor2D) : input as tf.Tensor4D;
+        const [loss, pred, logits] = forwardEval(model, x, y as tf.Tensor1D);
+        return withLogits ? [pred, loss, logits] : [pred, loss];
+      },
+    });
+    this.#compiled = { step, withLogits, images };
+    return this.#compiled;
+  }
+
+  async #compiledPass(split: CifarSplit, batchSize: number, withLogits: boolean) {
+    const { step: compiled, images } = this.#compiledFor(split, withLogits);
     const batches = Math.ceil(split.count / batchSize);
     const preds = compiled.collector(4 * split.count);
     const losses = compiled.collector(4 * batches);
     const outs = withLogits ? compiled.collector(4 * NUM_CLASSES * split.count) : null;
     try {
-      const batch = new Float32Array(batchSize * IMAGE_BYTES);
+      // A plan per batch where the images are on the device, else the batch itself.
+      const batch = images ? new Int32Array(4 * batchSize) : new Float32Array(batchSize * IMAGE_BYTES);
       for (let b = 0, s = 0; s < split.count; b++, s += batchSize) {
         const n = Math.min(batchSize, split.count - s);
         const idx = Int32Array.from({ length: n }, (_, i) => s + i);
-        const images = normalise(split, idx, { out: batch }).subarray(0, n * IMAGE_BYTES);
-        compiled.run([images, labelsOf(split, idx)], [
+        const input = batch instanceof Int32Array
+          ? planBatch(split.count, idx, undefined, batch).subarray(0, 4 * n)
+          : normalise(split, idx, { out: batch }).subarray(0, n * IMAGE_BYTES);
+        compiled.run([input, labelsOf(split, idx)], [
           { into: preds, byteOffset: 4 * s },
           { into: losses, byteOffset: 4 * b },
           outs && { into: outs, byteOffset: 4 * NUM_CLASSES * s },

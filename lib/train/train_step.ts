@@ -9,6 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../ops/gradients.ts";
+import type { AugmentParams } from "../data/batches.ts";
+import type { CifarSplit } from "../data/cifar.ts";
 import type { ResNet20 } from "../models/resnet20.ts";
 import {
   type CompiledStep,
@@ -16,8 +18,10 @@ import {
   softmaxCrossEntropy,
   type StepCompiler,
   stepCompiler,
+  type StepInput,
 } from "../ops/mod.ts";
 import type { Sgd } from "./sgd.ts";
+import { DEVICE_IMAGES_MAX, DeviceImages, planBatch } from "./device_batches.ts";
 
 /**
  * One optimisation step on a batch: forward in training mode, mean
@@ -88,10 +92,23 @@ export function trainStepOn(
   return out;
 }
 
+/**
+ * One optimisation step on the examples of a split at `indices`, augmented
+ * by `params`, the batch built on the device; `labels` are theirs.
+ */
+export type DeviceStep = (indices: Int32Array, params: readonly AugmentParams[], labels: Int32Array) => void;
+
 /** Runs training steps and keeps their summed loss and correct count on the device. */
 export interface StepRunner {
   /** One optimisation step on a batch: NHWC images and labels, at `sgd.lr`. */
   step(images: Float32Array, labels: Int32Array): void;
+  /**
+   * Where the runner builds batches on the device: steps on batches of
+   * `split` (its images uploaded at the first call with it; the last split
+   * asked for stays there), or null where it cannot hold `split`. The
+   * batches equal `makeBatch`'s, so either way gives the same numbers.
+   */
+  deviceStep?(split: CifarSplit): DeviceStep | null;
   /** The sums since the last reset (one read-back from the device). */
   totals(): Promise<{ loss: number; correct: number }>;
   /** Sets the sums to zero. */
@@ -160,7 +177,8 @@ function countCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
  * plugin): the same ops as {@linkcode EagerStepRunner}, hence the same
  * numbers, with almost no host work per step. The learning rate is an input
  * of the step, so a new stage needs no new recording; the sums are state
- * variables of the step, zeroed in place.
+ * variables of the step, zeroed in place. With {@linkcode deviceStep} the
+ * batch too is built on the device, from the split's images held there.
  *
  * @example
  * ```ts ignore
@@ -168,36 +186,62 @@ function countCorrect(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
  * const runner = new CompiledStepRunner(model, sgd, stepCompiler()!);
  * runner.step(images, labels); // records
  * runner.step(images, labels); // replays
+ * const step = runner.deviceStep(train)!; // uploads train's images once
+ * step(Int32Array.of(7, 3), drawAugmentParams(2, rng), labelsOf(train, Int32Array.of(7, 3)));
  * console.log((await runner.totals()).loss, runner.recordings);
  * ```
  */
 export class CompiledStepRunner implements StepRunner {
+  readonly #model: ResNet20;
   readonly #sgd: Sgd;
+  readonly #compiler: StepCompiler;
   readonly #loss: tf.Variable;
   readonly #correct: tf.Variable;
   readonly #lr = new Float32Array(1);
   readonly #compiled: CompiledStep;
+  readonly #deviceBatches: boolean;
+  /** The split held on the device and the step that builds its batches there. */
+  #device: { images: DeviceImages; compiled: CompiledStep; step: DeviceStep } | null = null;
 
-  /** A runner for `model` trained by `sgd`, compiled by `compiler`. */
-  constructor(model: ResNet20, sgd: Sgd, compiler: StepCompiler) {
+  /**
+   * A runner for `model` trained by `sgd`, compiled by `compiler`;
+   * `deviceBatches: false` leaves out {@linkcode deviceStep} (every batch
+   * is built on the host and uploaded).
+   */
+  constructor(model: ResNet20, sgd: Sgd, compiler: StepCompiler, options: { deviceBatches?: boolean } = {}) {
+    this.#model = model;
     this.#sgd = sgd;
+    this.#compiler = compiler;
+    this.#deviceBatches = options.deviceBatches ?? true;
     const zero = tf.scalar(0);
     this.#loss = tf.variable(zero, false);
     this.#correct = tf.variable(zero, false);
     zero.dispose();
+    this.#compiled = this.#compile([{ shape: [1, 32, 32, 3], dtype: "float32" }], ([x]) => x as tf.Tensor4D);
+  }
+
+  /**
+   * The training step on a batch that `batch` makes from the first inputs
+   * (the rest: labels, learning rate), reading `constants` too.
+   */
+  #compile(
+    batchInputs: StepInput[],
+    batch: (inputs: tf.Tensor[]) => tf.Tensor4D,
+    constants: tf.Tensor[] = [],
+  ): CompiledStep {
+    const model = this.#model, sgd = this.#sgd;
     const vars = [...model.trainable().values()];
-    this.#compiled = compiler({
-      inputs: [
-        { shape: [1, 32, 32, 3], dtype: "float32" },
-        { shape: [1], dtype: "int32" },
-        { shape: [1], dtype: "float32" },
-      ],
+    const k = batchInputs.length;
+    return this.#compiler({
+      inputs: [...batchInputs, { shape: [1], dtype: "int32" }, { shape: [1], dtype: "float32" }],
       state: [...model.tensors.map((t) => t.variable), ...sgd.buffers().values(), this.#loss, this.#correct],
-      run: ([x, y, lr]) => {
+      constants,
+      run: (inputs) => {
+        const [y, lr] = inputs.slice(k);
         const [loss, correct] = trainStepOn(
           model,
           sgd,
-          x as tf.Tensor4D,
+          batch(inputs.slice(0, k)),
           y as tf.Tensor1D,
           vars,
           tf.reshape(lr, []) as tf.Scalar,
@@ -214,12 +258,40 @@ export class CompiledStepRunner implements StepRunner {
 
   /** Recordings made so far (one per batch size, again after state changed outside). */
   get recordings(): number {
-    return this.#compiled.recordings;
+    return this.#compiled.recordings + (this.#device?.compiled.recordings ?? 0);
   }
 
   step(images: Float32Array, labels: Int32Array): void {
     this.#lr[0] = this.#sgd.lr;
     this.#compiled.run([images, labels, this.#lr]);
+  }
+
+  /**
+   * Steps on batches of `split` built on the device: its images uploaded
+   * once (the split held before is freed), then each step writes a plan of
+   * four integers an example, the labels and the learning rate. Null where
+   * device batches are off or `split` has more than
+   * {@linkcode DEVICE_IMAGES_MAX} images.
+   */
+  deviceStep(split: CifarSplit): DeviceStep | null {
+    if (!this.#deviceBatches || split.count < 1 || split.count > DEVICE_IMAGES_MAX) return null;
+    if (this.#device?.images.split === split) return this.#device.step;
+    this.#disposeDevice();
+    const images = new DeviceImages(split);
+    const compiled = this.#compile(
+      [{ shape: [1, 4], dtype: "int32" }],
+      ([plan]) => images.batch(plan as tf.Tensor2D),
+      images.tensors,
+    );
+    let plan = new Int32Array(0);
+    const step: DeviceStep = (indices, params, labels) => {
+      if (plan.length < 4 * indices.length) plan = new Int32Array(4 * indices.length);
+      planBatch(split.count, indices, params, plan);
+      this.#lr[0] = this.#sgd.lr;
+      compiled.run([plan.subarray(0, 4 * indices.length), labels, this.#lr]);
+    };
+    this.#device = { images, compiled, step };
+    return step;
   }
 
   async totals(): Promise<{ loss: number; correct: number }> {
@@ -243,9 +315,16 @@ export class CompiledStepRunner implements StepRunner {
   }
 
   dispose(): void {
+    this.#disposeDevice();
     this.#compiled.dispose();
     this.#loss.dispose();
     this.#correct.dispose();
+  }
+
+  #disposeDevice(): void {
+    this.#device?.compiled.dispose();
+    this.#device?.images.dispose();
+    this.#device = null;
   }
 }
 
@@ -253,6 +332,8 @@ export class CompiledStepRunner implements StepRunner {
 export interface StepRunnerOptions {
   /** Compile the step where the backend can. @default {true} */
   compiled?: boolean;
+  /** Build a compiled step's batches on the device ({@linkcode CompiledStepRunner.deviceStep}). @default {true} */
+  deviceBatches?: boolean;
 }
 
 /**
@@ -279,5 +360,7 @@ export interface StepRunnerOptions {
  */
 export function createStepRunner(model: ResNet20, sgd: Sgd, options: StepRunnerOptions = {}): StepRunner {
   const compiler = options.compiled === false ? undefined : stepCompiler();
-  return compiler ? new CompiledStepRunner(model, sgd, compiler) : new EagerStepRunner(model, sgd);
+  return compiler
+    ? new CompiledStepRunner(model, sgd, compiler, { deviceBatches: options.deviceBatches })
+    : new EagerStepRunner(model, sgd);
 }

@@ -15,7 +15,8 @@
  *   evaluation see the current values;
  * - every other buffer the step touches (activations, gradients, uploaded
  *   constants) is taken out of tfjs's pool after the recording, so nothing
- *   else can be handed it; uniform bytes are copied out of the per-submit
+ *   else can be handed it, except the spec's `constants`, which stay their
+ *   owner's tensors (a run checks that none was disposed); uniform bytes are copied out of the per-submit
  *   arena into a buffer of the recording's own;
  * - the host inputs are persistent tensors written before each replay.
  *
@@ -336,6 +337,9 @@ export class WebGpuCompiledStep implements CompiledStep {
     inputs: readonly (Float32Array | Int32Array)[],
     collect: readonly (Collect | null)[],
   ): { recording: Recording; recorded: boolean } {
+    if (this.#spec.constants?.some((t) => t.isDisposed)) {
+      throw new CompileStepError("a constant of the step was disposed before the step");
+    }
     const { shapes, key } = this.#shapesOf(inputs);
     if (!this.#homesValid()) this.#dropRecordings();
     const recording = this.#recordings.get(key);
@@ -405,6 +409,10 @@ export class WebGpuCompiledStep implements CompiledStep {
     const be = this.#be, spec = this.#spec;
     flush(be);
     this.#homes.adopt(spec.state);
+    const constants = (spec.constants ?? []).map((t) => {
+      be.uploadToGPU(t.dataId);
+      return bufferOf(be, t);
+    });
     const inputs = shapes.map((shape, i) => {
       const t = tf.tensor(hostInputs[i], shape, spec.inputs[i].dtype);
       be.uploadToGPU(t.dataId); // on the GPU now: no op on it may run on the CPU
@@ -463,6 +471,7 @@ export class WebGpuCompiledStep implements CompiledStep {
     const known = new Set<GPUBuffer>([
       ...spec.state.map((v) => this.#homes.get(v)!),
       ...inputBuffers,
+      ...constants,
       ...owned,
       this.#host.arena.buffer,
     ]);

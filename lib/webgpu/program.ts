@@ -44,7 +44,10 @@ export interface WgslKernel {
 
 /** A kernel's interface and body, for {@linkcode wgsl}. */
 export interface WgslSpec {
-  /** Input arrays (`read` storage, f32), in binding order. */
+  /**
+   * Input arrays (`read` storage), in binding order: a name (an `f32` array)
+   * or `name : type` (`i32`, `u32`: an int32 tensor's words).
+   */
   inputs: readonly string[];
   /** Output arrays (`read_write` storage, f32), bound after the inputs. */
   outputs: readonly string[];
@@ -70,17 +73,19 @@ export interface WgslSpec {
  * ```ts
  * import assert from "node:assert/strict";
  * import { wgsl } from "./program.ts";
- * const k = wgsl("double", { inputs: ["x"], outputs: ["y"], uniforms: "size : u32", linear: true, body: "y[i] = 2.0 * x[i];" });
+ * const k = wgsl("scale", { inputs: ["x", "k : i32"], outputs: ["y"], uniforms: "size : u32", linear: true, body: "y[i] = f32(k[i]) * x[i];" });
  * assert.match(k.code, /@binding\(0\) var<storage, read> x : array<f32>;/);
- * assert.match(k.code, /@binding\(2\) var<uniform> u : U;/);
+ * assert.match(k.code, /@binding\(1\) var<storage, read> k : array<i32>;/);
+ * assert.match(k.code, /@binding\(3\) var<uniform> u : U;/);
  * ```
  */
 export function wgsl(name: string, spec: WgslSpec): WgslKernel {
   const size = spec.workgroup ?? WORKGROUP;
   const lines: string[] = [];
   let binding = 0;
-  for (const n of spec.inputs) {
-    lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${n} : array<f32>;`);
+  for (const input of spec.inputs) {
+    const [n, type = "f32"] = input.split(":").map((part) => part.trim());
+    lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${n} : array<${type}>;`);
   }
   for (const n of spec.outputs) {
     lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${n} : array<f32>;`);

@@ -3,8 +3,10 @@
  * losses, correct counts, weights, momentum and batch-norm statistics, bit
  * for bit (both run the same kernels in the same order), across a learning
  * rate change, a smaller last batch (a second recording) and weights loaded
- * between steps (a new recording). Batches of 2 and 3: lavapipe computes a
- * ResNet20 step in about a second at that size.
+ * between steps (a new recording); and with the batches built on the GPU
+ * from the split's bytes (`deviceStep`) against eager steps on the host's
+ * batches. Batches of 2 and 3: lavapipe computes a ResNet20 step in about a
+ * second at that size.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
@@ -12,7 +14,9 @@ import { selectBackend } from "../../lib/runtime/backend.ts";
 import { ResNet20 } from "../../lib/models/resnet20.ts";
 import { Sgd } from "../../lib/train/sgd.ts";
 import { CompiledStepRunner, EagerStepRunner, type StepRunner } from "../../lib/train/train_step.ts";
-import { evaluate, Evaluator } from "../../lib/train/train_epoch.ts";
+import { evaluate, Evaluator, trainEpoch } from "../../lib/train/train_epoch.ts";
+import { drawAugmentParams, labelsOf, makeBatch } from "../../lib/data/batches.ts";
+import type { CifarSplit } from "../../lib/data/cifar.ts";
 import { stepCompiler } from "../../lib/ops/mod.ts";
 import { countGpuCalls } from "../../lib/webgpu/gpu_calls.ts";
 import { Rng } from "../../lib/data/rng.ts";
@@ -31,6 +35,15 @@ function setup(compiled: boolean): Setup {
     ? new CompiledStepRunner(model, sgd, stepCompiler()!)
     : new EagerStepRunner(model, sgd);
   return { model, sgd, runner };
+}
+
+/** `count` random images with random labels. */
+function randomSplit(rng: Rng, count: number): CifarSplit {
+  return {
+    images: Uint8Array.from({ length: count * 3072 }, () => rng.int(0, 255)),
+    labels: Uint8Array.from({ length: count }, () => rng.int(0, 9)),
+    count,
+  };
 }
 
 function batch(rng: Rng, n: number): [Float32Array, Int32Array] {
@@ -177,29 +190,89 @@ Deno.test(
   async () => {
     await selectBackend("webgpu");
     const model = new ResNet20({ seed: 2 });
-    const rng = new Rng(9);
     // 5 images in batches of 2: two recordings (2 and 1), replayed in the second pass.
-    const split = {
-      images: Uint8Array.from({ length: 5 * 3072 }, () => rng.int(0, 255)),
-      labels: Uint8Array.from({ length: 5 }, () => rng.int(0, 9)),
-      count: 5,
-    };
+    const split = randomSplit(new Rng(9), 5);
     const eager = await evaluate(model, split, { batchSize: 2, logits: true, compiled: false });
-    const evaluator = new Evaluator(model);
-    const counter = countGpuCalls()!;
-    for (const pass of [1, 2]) {
-      counter.reset();
-      const compiled = await evaluator.evaluate(split, { batchSize: 2, logits: true });
-      assert.deepEqual(compiled.predictions, eager.predictions, `predictions, pass ${pass}`);
-      assert.deepEqual(compiled.logits, eager.logits, `logits, pass ${pass}`);
-      assert.equal(compiled.loss, eager.loss, `loss, pass ${pass}`);
-      assert.equal(compiled.acc, eager.acc);
-      if (pass === 2) assert.equal(counter.snapshot().mapAsync, 3, "three collectors read once each");
+    // The images held on the GPU (the default) or each batch uploaded.
+    for (const deviceBatches of [true, false]) {
+      const evaluator = new Evaluator(model, { deviceBatches });
+      const counter = countGpuCalls()!;
+      for (const pass of [1, 2]) {
+        counter.reset();
+        const compiled = await evaluator.evaluate(split, { batchSize: 2, logits: true });
+        const what = `pass ${pass}, device batches ${deviceBatches}`;
+        assert.deepEqual(compiled.predictions, eager.predictions, `predictions, ${what}`);
+        assert.deepEqual(compiled.logits, eager.logits, `logits, ${what}`);
+        assert.equal(compiled.loss, eager.loss, `loss, ${what}`);
+        assert.equal(compiled.acc, eager.acc);
+        if (pass === 2) assert.equal(counter.snapshot().mapAsync, 3, "three collectors read once each");
+      }
+      const noLogits = await evaluator.evaluate(split, { batchSize: 2 });
+      assert.equal(noLogits.logits, undefined);
+      assert.deepEqual(noLogits.predictions, eager.predictions);
+      evaluator.dispose();
     }
-    const noLogits = await evaluator.evaluate(split, { batchSize: 2 });
-    assert.equal(noLogits.logits, undefined);
-    assert.deepEqual(noLogits.predictions, eager.predictions);
-    evaluator.dispose();
     model.dispose();
+  },
+);
+
+Deno.test(
+  "device batches: five compiled steps on batches built on the GPU equal five eager steps on the host's",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const eager = setup(false), compiled = setup(true);
+    const split = randomSplit(new Rng(10), 7);
+    const step = (compiled.runner as CompiledStepRunner).deviceStep(split)!;
+    const rng = new Rng(11);
+    const counter = countGpuCalls()!;
+    // A smaller last batch (a second recording) and a new learning rate (none).
+    const batches = [[6, 0], [3, 3], [5, 1], [2, 4], [0]].map((b) => Int32Array.from(b));
+    let lastLabels = "";
+    for (const [k, indices] of batches.entries()) {
+      if (k === 3) eager.sgd.lr = compiled.sgd.lr = 0.01;
+      const params = drawAugmentParams(indices.length, rng);
+      const labels = labelsOf(split, indices);
+      counter.reset();
+      step(indices, params, labels);
+      // A replay writes the plan, and the labels where they changed (the learning rate did not).
+      const labelWrites = labels.join() === lastLabels ? 0 : 1;
+      if (k === 2) assert.equal(counter.snapshot().writeBuffer, 1 + labelWrites, "writes of a replay");
+      lastLabels = labels.join();
+      eager.runner.step(makeBatch(split, indices, { augment: true, params }), labels);
+      assert.deepEqual(
+        await compiled.runner.totals(),
+        await eager.runner.totals(),
+        `sums after step ${k + 1}`,
+      );
+    }
+    assert.equal((compiled.runner as CompiledStepRunner).recordings, 2, "device batches of 2 and 1");
+    assertSameState(await stateOf(compiled), await stateOf(eager));
+    assert.equal(
+      (compiled.runner as CompiledStepRunner).deviceStep(split),
+      step,
+      "the split stays on the GPU",
+    );
+    dispose(eager, compiled);
+  },
+);
+
+Deno.test(
+  "device batches: trainEpoch on a compiled runner equals trainEpoch on an eager one",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const eager = setup(false), compiled = setup(true);
+    const split = randomSplit(new Rng(12), 5);
+    const results = [];
+    for (const s of [eager, compiled]) {
+      const r = await trainEpoch(s.model, s.sgd, split, new Rng(13), { batchSize: 2, runner: s.runner });
+      results.push({ loss: r.loss, acc: r.acc, count: r.count });
+    }
+    assert.deepEqual(results[1], results[0]);
+    assertSameState(await stateOf(compiled), await stateOf(eager));
+    // The device path was taken: its recordings (batches of 2 and 1), not the host path's.
+    assert.equal((compiled.runner as CompiledStepRunner).recordings, 2);
+    dispose(eager, compiled);
   },
 );

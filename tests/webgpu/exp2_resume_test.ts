@@ -32,6 +32,7 @@ Deno.test(
       const info = JSON.parse(await Deno.readTextFile(join(straight, "run.json")));
       assert.equal(info.backend, "webgpu");
       assert.equal(info.compiledStep, true);
+      assert.equal(info.deviceBatches, true, "batches built on the GPU");
       assertOk(await runLab("exp2", [...SMALL, "--schedule", "0.1:1", "--out", stopped]), "first epoch");
       const resumed = await runLab("exp2", [
         ...SMALL,

@@ -4,15 +4,19 @@
  * batch 1, odd sizes, channel counts that do not fill a workgroup, and sizes
  * that need more than one tile in the batch-norm reductions.
  */
+import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   addRelu,
+  augmentBatch,
   batchNormRunningUpdate,
   batchNormTrain,
   sgdMomentumStep,
   shortcutA,
 } from "../../lib/ops/mod.ts";
 import { Rng } from "../../lib/data/rng.ts";
+import { drawAugmentParams, makeBatch, normalisationTable } from "../../lib/data/batches.ts";
+import { planBatch } from "../../lib/train/device_batches.ts";
 import { assertClose, gpuTest, onBoth, random } from "./helpers.ts";
 
 /** NHWC shapes: batch 1, odd sizes, 1 and 65 channels, and 2 x 24 x 24 = 1152 rows (several tiles). */
@@ -154,6 +158,47 @@ Deno.test(
         })
       );
       assertClose(webgpu, cpu, ["y", "dx", "dw"].map((n) => `${n} ${what}`), 1e-5);
+    }
+  },
+);
+
+Deno.test(
+  "webgpu: augmentBatch() builds makeBatch()'s batch bit for bit, from both image tensors, on cpu and webgpu",
+  gpuTest,
+  async () => {
+    const rng = new Rng(14);
+    const count = 5;
+    const split = {
+      images: Uint8Array.from({ length: count * 3072 }, () => rng.int(0, 255)),
+      labels: new Uint8Array(count),
+      count,
+    };
+    // Every crop corner and both flips, over images in lo (0..2) and in hi (3, 4); then no crop.
+    const indices = Int32Array.of(4, 0, 3, 2, 1, 4, 3, 0);
+    const params = drawAugmentParams(indices.length, rng);
+    Object.assign(params[0], { dx: 0, dy: 0, flip: true });
+    Object.assign(params[1], { dx: 8, dy: 8, flip: false });
+    Object.assign(params[2], { dx: 0, dy: 8, flip: false });
+    Object.assign(params[3], { dx: 8, dy: 0, flip: true });
+    const want = makeBatch(split, indices, { augment: true, params });
+    const plain = makeBatch(split, indices);
+    const words = new Int32Array(split.images.buffer);
+    const [cpu, webgpu] = await onBoth(() =>
+      tf.tidy(() => {
+        const lo = tf.tensor1d(words.subarray(0, 3 * 768), "int32");
+        const hi = tf.tensor1d(words.subarray(3 * 768), "int32");
+        const table = tf.tensor1d(normalisationTable());
+        const plan = (p?: typeof params) =>
+          tf.tensor2d(planBatch(count, indices, p), [indices.length, 4], "int32");
+        return [
+          augmentBatch({ lo, hi, loImages: 3, table, plan: plan(params) }),
+          augmentBatch({ lo, hi, loImages: 3, table, plan: plan() }),
+        ];
+      })
+    );
+    for (const [name, got] of [["cpu", cpu], ["webgpu", webgpu]] as const) {
+      assert.deepEqual(got[0], want, `augmented, ${name}`);
+      assert.deepEqual(got[1], plain, `whole images, ${name}`);
     }
   },
 );
