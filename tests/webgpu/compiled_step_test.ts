@@ -276,3 +276,28 @@ Deno.test(
     dispose(eager, compiled);
   },
 );
+
+Deno.test(
+  "compiled step: constants are read where they are; a run after one was disposed is an error",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const constant = tf.tensor1d([1, 2, 3]);
+    const sum = tf.variable(tf.zeros([3]));
+    const compiled = stepCompiler()!({
+      inputs: [{ shape: [1, 3], dtype: "float32" }],
+      state: [sum],
+      constants: [constant],
+      run: ([x]) => {
+        sum.assign(tf.add(sum, tf.mul(tf.reshape(x, [3]), constant)));
+      },
+    });
+    compiled.run([Float32Array.of(1, 1, 1)]); // records
+    compiled.run([Float32Array.of(10, 10, 10)]); // replays
+    assert.deepEqual(await sum.data(), Float32Array.of(11, 22, 33));
+    constant.dispose();
+    assert.throws(() => compiled.run([Float32Array.of(1, 1, 1)]), /a constant of the step was disposed/);
+    compiled.dispose();
+    sum.dispose();
+  },
+);

@@ -16,7 +16,8 @@ import {
 } from "../../lib/ops/mod.ts";
 import { Rng } from "../../lib/data/rng.ts";
 import { drawAugmentParams, makeBatch, normalisationTable } from "../../lib/data/batches.ts";
-import { planBatch } from "../../lib/train/device_batches.ts";
+import { DeviceImages, planBatch } from "../../lib/train/device_batches.ts";
+import { selectBackend } from "../../lib/runtime/backend.ts";
 import { assertClose, gpuTest, onBoth, random } from "./helpers.ts";
 
 /** NHWC shapes: batch 1, odd sizes, 1 and 65 channels, and 2 x 24 x 24 = 1152 rows (several tiles). */
@@ -200,5 +201,26 @@ Deno.test(
       assert.deepEqual(got[0], want, `augmented, ${name}`);
       assert.deepEqual(got[1], plain, `whole images, ${name}`);
     }
+  },
+);
+
+Deno.test(
+  "webgpu: DeviceImages holds CIFAR-10's 50,000 training images (96 + 52 MiB) and builds makeBatch's batch",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const count = 50_000;
+    const split = { images: new Uint8Array(count * 3072), labels: new Uint8Array(count), count };
+    // Pseudo-random bytes, written a word at a time (153.6 MB).
+    const words = new Uint32Array(split.images.buffer);
+    for (let i = 0; i < words.length; i++) words[i] = Math.imul(i + 1, 2654435761);
+    const images = new DeviceImages(split);
+    // The first and last image of each tensor.
+    const indices = Int32Array.of(count - 1, 0, images.loImages, images.loImages - 1);
+    const params = drawAugmentParams(indices.length, new Rng(15));
+    const x = images.batch(tf.tensor2d(planBatch(count, indices, params), [indices.length, 4], "int32"));
+    assert.deepEqual(await x.data(), makeBatch(split, indices, { augment: true, params }));
+    tf.dispose(x);
+    images.dispose();
   },
 );
