@@ -217,31 +217,30 @@ export class CompiledStepRunner implements StepRunner {
     this.#loss = tf.variable(zero, false);
     this.#correct = tf.variable(zero, false);
     zero.dispose();
-    this.#compiled = this.#compile([{ shape: [1, 32, 32, 3], dtype: "float32" }], ([x]) => x as tf.Tensor4D);
+    this.#compiled = this.#compile({ shape: [1, 32, 32, 3], dtype: "float32" }, (x) => x as tf.Tensor4D);
   }
 
   /**
-   * The training step on a batch that `batch` makes from the first inputs
-   * (the rest: labels, learning rate), reading `constants` too.
+   * The training step whose inputs are `input` (the batch's images, or what
+   * `batch` makes them from, reading `constants`), the labels and the
+   * learning rate.
    */
   #compile(
-    batchInputs: StepInput[],
-    batch: (inputs: tf.Tensor[]) => tf.Tensor4D,
+    input: StepInput,
+    batch: (input: tf.Tensor) => tf.Tensor4D,
     constants: tf.Tensor[] = [],
   ): CompiledStep {
     const model = this.#model, sgd = this.#sgd;
     const vars = [...model.trainable().values()];
-    const k = batchInputs.length;
     return this.#compiler({
-      inputs: [...batchInputs, { shape: [1], dtype: "int32" }, { shape: [1], dtype: "float32" }],
+      inputs: [input, { shape: [1], dtype: "int32" }, { shape: [1], dtype: "float32" }],
       state: [...model.tensors.map((t) => t.variable), ...sgd.buffers().values(), this.#loss, this.#correct],
       constants,
-      run: (inputs) => {
-        const [y, lr] = inputs.slice(k);
+      run: ([x, y, lr]) => {
         const [loss, correct] = trainStepOn(
           model,
           sgd,
-          batch(inputs.slice(0, k)),
+          batch(x),
           y as tf.Tensor1D,
           vars,
           tf.reshape(lr, []) as tf.Scalar,
@@ -279,8 +278,8 @@ export class CompiledStepRunner implements StepRunner {
     this.#disposeDevice();
     const images = new DeviceImages(split);
     const compiled = this.#compile(
-      [{ shape: [1, 4], dtype: "int32" }],
-      ([plan]) => images.batch(plan as tf.Tensor2D),
+      { shape: [1, 4], dtype: "int32" },
+      (plan) => images.batch(plan as tf.Tensor2D),
       images.tensors,
     );
     let plan = new Int32Array(0);
