@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The GPU run, prepared (under 5 minutes): the adapter (a software one is
+# The GPU run, prepared (about 5 minutes): the adapter (a software one is
 # refused), what single WebGPU calls cost the host, and ResNet20 training
 # steps on WebGPU (compiled) beside PyTorch CUDA on the same GPU, with the
 # WebGPU calls per step, the host-only step time (op by op and compiled) and
 # the GPU time of each kernel of one step (top 15, where the adapter offers
-# timestamp-query).
+# timestamp-query); then the step again with tfjs's other kernel for the
+# convolutions' input gradient (--conv-input-grad mm), to choose between them.
 #
 # Here, before sending the checkout to a GPU machine (../shared/device/README.md):
 #   ../shared/device/pack.sh bench/main.ts bench/webgpu_calls.ts
@@ -31,3 +32,6 @@ timeout 60 "${calls[@]}" --require-hardware
 echo "== ResNet20 training steps, batch 128: WebGPU vs PyTorch CUDA (same GPU)"
 timeout 200 "${bench[@]}" --lab exp2 --backend webgpu --torch-device cuda --reference "$reference" \
   --python "$python" --steps 20 --warmup 3 --profile
+echo "== The same with tfjs's tiled (matrix-multiply) input gradient of the convolutions"
+timeout 100 "${bench[@]}" --lab exp2 --backend webgpu --no-reference --conv-input-grad mm --steps 20 --warmup 3 \
+  --profile

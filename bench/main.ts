@@ -22,6 +22,7 @@
  * @module
  */
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
 import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
 import { drawAugmentParams, labelsOf, makeBatch } from "../lib/data/batches.ts";
 import { Rng } from "../lib/data/rng.ts";
@@ -74,6 +75,12 @@ const cli = defineFlags("deno task bench [flags]", {
   eager: flag.boolean("exp2: run steps op by op even where the backend compiles them (WebGPU)"),
   profile: flag.boolean(
     "exp2 on webgpu: also the GPU time of each kernel over one compiled step (top 15; needs timestamp-query)",
+  ),
+  "conv-input-grad": flag.choice(
+    "exp2 on webgpu: tfjs's kernel for a convolution's input gradient: naive (its default) or mm (its tiled " +
+      "matrix-multiply variant; as exact, 1.6x slower on lavapipe, untried on a GPU)",
+    ["naive", "mm"] as const,
+    { default: "naive" },
   ),
   baseline: flag.string(
     "a git worktree of an earlier commit: its WebGPU host-only step is measured in the same run, for the ratio",
@@ -185,6 +192,10 @@ async function benchExp2(o: Options): Promise<void> {
   for (const b of backends) {
     const info = await tryBackend("exp2", b);
     if (!info) continue;
+    // Read by tfjs's webgpu Conv2DBackpropInput at every call (registered with that backend).
+    if (info.backend === "webgpu") {
+      tf.env().set("WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE", o.convInputGrad === "naive");
+    }
     const model = new ResNet20({ seed: 0 });
     const sgd = new Sgd(model.trainable(), { lr: 0.1 });
     const n = o.batchSize;
@@ -219,9 +230,9 @@ async function benchExp2(o: Options): Promise<void> {
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
       rates.push([info.backend, n / ms * 1000]);
       if (o.profile && runner instanceof CompiledStepRunner) await printProfile(runner, x, y);
-      const kind = runner instanceof CompiledStepRunner
+      const kind = (runner instanceof CompiledStepRunner
         ? (deviceStep ? "compiled" : "compiled-host-batches")
-        : "eager";
+        : "eager") + (info.backend === "webgpu" && o.convInputGrad === "mm" ? "+mm-input-grad" : "");
       console.log(
         `${info.backend},"${info.device}",${kind},${n},${ms.toFixed(1)},${(n / ms * 1000).toFixed(1)}`,
       );

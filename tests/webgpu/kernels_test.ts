@@ -224,3 +224,47 @@ Deno.test(
     images.dispose();
   },
 );
+
+Deno.test(
+  "webgpu: tfjs's tiled input gradient of a convolution (bench --conv-input-grad mm) matches cpu",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu"); // registers tfjs's webgpu flags
+    const flag = "WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE";
+    const before = tf.env().getBool(flag);
+    tf.env().set(flag, false);
+    // Which programs ran: the tiled one, not the naive one.
+    const labels = new Set<string>();
+    const setPipeline = GPUComputePassEncoder.prototype.setPipeline;
+    GPUComputePassEncoder.prototype.setPipeline = function (pipeline: GPUComputePipeline) {
+      labels.add(pipeline.label);
+      return setPipeline.call(this, pipeline);
+    };
+    try {
+      // ResNet20's shapes (3x3, stride 1 and 2), a deep one, and an odd one.
+      const cases: [number[], number[], number][] = [
+        [[2, 16, 16, 16], [3, 3, 16, 16], 1],
+        [[2, 16, 16, 16], [3, 3, 16, 32], 2],
+        [[3, 8, 8, 64], [3, 3, 64, 64], 1],
+        [[1, 5, 7, 4], [3, 3, 4, 8], 2],
+      ];
+      for (const [xShape, wShape, stride] of cases) {
+        const [cpu, webgpu] = await onBoth(() =>
+          tf.tidy(() => {
+            const rng = new Rng(16);
+            const w = random(rng, wShape) as tf.Tensor4D;
+            const f = (x: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w, stride, "same");
+            const x = random(rng, xShape);
+            return [tf.grad(f)(x, random(rng, f(x).shape))];
+          })
+        );
+        assertClose(webgpu, cpu, [`dx ${xShape} ${wShape} stride ${stride}`], 1e-5);
+      }
+      assert.ok([...labels].some((l) => l.startsWith("Conv2DDerInputMM")), [...labels].join(", "));
+      assert.ok(![...labels].some((l) => l.startsWith("Conv2DDerInputProgram")), [...labels].join(", "));
+    } finally {
+      GPUComputePassEncoder.prototype.setPipeline = setPipeline;
+      tf.env().set(flag, before);
+    }
+  },
+);
