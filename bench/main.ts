@@ -24,9 +24,8 @@
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { compileExpr, DEFAULT_FN } from "../lib/data/expr.ts";
-import { drawAugmentParams, labelsOf, makeBatch } from "../lib/data/batches.ts";
+import { drawAugmentParams, labelsOf, makeBatch, planBatch } from "../lib/data/batches.ts";
 import { Rng } from "../lib/data/rng.ts";
-import { planBatch } from "../lib/train/device_batches.ts";
 import { ResNet20 } from "../lib/models/resnet20.ts";
 import {
   type BackendChoice,
@@ -229,7 +228,7 @@ async function benchExp2(o: Options): Promise<void> {
       const ms = (performance.now() - t) / o.steps;
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss}`);
       rates.push([info.backend, n / ms * 1000]);
-      if (o.profile && runner instanceof CompiledStepRunner) await printProfile(runner, x, y);
+      if (o.profile && runner instanceof CompiledStepRunner) await printProfile(runner, n);
       const kind = (runner instanceof CompiledStepRunner
         ? (deviceStep ? "compiled" : "compiled-host-batches")
         : "eager") + (info.backend === "webgpu" && o.convInputGrad === "mm" ? "+mm-input-grad" : "");
@@ -377,7 +376,8 @@ async function benchWebGpuHost(o: Options): Promise<void> {
 function batchAssembly(batch: number): { host: number; device: number } {
   const count = 50_000;
   const split = {
-    images: Uint8Array.from({ length: count * 3072 }, (_, i) => i % 251),
+    // The values do not change the work (a table lookup each); filled, so every page is real memory.
+    images: new Uint8Array(count * 3072).fill(7),
     labels: new Uint8Array(count),
     count,
   };
@@ -400,13 +400,13 @@ function batchAssembly(batch: number): { host: number; device: number } {
   };
   return {
     host: time((idx) => makeBatch(split, idx, { augment: true, rng, out: floats })),
-    device: time((idx) => planBatch(count, idx, drawAugmentParams(idx.length, rng), plan)),
+    device: time((idx) => planBatch(split, idx, { params: drawAugmentParams(idx.length, rng), out: plan })),
   };
 }
 
 /** The GPU time per kernel of one compiled step, top 15, as CSV on stdout. */
-async function printProfile(runner: CompiledStepRunner, x: Float32Array, y: Int32Array): Promise<void> {
-  const times = await runner.profile(x, y)?.catch((e: Error) => {
+async function printProfile(runner: CompiledStepRunner, batch: number): Promise<void> {
+  const times = await runner.profile(batch)?.catch((e: Error) => {
     console.error(`bench exp2: no kernel profile: ${e.message}`);
     return undefined;
   });

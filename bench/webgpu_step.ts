@@ -27,6 +27,9 @@ export interface Counter {
   snapshot(): object;
   reset(): void;
   hostOnly: boolean;
+  /** While true (counters that time calls), {@linkcode Counter.times} gives each call's host time. */
+  timing?: boolean;
+  times?(): Record<string, { calls: number; ms: number }>;
 }
 
 /** A tree's ResNet20 training step, as far as this file needs it. */
@@ -67,6 +70,8 @@ export interface HostStep {
   deviceBatches?: boolean;
   hostOnlyMs: number[];
   calls: Record<string, number>;
+  /** Where the counter timed calls: each method's calls and milliseconds, per timed step (mean). */
+  callTimes?: Record<string, { calls: number; ms: number }>;
 }
 
 /** Untimed steps before the host-only steps are timed. */
@@ -122,6 +127,7 @@ export async function hostOnlyStep(
   };
   const hostOnlyMs: number[] = [];
   let calls: Record<string, number> = {};
+  const callTimes: Record<string, { calls: number; ms: number }> = {};
   counter.hostOnly = true;
   try {
     // Warm-up: pipelines compile, the buffer pool fills, and which pooled
@@ -138,6 +144,13 @@ export async function hostOnlyStep(
       if (s >= 0) {
         hostOnlyMs.push(ms);
         calls = { ...counter.snapshot() } as Record<string, number>;
+        if (counter.timing && counter.times) {
+          for (const [method, t] of Object.entries(counter.times())) {
+            const sum = callTimes[method] ??= { calls: 0, ms: 0 };
+            sum.calls += t.calls;
+            sum.ms += t.ms;
+          }
+        }
       }
     }
   } finally {
@@ -146,7 +159,10 @@ export async function hostOnlyStep(
     sgd.dispose();
     model.dispose();
   }
-  return { batch, compiled, deviceBatches: deviceStep !== null, hostOnlyMs, calls };
+  // Sums over the timed steps, as means per step.
+  for (const t of Object.values(callTimes)) [t.calls, t.ms] = [t.calls / steps, t.ms / steps];
+  const timed = Object.keys(callTimes).length > 0 ? { callTimes } : {};
+  return { batch, compiled, deviceBatches: deviceStep !== null, hostOnlyMs, calls, ...timed };
 }
 
 /** The first of `paths` (relative to `tree`) that exists, imported. */

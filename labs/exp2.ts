@@ -61,7 +61,7 @@ import { type Lab2Config, planLab2Run } from "../lib/train/run_plan.ts";
 import { formatSchedule, lrAt, parseSchedule, type Stage, totalEpochs } from "../lib/train/schedule.ts";
 import { Sgd } from "../lib/train/sgd.ts";
 import { createStepRunner, type EvalResult, Evaluator, trainEpoch } from "../lib/train/train_epoch.ts";
-import { DEVICE_IMAGES_MAX } from "../lib/train/device_batches.ts";
+import { fitsOnDevice } from "../lib/train/device_batches.ts";
 import { resnetTrainingProbe } from "../lib/train/probe.ts";
 import { stepCompiler } from "../lib/ops/mod.ts";
 
@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     // Steps recorded once and replayed (WebGPU), or run op by op.
     compiledStep: !eager && stepCompiler() !== undefined,
     // Compiled steps' batches built on the GPU from the images held there (the same batches).
-    deviceBatches: !eager && stepCompiler() !== undefined && data.train.count <= DEVICE_IMAGES_MAX,
+    deviceBatches: !eager && stepCompiler() !== undefined && fitsOnDevice(data.train.count),
     status: "running",
   };
   const runJson = join(out, "run.json");

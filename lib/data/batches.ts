@@ -2,7 +2,8 @@
  * Training batches from a {@linkcode CifarSplit}: per-channel normalisation
  * and the standard CIFAR augmentation (random crop with 4-pixel zero padding,
  * random horizontal flip), written straight into an NHWC `Float32Array`
- * `[B, 32, 32, 3]` ready for `tf.tensor4d`.
+ * `[B, 32, 32, 3]` ready for `tf.tensor4d`; or, for a device that builds the
+ * batch itself from the split's bytes, the batch's plan ({@linkcode planBatch}).
  *
  * Matches `augment` and `normalise` of the PyTorch reference
  * (`shared/reference/pytorch_resnet20.py`): padding is added to the uint8
@@ -151,27 +152,17 @@ export function makeBatch(
   }
   let params: readonly AugmentParams[] | undefined;
   if (options.augment) {
-    if (options.params) params = options.params;
+    if (options.params) params = checkParamCount(options.params, n);
     else if (options.rng) params = drawAugmentParams(n, options.rng);
     else {throw new TypeError(
         "Augmentation needs options.rng or options.params, got neither",
       );}
-    if (params.length !== n) {
-      throw new RangeError(
-        `Got ${params.length} augmentation params, expected ${n} (one per index)`,
-      );
-    }
   }
   const table = normalisationTable();
   const images = split.images;
   const pad0 = table[0], pad1 = table[256], pad2 = table[512];
   for (let b = 0; b < n; b++) {
-    const index = indices[b];
-    if (!Number.isInteger(index) || index < 0 || index >= split.count) {
-      throw new RangeError(
-        `Index ${index} at batch position ${b} is out of range 0..${split.count - 1}`,
-      );
-    }
+    const index = checkIndex(split, indices[b], b);
     const src = index * IMAGE_BYTES;
     let o = b * IMAGE_FLOATS;
     if (!params) {
@@ -182,12 +173,7 @@ export function makeBatch(
       }
       continue;
     }
-    const { dx, dy, flip } = params[b];
-    if (!(dx >= 0 && dx <= 2 * PAD && dy >= 0 && dy <= 2 * PAD)) {
-      throw new RangeError(
-        `Crop offset (dx ${dx}, dy ${dy}) at batch position ${b} is outside 0..${2 * PAD}`,
-      );
-    }
+    const { dx, dy, flip } = checkCrop(params[b], b);
     // Output column x reads source column x + dx - PAD, or, flipped, the
     // crop's column 31 - x, i.e. source column 31 - x + dx - PAD.
     const x0 = flip ? S - 1 + dx - PAD : dx - PAD;
@@ -258,14 +244,84 @@ export function labelsOf(
   indices: Int32Array | readonly number[],
 ): Int32Array {
   const out = new Int32Array(indices.length);
-  for (let b = 0; b < indices.length; b++) {
-    const index = indices[b];
-    if (!Number.isInteger(index) || index < 0 || index >= split.count) {
-      throw new RangeError(
-        `Index ${index} at batch position ${b} is out of range 0..${split.count - 1}`,
-      );
-    }
-    out[b] = split.labels[index];
+  for (let b = 0; b < indices.length; b++) out[b] = split.labels[checkIndex(split, indices[b], b)];
+  return out;
+}
+
+/** Options for {@linkcode planBatch}. */
+export interface PlanBatchOptions {
+  /** Per-example crops and flips, one per index. @default {none: every crop the whole image} */
+  params?: readonly AugmentParams[];
+  /** Where to write, at least `4 * indices.length` values. @default {a new Int32Array} */
+  out?: Int32Array;
+}
+
+/**
+ * The plan of a batch for a device that builds it (`augmentBatch` in
+ * `lib/ops/`): a row `[index, dx, dy, flip]` per example, flip 1 or 0, the
+ * batch {@linkcode makeBatch} builds from the same indices and params.
+ * Without `params` (evaluation) every crop is the whole image (4, 4, 0).
+ * Indices and offsets are checked as `makeBatch` checks them, so a plan
+ * never points outside the split.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { planBatch } from "./batches.ts";
+ * const split = { images: new Uint8Array(3 * 3072), labels: new Uint8Array(3), count: 3 };
+ * const params = [{ dx: 0, dy: 8, flip: true }, { dx: 4, dy: 4, flip: false }];
+ * assert.deepEqual(planBatch(split, Int32Array.of(2, 0), { params }), Int32Array.of(2, 0, 8, 1, 0, 4, 4, 0));
+ * assert.deepEqual(planBatch(split, Int32Array.of(1)), Int32Array.of(1, 4, 4, 0));
+ * assert.throws(() => planBatch(split, Int32Array.of(3)), /Index 3 at batch position 0 is out of range 0\.\.2/);
+ * ```
+ */
+export function planBatch(
+  split: CifarSplit,
+  indices: Int32Array | readonly number[],
+  options: PlanBatchOptions = {},
+): Int32Array {
+  const n = indices.length;
+  const params = options.params && checkParamCount(options.params, n);
+  const out = options.out ?? new Int32Array(4 * n);
+  if (out.length < 4 * n) {
+    throw new RangeError(`The plan buffer holds ${out.length} values, expected ${4 * n}`);
+  }
+  for (let b = 0; b < n; b++) {
+    const { dx, dy, flip } = params ? checkCrop(params[b], b) : WHOLE_IMAGE;
+    out[4 * b] = checkIndex(split, indices[b], b);
+    out[4 * b + 1] = dx;
+    out[4 * b + 2] = dy;
+    out[4 * b + 3] = flip ? 1 : 0;
   }
   return out;
+}
+
+/** The crop of an unaugmented image: the padded image's centre. */
+const WHOLE_IMAGE: AugmentParams = Object.freeze({ dx: PAD, dy: PAD, flip: false });
+
+/** `index`, at position `b` of a batch, if it names an example of `split`; else a RangeError. */
+function checkIndex(split: CifarSplit, index: number, b: number): number {
+  if (!Number.isInteger(index) || index < 0 || index >= split.count) {
+    throw new RangeError(`Index ${index} at batch position ${b} is out of range 0..${split.count - 1}`);
+  }
+  return index;
+}
+
+/** `p`, at position `b` of a batch, if its crop lies in the padded image (whole pixels); else a RangeError. */
+function checkCrop(p: AugmentParams, b: number): AugmentParams {
+  const { dx, dy } = p;
+  if (
+    !(Number.isInteger(dx) && Number.isInteger(dy) && dx >= 0 && dx <= 2 * PAD && dy >= 0 && dy <= 2 * PAD)
+  ) {
+    throw new RangeError(`Crop offset (dx ${dx}, dy ${dy}) at batch position ${b} is outside 0..${2 * PAD}`);
+  }
+  return p;
+}
+
+/** `params` if there is one per index; else a RangeError. */
+function checkParamCount(params: readonly AugmentParams[], n: number): readonly AugmentParams[] {
+  if (params.length !== n) {
+    throw new RangeError(`Got ${params.length} augmentation params, expected ${n} (one per index)`);
+  }
+  return params;
 }

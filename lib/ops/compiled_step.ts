@@ -29,10 +29,9 @@ export interface StepSpec {
   /** Variables the step reads and reassigns: parameters, optimizer and batch-norm state, accumulators. */
   state: tf.Variable[];
   /**
-   * Tensors the step reads and never changes besides constants it makes
-   * itself (a dataset kept on the device), owned by the caller, who keeps
-   * them alive as long as the compiled step: a run after one was disposed
-   * is an error.
+   * Tensors made outside the step that it reads and never changes (a
+   * dataset kept on the device). The caller owns them and keeps them alive
+   * as long as the compiled step: a run after one was disposed is an error.
    */
   constants?: tf.Tensor[];
   /**

@@ -1,7 +1,7 @@
 /**
  * Training and evaluation batches built on the device: a split's images
  * uploaded once as bytes ({@linkcode DeviceImages}), and per batch only a
- * plan, four integers an example ({@linkcode planBatch}), from which
+ * plan, four integers an example (`planBatch`, `lib/data/batches.ts`), from which
  * `augmentBatch` (`lib/ops/`) chooses, crops, flips and normalises on the
  * device. The batch equals `makeBatch`'s (`lib/data/batches.ts`) bit for
  * bit: the same crop rule and the same normalisation table. Where a backend
@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type AugmentParams, normalisationTable, PAD } from "../data/batches.ts";
+import { normalisationTable } from "../data/batches.ts";
 import { type CifarSplit, IMAGE_BYTES } from "../data/cifar.ts";
 import { augmentBatch } from "../ops/mod.ts";
 
@@ -24,55 +24,18 @@ export const IMAGES_PER_TENSOR = 32_768;
 export const DEVICE_IMAGES_MAX = 2 * IMAGES_PER_TENSOR;
 
 /**
- * The plan of a batch for `augmentBatch`: a row `[index, dx, dy, flip]` per
- * example, written into `out` (at least `4 * indices.length` values) or a
- * new array. Without `params` (evaluation) every crop is the whole image.
- * Indices and offsets are checked as `makeBatch` checks them: a plan never
- * points outside the split.
+ * Whether a {@linkcode DeviceImages} can hold a split of `count` images.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { planBatch } from "./device_batches.ts";
- * const plan = planBatch(3, Int32Array.of(2, 0), [{ dx: 0, dy: 8, flip: true }, { dx: 4, dy: 4, flip: false }]);
- * assert.deepEqual(plan, Int32Array.of(2, 0, 8, 1, 0, 4, 4, 0));
- * assert.deepEqual(planBatch(3, Int32Array.of(1)), Int32Array.of(1, 4, 4, 0));
- * assert.throws(() => planBatch(3, Int32Array.of(3)), /Index 3 at batch position 0 is out of range 0\.\.2/);
+ * import { fitsOnDevice } from "./device_batches.ts";
+ * assert.equal(fitsOnDevice(50_000), true); // CIFAR-10's training split
+ * assert.equal(fitsOnDevice(0), false);
  * ```
  */
-export function planBatch(
-  count: number,
-  indices: Int32Array,
-  params?: readonly AugmentParams[],
-  out: Int32Array = new Int32Array(4 * indices.length),
-): Int32Array {
-  const n = indices.length;
-  if (params && params.length !== n) {
-    throw new RangeError(`Got ${params.length} augmentation params, expected ${n} (one per index)`);
-  }
-  if (out.length < 4 * n) {
-    throw new RangeError(`The plan buffer holds ${out.length} values, expected ${4 * n}`);
-  }
-  for (let b = 0; b < n; b++) {
-    const index = indices[b];
-    if (!(index >= 0 && index < count)) {
-      throw new RangeError(`Index ${index} at batch position ${b} is out of range 0..${count - 1}`);
-    }
-    const p = params?.[b];
-    const dx = p ? p.dx : PAD, dy = p ? p.dy : PAD;
-    if (
-      !(Number.isInteger(dx) && Number.isInteger(dy) && dx >= 0 && dx <= 2 * PAD && dy >= 0 && dy <= 2 * PAD)
-    ) {
-      throw new RangeError(
-        `Crop offset (dx ${dx}, dy ${dy}) at batch position ${b} is outside 0..${2 * PAD}`,
-      );
-    }
-    out[4 * b] = index;
-    out[4 * b + 1] = dx;
-    out[4 * b + 2] = dy;
-    out[4 * b + 3] = p?.flip ? 1 : 0;
-  }
-  return out;
+export function fitsOnDevice(count: number): boolean {
+  return count >= 1 && count <= DEVICE_IMAGES_MAX;
 }
 
 /**
@@ -85,13 +48,13 @@ export function planBatch(
  * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs-core";
  * import "@tensorflow/tfjs-backend-cpu";
- * import { makeBatch } from "../data/batches.ts";
- * import { DeviceImages, planBatch } from "./device_batches.ts";
+ * import { makeBatch, planBatch } from "../data/batches.ts";
+ * import { DeviceImages } from "./device_batches.ts";
  * await tf.setBackend("cpu");
  * const split = { images: Uint8Array.from({ length: 2 * 3072 }, (_, i) => i % 251), labels: Uint8Array.of(1, 2), count: 2 };
  * const images = new DeviceImages(split);
  * const params = [{ dx: 1, dy: 7, flip: true }];
- * const x = images.batch(tf.tensor2d(planBatch(2, Int32Array.of(1), params), [1, 4], "int32"));
+ * const x = images.batch(tf.tensor2d(planBatch(split, Int32Array.of(1), { params }), [1, 4], "int32"));
  * assert.deepEqual(x.dataSync(), makeBatch(split, Int32Array.of(1), { augment: true, params }));
  * images.dispose();
  * ```
@@ -110,7 +73,7 @@ export class DeviceImages {
 
   /** Uploads `split`'s images; throws when there are more than {@linkcode DEVICE_IMAGES_MAX}. */
   constructor(split: CifarSplit) {
-    if (split.count < 1 || split.count > DEVICE_IMAGES_MAX) {
+    if (!fitsOnDevice(split.count)) {
       throw new RangeError(
         `A split of ${split.count} images cannot be held on the device (1..${DEVICE_IMAGES_MAX})`,
       );
@@ -133,7 +96,7 @@ export class DeviceImages {
     return [this.lo, this.hi, this.table];
   }
 
-  /** The batch of `plan` (int32 `[n, 4]`, from {@linkcode planBatch}), NHWC `[n, 32, 32, 3]`. */
+  /** The batch of `plan` (int32 `[n, 4]`, from `planBatch`), NHWC `[n, 32, 32, 3]`. */
   batch(plan: tf.Tensor2D): tf.Tensor4D {
     return augmentBatch({ lo: this.lo, hi: this.hi, loImages: this.loImages, table: this.table, plan });
   }

@@ -9,14 +9,14 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../ops/gradients.ts";
-import { drawAugmentParams, labelsOf, makeBatch, normalise } from "../data/batches.ts";
+import { drawAugmentParams, labelsOf, makeBatch, normalise, planBatch } from "../data/batches.ts";
 import { type CifarSplit, IMAGE_BYTES, NUM_CLASSES } from "../data/cifar.ts";
 import type { ResNet20 } from "../models/resnet20.ts";
 import type { Rng } from "../data/rng.ts";
 import type { Sgd } from "./sgd.ts";
 import { LAB2_DEFAULTS } from "./defaults.ts";
 import { EagerStepRunner, type StepRunner } from "./train_step.ts";
-import { DEVICE_IMAGES_MAX, DeviceImages, planBatch } from "./device_batches.ts";
+import { DeviceImages, fitsOnDevice } from "./device_batches.ts";
 import { type CompiledStep, softmaxCrossEntropy, type StepCompiler, stepCompiler } from "../ops/mod.ts";
 
 export {
@@ -311,7 +311,7 @@ export class Evaluator {
    * are wanted or not, or for another split held on the device.
    */
   #compiledFor(split: CifarSplit, withLogits: boolean): { step: CompiledStep; images: DeviceImages | null } {
-    const onDevice = this.#deviceBatches && split.count >= 1 && split.count <= DEVICE_IMAGES_MAX;
+    const onDevice = this.#deviceBatches && fitsOnDevice(split.count);
     const c = this.#compiled;
     if (c && c.withLogits === withLogits && (onDevice ? c.images?.split === split : c.images === null)) {
       return c;
@@ -349,7 +349,7 @@ export class Evaluator {
         const n = Math.min(batchSize, split.count - s);
         const idx = Int32Array.from({ length: n }, (_, i) => s + i);
         const input = batch instanceof Int32Array
-          ? planBatch(split.count, idx, undefined, batch).subarray(0, 4 * n)
+          ? planBatch(split, idx, { out: batch }).subarray(0, 4 * n)
           : normalise(split, idx, { out: batch }).subarray(0, n * IMAGE_BYTES);
         compiled.run([input, labelsOf(split, idx)], [
           { into: preds, byteOffset: 4 * s },

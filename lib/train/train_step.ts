@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../ops/gradients.ts";
-import type { AugmentParams } from "../data/batches.ts";
+import { type AugmentParams, planBatch } from "../data/batches.ts";
 import type { CifarSplit } from "../data/cifar.ts";
 import type { ResNet20 } from "../models/resnet20.ts";
 import {
@@ -21,7 +21,7 @@ import {
   type StepInput,
 } from "../ops/mod.ts";
 import type { Sgd } from "./sgd.ts";
-import { DEVICE_IMAGES_MAX, DeviceImages, planBatch } from "./device_batches.ts";
+import { DeviceImages, fitsOnDevice } from "./device_batches.ts";
 
 /**
  * One optimisation step on a batch: forward in training mode, mean
@@ -269,11 +269,10 @@ export class CompiledStepRunner implements StepRunner {
    * Steps on batches of `split` built on the device: its images uploaded
    * once (the split held before is freed), then each step writes a plan of
    * four integers an example, the labels and the learning rate. Null where
-   * device batches are off or `split` has more than
-   * {@linkcode DEVICE_IMAGES_MAX} images.
+   * device batches are off or `split` does not fit (`fitsOnDevice`).
    */
   deviceStep(split: CifarSplit): DeviceStep | null {
-    if (!this.#deviceBatches || split.count < 1 || split.count > DEVICE_IMAGES_MAX) return null;
+    if (!this.#deviceBatches || !fitsOnDevice(split.count)) return null;
     if (this.#device?.images.split === split) return this.#device.step;
     this.#disposeDevice();
     const images = new DeviceImages(split);
@@ -285,7 +284,7 @@ export class CompiledStepRunner implements StepRunner {
     let plan = new Int32Array(0);
     const step: DeviceStep = (indices, params, labels) => {
       if (plan.length < 4 * indices.length) plan = new Int32Array(4 * indices.length);
-      planBatch(split.count, indices, params, plan);
+      planBatch(split, indices, { params, out: plan });
       this.#lr[0] = this.#sgd.lr;
       compiled.run([plan.subarray(0, 4 * indices.length), labels, this.#lr]);
     };
@@ -299,13 +298,23 @@ export class CompiledStepRunner implements StepRunner {
   }
 
   /**
-   * One step (a real one; two where this batch size was never run, the
-   * recording being one) with the GPU time of each kernel, most first, where
-   * the backend times kernels; undefined elsewhere.
+   * One step of `batch` examples as this runner runs them (from the split
+   * held on the device, its first examples uncropped; else a batch of
+   * zeros uploaded), with the GPU time of each kernel, most first, where
+   * the backend times kernels; undefined elsewhere. A real step (two where
+   * this batch size was never run, the recording being one): the weights
+   * change.
    */
-  profile(images: Float32Array, labels: Int32Array): Promise<KernelTime[]> | undefined {
+  profile(batch: number): Promise<KernelTime[]> | undefined {
     this.#lr[0] = this.#sgd.lr;
-    return this.#compiled.profile?.([images, labels, this.#lr]);
+    const labels = new Int32Array(batch);
+    if (!this.#device) return this.#compiled.profile?.([new Float32Array(batch * 3072), labels, this.#lr]);
+    const { images, compiled } = this.#device;
+    const plan = planBatch(
+      images.split,
+      Int32Array.from({ length: batch }, (_, i) => i % images.split.count),
+    );
+    return compiled.profile?.([plan, labels, this.#lr]);
   }
 
   reset(): void {

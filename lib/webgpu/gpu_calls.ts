@@ -5,9 +5,13 @@
  * and optionally turns every dispatch into an empty one
  * (`dispatchWorkgroups(0, 0, 0)`): the same host work with no GPU work, to
  * time the host side alone. Results computed that way are meaningless.
+ * Optionally it also times each call, and the encoding calls it does not
+ * count (`setPipeline`, `setBindGroup`, pass `end`, `finish`): where a
+ * step's host time goes.
  *
  * For benchmarks and tests: wrapping is global to the process, installed
- * once, and costs a counter increment per call.
+ * once, and costs a counter increment per call (and two clock reads while
+ * timing).
  *
  * @module
  */
@@ -42,6 +46,16 @@ export interface GpuCallCounter {
   reset(): void;
   /** While true, every dispatch runs zero workgroups: host work only. */
   hostOnly: boolean;
+  /** While true, every wrapped call is timed ({@linkcode GpuCallCounter.times}). */
+  timing: boolean;
+  /** Calls and milliseconds of each timed method (by name) since the last reset. */
+  times(): Record<string, CallTime>;
+}
+
+/** How often a method was called and the host time spent in it. */
+export interface CallTime {
+  calls: number;
+  ms: number;
 }
 
 const COUNTED: [string, string, keyof GpuCalls][] = [
@@ -54,6 +68,15 @@ const COUNTED: [string, string, keyof GpuCalls][] = [
   ["GPUBuffer", "mapAsync", "mapAsync"],
   ["GPUCommandEncoder", "beginComputePass", "computePass"],
   ["GPUCommandEncoder", "copyBufferToBuffer", "copy"],
+];
+
+/** Methods timed (while timing) but not counted. */
+const TIMED_ONLY: [string, string][] = [
+  ["GPUDevice", "createCommandEncoder"],
+  ["GPUCommandEncoder", "finish"],
+  ["GPUComputePassEncoder", "setPipeline"],
+  ["GPUComputePassEncoder", "setBindGroup"],
+  ["GPUComputePassEncoder", "end"],
 ];
 
 let installed: GpuCallCounter | null = null;
@@ -90,28 +113,42 @@ export function countGpuCalls(): GpuCallCounter | null {
   const g = globalThis as unknown as Record<string, { prototype: Record<string, unknown> } | undefined>;
   if (!g.GPUQueue || !g.GPUComputePassEncoder) return null;
   let calls = zero();
+  let times: Record<string, CallTime> = {};
   const counter: GpuCallCounter = {
     snapshot: () => ({ ...calls }),
     reset: () => {
       calls = zero();
+      times = {};
     },
     hostOnly: false,
+    timing: false,
+    times: () => structuredClone(times),
   };
-  for (const [cls, method, key] of COUNTED) {
+  /** Wraps `cls.prototype[method]`: counted under `key` (if any), timed while timing. */
+  const wrap = (cls: string, method: string, key?: keyof GpuCalls) => {
     const proto = g[cls]?.prototype;
-    const original = proto?.[method];
-    if (!proto || typeof original !== "function") continue;
+    const original = proto?.[method] as ((...args: unknown[]) => unknown) | undefined;
+    if (!proto || typeof original !== "function") return;
+    // An emptied dispatch while host-only.
+    const call = method === "dispatchWorkgroups"
+      ? (self: unknown, args: unknown[]) => original.apply(self, counter.hostOnly ? [0, 0, 0] : args)
+      : (self: unknown, args: unknown[]) => original.apply(self, args);
     proto[method] = function (this: unknown, ...args: unknown[]) {
-      calls[key]++;
-      return original.apply(this, args);
+      if (key) calls[key]++;
+      if (!counter.timing) return call(this, args);
+      const t0 = performance.now();
+      try {
+        return call(this, args);
+      } finally {
+        const t = times[method] ??= { calls: 0, ms: 0 };
+        t.calls++;
+        t.ms += performance.now() - t0;
+      }
     };
-  }
-  const pass = g.GPUComputePassEncoder!.prototype;
-  const dispatch = pass.dispatchWorkgroups as (x: number, y?: number, z?: number) => void;
-  pass.dispatchWorkgroups = function (this: unknown, x: number, y = 1, z = 1) {
-    calls.dispatch++;
-    return counter.hostOnly ? dispatch.call(this, 0, 0, 0) : dispatch.call(this, x, y, z);
   };
+  for (const [cls, method, key] of COUNTED) wrap(cls, method, key);
+  wrap("GPUComputePassEncoder", "dispatchWorkgroups", "dispatch");
+  for (const [cls, method] of TIMED_ONLY) wrap(cls, method);
   installed = counter;
   return counter;
 }

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import type { CifarSplit } from "../../lib/data/cifar.ts";
-import { drawAugmentParams, labelsOf, makeBatch, MEAN, normalise, PAD, STD } from "../../lib/data/batches.ts";
+import {
+  drawAugmentParams,
+  labelsOf,
+  makeBatch,
+  MEAN,
+  normalise,
+  PAD,
+  planBatch,
+  STD,
+} from "../../lib/data/batches.ts";
 import { Rng } from "../../lib/data/rng.ts";
 
 /** NHWC offset of pixel (y, x), channel c, of batch image b. */
@@ -209,4 +218,39 @@ Deno.test("labelsOf() gathers int32 labels", () => {
   assert.ok(y instanceof Int32Array);
   assert.deepEqual([...y], [1, 0, 3]);
   assert.throws(() => labelsOf(s, [12]), RangeError);
+});
+
+Deno.test("planBatch() writes a row per example; no params means the whole image", () => {
+  const out = new Int32Array(12).fill(-1);
+  planBatch(split(5), Int32Array.of(4, 0), {
+    params: [{ dx: 8, dy: 0, flip: true }, { dx: 3, dy: 5, flip: false }],
+    out,
+  });
+  assert.deepEqual(out, Int32Array.of(4, 8, 0, 1, 0, 3, 5, 0, -1, -1, -1, -1), "the rest of out untouched");
+  assert.deepEqual(planBatch(split(5), Int32Array.of(2, 2)), Int32Array.of(2, 4, 4, 0, 2, 4, 4, 0));
+});
+
+Deno.test("planBatch() refuses what would point outside the split or the padded image", () => {
+  const ok = { dx: 0, dy: 0, flip: false };
+  for (const index of [-1, 5, 1e9]) {
+    assert.throws(
+      () => planBatch(split(5), Int32Array.of(0, index)),
+      new RegExp(`Index ${index} at batch position 1`),
+    );
+  }
+  for (const bad of [{ dx: 9, dy: 0 }, { dx: 0, dy: -1 }, { dx: 0.5, dy: 0 }, { dx: NaN, dy: 0 }]) {
+    assert.throws(
+      () => planBatch(split(5), Int32Array.of(1), { params: [{ ...ok, ...bad }] }),
+      /Crop offset .* at batch position 0 is outside 0\.\.8/,
+      JSON.stringify(bad),
+    );
+  }
+  assert.throws(
+    () => planBatch(split(5), Int32Array.of(1, 2), { params: [ok] }),
+    /Got 1 augmentation params, expected 2/,
+  );
+  assert.throws(
+    () => planBatch(split(5), Int32Array.of(1, 2), { out: new Int32Array(7) }),
+    /holds 7 values, expected 8/,
+  );
 });

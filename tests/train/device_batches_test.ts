@@ -2,14 +2,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type { CifarSplit } from "../../lib/data/cifar.ts";
-import { type AugmentParams, drawAugmentParams, makeBatch } from "../../lib/data/batches.ts";
+import { type AugmentParams, drawAugmentParams, makeBatch, planBatch } from "../../lib/data/batches.ts";
 import { Rng } from "../../lib/data/rng.ts";
-import {
-  DEVICE_IMAGES_MAX,
-  DeviceImages,
-  IMAGES_PER_TENSOR,
-  planBatch,
-} from "../../lib/train/device_batches.ts";
+import { DEVICE_IMAGES_MAX, DeviceImages, IMAGES_PER_TENSOR } from "../../lib/train/device_batches.ts";
 
 await tf.setBackend("cpu");
 
@@ -22,39 +17,10 @@ function split(count: number, bytes = new Uint8Array(count * 3072)): CifarSplit 
 /** The batch `images` builds for `indices` and `params`, downloaded. */
 function deviceBatch(images: DeviceImages, indices: Int32Array, params?: AugmentParams[]): Float32Array {
   return tf.tidy(() => {
-    const plan = tf.tensor2d(planBatch(images.split.count, indices, params), [indices.length, 4], "int32");
+    const plan = tf.tensor2d(planBatch(images.split, indices, { params }), [indices.length, 4], "int32");
     return images.batch(plan).dataSync() as Float32Array;
   });
 }
-
-Deno.test("planBatch writes a row per example; no params means the whole image", () => {
-  const out = new Int32Array(12).fill(-1);
-  planBatch(5, Int32Array.of(4, 0), [{ dx: 8, dy: 0, flip: true }, { dx: 3, dy: 5, flip: false }], out);
-  assert.deepEqual(out, Int32Array.of(4, 8, 0, 1, 0, 3, 5, 0, -1, -1, -1, -1), "the rest of out untouched");
-  assert.deepEqual(planBatch(5, Int32Array.of(2, 2)), Int32Array.of(2, 4, 4, 0, 2, 4, 4, 0));
-});
-
-Deno.test("planBatch refuses what would point outside the split or the padded image", () => {
-  const ok = { dx: 0, dy: 0, flip: false };
-  for (const index of [-1, 5, 1e9]) {
-    assert.throws(
-      () => planBatch(5, Int32Array.of(0, index)),
-      new RegExp(`Index ${index} at batch position 1`),
-    );
-  }
-  for (const bad of [{ dx: 9, dy: 0 }, { dx: 0, dy: -1 }, { dx: 0.5, dy: 0 }, { dx: NaN, dy: 0 }]) {
-    assert.throws(
-      () => planBatch(5, Int32Array.of(1), [{ ...ok, ...bad }]),
-      /Crop offset .* at batch position 0 is outside 0\.\.8/,
-      JSON.stringify(bad),
-    );
-  }
-  assert.throws(() => planBatch(5, Int32Array.of(1, 2), [ok]), /Got 1 augmentation params, expected 2/);
-  assert.throws(
-    () => planBatch(5, Int32Array.of(1, 2), undefined, new Int32Array(7)),
-    /holds 7 values, expected 8/,
-  );
-});
 
 Deno.test("DeviceImages builds makeBatch's batches bit for bit, augmented and whole", () => {
   const s = split(6);

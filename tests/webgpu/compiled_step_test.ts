@@ -253,6 +253,10 @@ Deno.test(
       step,
       "the split stays on the GPU",
     );
+    // The kernel profile times the step the runner runs: the device step, already recorded for 2.
+    const times = await (compiled.runner as CompiledStepRunner).profile(2);
+    assert.ok(times?.some((t) => t.kernel === "augmentBatch"), times?.map((t) => t.kernel).join());
+    assert.equal((compiled.runner as CompiledStepRunner).recordings, 2, "no new recording for the profile");
     dispose(eager, compiled);
   },
 );

@@ -15,8 +15,8 @@ import {
   shortcutA,
 } from "../../lib/ops/mod.ts";
 import { Rng } from "../../lib/data/rng.ts";
-import { drawAugmentParams, makeBatch, normalisationTable } from "../../lib/data/batches.ts";
-import { DeviceImages, planBatch } from "../../lib/train/device_batches.ts";
+import { drawAugmentParams, makeBatch, normalisationTable, planBatch } from "../../lib/data/batches.ts";
+import { DeviceImages } from "../../lib/train/device_batches.ts";
 import { selectBackend } from "../../lib/runtime/backend.ts";
 import { assertClose, gpuTest, onBoth, random } from "./helpers.ts";
 
@@ -190,7 +190,7 @@ Deno.test(
         const hi = tf.tensor1d(words.subarray(3 * 768), "int32");
         const table = tf.tensor1d(normalisationTable());
         const plan = (p?: typeof params) =>
-          tf.tensor2d(planBatch(count, indices, p), [indices.length, 4], "int32");
+          tf.tensor2d(planBatch(split, indices, { params: p }), [indices.length, 4], "int32");
         return [
           augmentBatch({ lo, hi, loImages: 3, table, plan: plan(params) }),
           augmentBatch({ lo, hi, loImages: 3, table, plan: plan() }),
@@ -218,7 +218,7 @@ Deno.test(
     // The first and last image of each tensor.
     const indices = Int32Array.of(count - 1, 0, images.loImages, images.loImages - 1);
     const params = drawAugmentParams(indices.length, new Rng(15));
-    const x = images.batch(tf.tensor2d(planBatch(count, indices, params), [indices.length, 4], "int32"));
+    const x = images.batch(tf.tensor2d(planBatch(split, indices, { params }), [indices.length, 4], "int32"));
     assert.deepEqual(await x.data(), makeBatch(split, indices, { augment: true, params }));
     tf.dispose(x);
     images.dispose();
