@@ -15,7 +15,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { NUM_CLASSES } from "../data/cifar.ts";
-import { addRelu, batchNormRunningUpdate, batchNormTrain, globalAvgPool, shortcutA } from "../ops/mod.ts";
+import { addRelu, batchNormRunningUpdateAll, batchNormTrain, globalAvgPool, shortcutA } from "../ops/mod.ts";
 import { Rng } from "../data/rng.ts";
 import { defaultBound, uniformInit } from "./init.ts";
 import { checkStateDict, type StateDict, type TensorSpec } from "../formats/state_dict.ts";
@@ -45,6 +45,14 @@ interface BatchNorm {
   runningVar: tf.Variable;
   /** `num_batches_tracked`, kept on the host: it is an int64 in PyTorch. */
   tracked: { value: number };
+}
+
+/** A batch norm's statistics over one training batch (`count` values a channel). */
+interface BatchStats {
+  bn: BatchNorm;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+  count: number;
 }
 
 interface Block {
@@ -192,12 +200,15 @@ export class ResNet20 {
    * it once per optimisation step); in eval mode it uses the running ones.
    */
   forward(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    let h = this.#bnApply(this.#conv2d(x, this.#conv1, 1), this.#bn1, training, true);
+    // Training: the batch statistics of every batch norm, for their running averages.
+    const stats: BatchStats[] | null = training ? [] : null;
+    let h = this.#bnApply(this.#conv2d(x, this.#conv1, 1), this.#bn1, stats, true);
     for (const b of this.#blocks) {
-      const y = this.#bnApply(this.#conv2d(h, b.conv1, b.stride), b.bn1, training, true);
-      const z = this.#bnApply(this.#conv2d(y, b.conv2, 1), b.bn2, training, false);
+      const y = this.#bnApply(this.#conv2d(h, b.conv1, b.stride), b.bn1, stats, true);
+      const z = this.#bnApply(this.#conv2d(y, b.conv2, 1), b.bn2, stats, false);
       h = addRelu(z, b.pad ? shortcutA(h, z.shape[3]) : h);
     }
+    if (stats) this.#updateRunning(stats);
     const pooled = globalAvgPool(h);
     return tf.add(tf.matMul(pooled, this.#linearW), this.#linearB);
   }
@@ -279,9 +290,12 @@ export class ResNet20 {
     return tf.conv2d(x, w as tf.Tensor4D, stride, [[0, 0], [1, 1], [1, 1], [0, 0]]);
   }
 
-  /** Batch norm, then ReLU when `relu` is set. */
-  #bnApply(x: tf.Tensor4D, bn: BatchNorm, training: boolean, relu: boolean): tf.Tensor4D {
-    if (!training) {
+  /**
+   * Batch norm, then ReLU when `relu` is set: on the running averages, or
+   * (training) on the batch's statistics, which go into `stats`.
+   */
+  #bnApply(x: tf.Tensor4D, bn: BatchNorm, stats: BatchStats[] | null, relu: boolean): tf.Tensor4D {
+    if (!stats) {
       const y = tf.batchNorm4d(
         x,
         bn.runningMean as tf.Tensor1D,
@@ -299,19 +313,29 @@ export class ResNet20 {
       BN_EPS,
       relu,
     );
-    tf.tidy(() => {
-      const [runningMean, runningVar] = batchNormRunningUpdate(
-        bn.runningMean as tf.Tensor1D,
-        bn.runningVar as tf.Tensor1D,
-        mean,
-        variance,
-        { momentum: BN_MOMENTUM, count: x.size / x.shape[3] },
-      );
-      bn.runningMean.assign(runningMean);
-      bn.runningVar.assign(runningVar);
-    });
-    bn.tracked.value += 1;
+    stats.push({ bn, mean, variance, count: x.size / x.shape[3] });
     return y;
+  }
+
+  /** Every batch norm's running averages from its batch statistics, in one op. */
+  #updateRunning(stats: readonly BatchStats[]): void {
+    tf.tidy(() => {
+      const next = batchNormRunningUpdateAll(
+        stats.map(({ bn, mean, variance, count }) => ({
+          runningMean: bn.runningMean as tf.Tensor1D,
+          runningVar: bn.runningVar as tf.Tensor1D,
+          mean,
+          variance,
+          count,
+        })),
+        BN_MOMENTUM,
+      );
+      stats.forEach(({ bn }, i) => {
+        bn.runningMean.assign(next[i][0]);
+        bn.runningVar.assign(next[i][1]);
+        bn.tracked.value += 1;
+      });
+    });
   }
 
   #conv(name: string, rng: Rng, cin: number, cout: number): tf.Variable {

@@ -3,7 +3,9 @@
  * PyTorch's rule: `running = (1 - momentum) * running + momentum * batch`,
  * the batch variance made unbiased (`* n / (n - 1)`, `n` values per channel)
  * first. A backend that registers {@linkcode BN_RUNNING_KERNEL} updates both
- * averages in one kernel, where the plain tfjs ops below take seven.
+ * averages in one kernel, where the plain tfjs ops below take seven; one
+ * that registers {@linkcode BN_RUNNING_ALL_KERNEL} updates every batch norm
+ * of a model's forward pass in one call ({@linkcode batchNormRunningUpdateAll}).
  *
  * @module
  */
@@ -16,6 +18,14 @@ import { onBackend } from "./kernel_dispatch.ts";
  * runningVar]` updated, in the reference's order of float32 operations.
  */
 export const BN_RUNNING_KERNEL = "BatchNormRunningUpdate";
+
+/**
+ * Kernel: inputs `{rm0, rv0, m0, v0, rm1, ...}` (each batch norm's
+ * running mean and variance, batch mean and variance), attrs `{momentum,
+ * counts}` (`counts[i]` the values per channel of batch norm `i`) ->
+ * `[rm0, rv0, rm1, rv1, ...]` updated as {@linkcode BN_RUNNING_KERNEL}'s.
+ */
+export const BN_RUNNING_ALL_KERNEL = "BatchNormRunningUpdateAll";
 
 /** The update's constants. */
 export interface BatchNormRunningAttrs {
@@ -65,4 +75,61 @@ export function batchNormRunningUpdate(
       tf.add(tf.mul(runningVar, 1 - m), tf.mul(unbiased, m)),
     ];
   });
+}
+
+/** One batch norm's statistics, for {@linkcode batchNormRunningUpdateAll}. */
+export interface RunningUpdate {
+  runningMean: tf.Tensor1D;
+  runningVar: tf.Tensor1D;
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+  /** Values per channel the batch statistics came from (`N*H*W`). */
+  count: number;
+}
+
+/**
+ * {@linkcode batchNormRunningUpdate} of several batch norms: one
+ * {@linkcode BN_RUNNING_ALL_KERNEL} call where the backend has it, else one
+ * update each. Returns each one's `[runningMean, runningVar]`, in order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { batchNormRunningUpdateAll } from "./batch_norm_running.ts";
+ * await tf.setBackend("cpu");
+ * const [[m0], [, v1]] = batchNormRunningUpdateAll([
+ *   { runningMean: tf.tensor1d([0]), runningVar: tf.tensor1d([1]), mean: tf.tensor1d([2]), variance: tf.tensor1d([4]), count: 2 },
+ *   { runningMean: tf.tensor1d([0]), runningVar: tf.tensor1d([0]), mean: tf.tensor1d([0]), variance: tf.tensor1d([3]), count: 4 },
+ * ], 0.5);
+ * assert.equal(m0.dataSync()[0], 1);
+ * assert.equal(v1.dataSync()[0], 2); // 0.5 * 3 * 4 / 3
+ * ```
+ */
+export function batchNormRunningUpdateAll(
+  updates: readonly RunningUpdate[],
+  momentum: number,
+): [tf.Tensor1D, tf.Tensor1D][] {
+  if (updates.length > 0 && onBackend(BN_RUNNING_ALL_KERNEL)) {
+    const inputs: tf.NamedTensorMap = {};
+    updates.forEach((u, i) => {
+      Object.assign(inputs, {
+        [`rm${i}`]: u.runningMean,
+        [`rv${i}`]: u.runningVar,
+        [`m${i}`]: u.mean,
+        [`v${i}`]: u.variance,
+      });
+    });
+    const counts = updates.map((u) => u.count);
+    const out = tf.engine().runKernel(
+      BN_RUNNING_ALL_KERNEL,
+      inputs,
+      { momentum, counts } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor1D[];
+    return updates.map((_, i) => [out[2 * i], out[2 * i + 1]]);
+  }
+  return updates.map((u) =>
+    batchNormRunningUpdate(u.runningMean, u.runningVar, u.mean, u.variance, { momentum, count: u.count })
+  );
 }

@@ -25,7 +25,10 @@ export {
 export {
   type BatchNormRunningAttrs,
   batchNormRunningUpdate,
+  batchNormRunningUpdateAll,
+  BN_RUNNING_ALL_KERNEL,
   BN_RUNNING_KERNEL,
+  type RunningUpdate,
 } from "./batch_norm_running.ts";
 export { ADD_RELU_KERNEL, addRelu, SHORTCUT_GRAD_KERNEL, SHORTCUT_KERNEL, shortcutA } from "./residual.ts";
 export { onBackend, registerGradientOnce } from "./kernel_dispatch.ts";

@@ -2,7 +2,8 @@
  * WebGPU kernels for training-mode batch norm (`lib/ops/batch_norm_train.ts`)
  * on NHWC data and for the running-average update: three dispatches each
  * way where tfjs's ops take about ten forward (transposes for the
- * reductions, moments, normalisation) and twenty backward.
+ * reductions, moments, normalisation) and twenty backward; the running
+ * averages of several batch norms a dispatch, in place in compiled steps.
  *
  * Statistics over the `R = N*H*W` rows of each channel:
  * 1. tiles of rows: each thread sums one channel over one tile, shifted by
@@ -20,12 +21,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import {
   type BatchNormRunningAttrs,
+  BN_RUNNING_ALL_KERNEL,
   BN_RUNNING_KERNEL,
   BN_TRAIN_GRAD_KERNEL,
   BN_TRAIN_KERNEL,
 } from "../ops/mod.ts";
 import { WEBGPU_BACKEND } from "./backend_internals.ts";
-import { f32, grid, type KernelRunner, u32, wgsl, type WgslKernel } from "./program.ts";
+import { f32, grid, type KernelRunner, perSlot, slotsFor, u32, wgsl, type WgslKernel } from "./program.ts";
 
 /** Threads per workgroup of the per-channel passes (x: channels). */
 const CHANNEL_GROUP = 64;
@@ -206,18 +208,42 @@ export const bnGradInputReluWgsl: WgslKernel = bnGradInputWgsl(true);
 /** Pass 3 backward without a ReLU. */
 export const bnGradInputPlainWgsl: WgslKernel = bnGradInputWgsl(false);
 
-/** `running = running (1 - m) + batch m`, the variance made unbiased first. */
-export const bnRunningWgsl: WgslKernel = wgsl("bnRunning", {
-  inputs: ["runningMean", "runningVar", "mean", "variance"],
-  outputs: ["meanOut", "varOut"],
-  uniforms: "size : u32, keep : f32, momentum : f32, unbias : f32",
-  workgroup: CHANNEL_GROUP,
-  body: `
+/**
+ * `running = running (1 - m) + batch m`, the variance made unbiased first,
+ * for `k` batch norms in one dispatch (batch norm `z` at `gid.z`, one thread
+ * a channel). In place, the running averages are written over.
+ */
+export function bnRunningWgsl(k: number): WgslKernel {
+  const slots = Array.from({ length: k }, (_, z) => z);
+  return wgsl(`bnRunning${k}`, {
+    inputs: slots.flatMap((z) => [`rm${z}`, `rv${z}`, `m${z}`, `v${z}`]),
+    outputs: slots.flatMap((z) => [`rmOut${z}`, `rvOut${z}`]),
+    uniforms: ["keep : f32", "momentum : f32", ...slots.map((z) => `size${z} : u32, unbias${z} : f32`)].join(
+      ", ",
+    ),
+    workgroup: CHANNEL_GROUP,
+    body: `
   let c = gid.x;
-  if (c >= u.size) { return; }
-  meanOut[c] = runningMean[c] * u.keep + mean[c] * u.momentum;
-  varOut[c] = runningVar[c] * u.keep + (variance[c] * u.unbias) * u.momentum;`,
-});
+  ${
+      perSlot(k, (z) => `
+      if (c < u.size${z}) {
+        rmOut${z}[c] = rm${z}[c] * u.keep + m${z}[c] * u.momentum;
+        rvOut${z}[c] = rv${z}[c] * u.keep + (v${z}[c] * u.unbias${z}) * u.momentum;
+      }`)
+    }`,
+    inPlace: Object.fromEntries(slots.flatMap((z) => [[`rmOut${z}`, `rm${z}`], [`rvOut${z}`, `rv${z}`]])),
+  });
+}
+
+/** Batch norms whose running averages one dispatch updates: six buffers each. */
+export function bnRunningSlots(limits: { maxStorageBuffersPerShaderStage: number }): number {
+  return slotsFor(limits, 6);
+}
+
+/** The running-average kernels for 1 to `slots` batch norms a dispatch. */
+export function bnRunningKernels(slots: number): WgslKernel[] {
+  return Array.from({ length: slots }, (_, k) => bnRunningWgsl(k + 1));
+}
 
 /** Every WGSL kernel of this file, to compile at startup. */
 export const BATCH_NORM_WGSL: readonly WgslKernel[] = [
@@ -230,7 +256,6 @@ export const BATCH_NORM_WGSL: readonly WgslKernel[] = [
   bnGradMergeWgsl,
   bnGradInputReluWgsl,
   bnGradInputPlainWgsl,
-  bnRunningWgsl,
 ];
 
 /** Rows, channels and tiling of an NHWC tensor. */
@@ -331,17 +356,66 @@ export function batchNormKernels(runnerOf: (backend: object) => KernelRunner): t
       kernelName: BN_RUNNING_KERNEL,
       backendName,
       kernelFunc: ({ inputs, attrs, backend }) => {
-        const runner = runnerOf(backend);
         const { runningMean, runningVar, mean, variance } = inputs as Record<string, tf.TensorInfo>;
         const { momentum, count } = attrs as unknown as BatchNormRunningAttrs;
-        const c = mean.shape[0];
-        return runner.run(bnRunningWgsl, {
-          inputs: [runningMean, runningVar, mean, variance],
-          outputs: [{ shape: [c], dtype: "float32" }, { shape: [c], dtype: "float32" }],
-          uniforms: [...u32(c), f32(1 - momentum), f32(momentum), f32(count / Math.max(count - 1, 1))],
-          workgroups: [Math.ceil(c / CHANNEL_GROUP), 1, 1],
-        });
+        return runningUpdates(
+          runnerOf(backend),
+          [{ runningMean, runningVar, mean, variance, count }],
+          momentum,
+        );
+      },
+    },
+    {
+      kernelName: BN_RUNNING_ALL_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const named = inputs as Record<string, tf.TensorInfo>;
+        const { momentum, counts } = attrs as unknown as { momentum: number; counts: number[] };
+        const updates = counts.map((count, i) => ({
+          runningMean: named[`rm${i}`],
+          runningVar: named[`rv${i}`],
+          mean: named[`m${i}`],
+          variance: named[`v${i}`],
+          count,
+        }));
+        return runningUpdates(runnerOf(backend), updates, momentum);
       },
     },
   ];
+}
+
+/** One batch norm's running-average update, as the kernels take it. */
+interface Update {
+  runningMean: tf.TensorInfo;
+  runningVar: tf.TensorInfo;
+  mean: tf.TensorInfo;
+  variance: tf.TensorInfo;
+  count: number;
+}
+
+/**
+ * The running averages of every update, {@linkcode bnRunningSlots} a
+ * dispatch: `[mean0, var0, mean1, var1, ...]`.
+ */
+function runningUpdates(runner: KernelRunner, updates: readonly Update[], momentum: number): tf.TensorInfo[] {
+  const out: tf.TensorInfo[] = [];
+  const slots = bnRunningSlots(runner.limits);
+  for (let first = 0; first < updates.length; first += slots) {
+    const chunk = updates.slice(first, first + slots);
+    const channels = Math.max(...chunk.map((u) => u.mean.shape[0]));
+    out.push(...runner.run(bnRunningWgsl(chunk.length), {
+      inputs: chunk.flatMap((u) => [u.runningMean, u.runningVar, u.mean, u.variance]),
+      outputs: chunk.flatMap((u) => {
+        const channels = { shape: u.mean.shape, dtype: "float32" as const };
+        return [channels, channels];
+      }),
+      uniforms: [
+        f32(1 - momentum),
+        f32(momentum),
+        ...chunk.flatMap((u) => [...u32(u.mean.shape[0]), f32(u.count / Math.max(u.count - 1, 1))]),
+      ],
+      workgroups: [Math.ceil(channels / CHANNEL_GROUP), 1, chunk.length],
+    }));
+  }
+  return out;
 }

@@ -2,8 +2,10 @@
  * WebGPU kernels for the element-wise ops of `lib/ops/`: a residual block's
  * `relu(a + b)`, ReLU's gradient, the option-A shortcut and its gradient,
  * and the SGD-momentum update. Each is one dispatch where tfjs's plain ops
- * take two to six (reshape, slice, pad, step, multiply, ...). One thread per
- * output value; float32 throughout, in the reference's order of operations.
+ * take two to six (reshape, slice, pad, step, multiply, ...); SGD updates
+ * several parameters a dispatch where the device binds enough buffers, and
+ * has an in-place form for compiled steps. One thread per output value;
+ * float32 throughout, in the reference's order of operations.
  *
  * @module
  */
@@ -11,13 +13,24 @@ import * as tf from "@tensorflow/tfjs-core";
 import {
   ADD_RELU_KERNEL,
   RELU_GRAD_KERNEL,
+  SGD_MOMENTUM_ALL_KERNEL,
   SGD_MOMENTUM_KERNEL,
   type SgdMomentumAttrs,
   SHORTCUT_GRAD_KERNEL,
   SHORTCUT_KERNEL,
 } from "../ops/mod.ts";
 import { WEBGPU_BACKEND } from "./backend_internals.ts";
-import { f32, grid, type KernelRunner, u32, wgsl, type WgslKernel } from "./program.ts";
+import {
+  f32,
+  grid,
+  type KernelRunner,
+  perSlot,
+  slotsFor,
+  u32,
+  wgsl,
+  type WgslKernel,
+  WORKGROUP,
+} from "./program.ts";
 
 /** The option-A shortcut's geometry, the same for its forward and gradient kernels. */
 const SHORTCUT_UNIFORMS = "size : u32, h : u32, w : u32, c : u32, oh : u32, ow : u32, oc : u32, before : u32";
@@ -79,26 +92,52 @@ export const shortcutGradWgsl: WgslKernel = wgsl("shortcutAGrad", {
   dx[i] = v;`,
 });
 
-/** `d = g + wd p; buf' = m buf + d; p' = p - lr buf'` (PyTorch's SGD). */
-export const sgdWgsl: WgslKernel = wgsl("sgdMomentum", {
-  inputs: ["p", "g", "buf", "lr"],
-  outputs: ["pOut", "bufOut"],
-  uniforms: "size : u32, momentum : f32, weightDecay : f32",
-  linear: true,
-  body: `
-  let d = g[i] + u.weightDecay * p[i];
-  let nb = u.momentum * buf[i] + d;
-  bufOut[i] = nb;
-  pOut[i] = p[i] - lr[0] * nb;`,
-});
+/**
+ * Parameters one SGD dispatch updates on a device with `limits`: each binds
+ * five buffers (parameter, gradient, buffer in; parameter, buffer out), the
+ * learning rate one more.
+ */
+export function sgdSlots(limits: { maxStorageBuffersPerShaderStage: number }): number {
+  return slotsFor(limits, 5, 1);
+}
 
-/** Every WGSL kernel of this file, to compile at startup. */
+/**
+ * `d = g + wd p; buf' = m buf + d; p' = p - lr buf'` (PyTorch's SGD) for `k`
+ * parameters in one dispatch: parameter `z` in workgroup row `z`, one thread a
+ * value. In place, each parameter and buffer is written over.
+ */
+export function sgdWgsl(k: number): WgslKernel {
+  const slots = Array.from({ length: k }, (_, z) => z);
+  return wgsl(`sgdMomentum${k}`, {
+    inputs: [...slots.flatMap((z) => [`p${z}`, `g${z}`, `b${z}`]), "lr"],
+    outputs: slots.flatMap((z) => [`pOut${z}`, `bOut${z}`]),
+    uniforms: ["momentum : f32", "weightDecay : f32", ...slots.map((z) => `size${z} : u32`)].join(", "),
+    body: `
+  let i = gid.x + gid.y * nwg.x * ${WORKGROUP}u;
+  ${
+      perSlot(k, (z) => `
+      if (i < u.size${z}) {
+        let d = g${z}[i] + u.weightDecay * p${z}[i];
+        let nb = u.momentum * b${z}[i] + d;
+        bOut${z}[i] = nb;
+        pOut${z}[i] = p${z}[i] - lr[0] * nb;
+      }`)
+    }`,
+    inPlace: Object.fromEntries(slots.flatMap((z) => [[`pOut${z}`, `p${z}`], [`bOut${z}`, `b${z}`]])),
+  });
+}
+
+/** The SGD kernels for 1 to `slots` parameters a dispatch. */
+export function sgdKernels(slots: number): WgslKernel[] {
+  return Array.from({ length: slots }, (_, k) => sgdWgsl(k + 1));
+}
+
+/** Every WGSL kernel of this file but SGD's ({@linkcode sgdKernels}), to compile at startup. */
 export const ELEMENTWISE_WGSL: readonly WgslKernel[] = [
   addReluWgsl,
   reluGradWgsl,
   shortcutWgsl,
   shortcutGradWgsl,
-  sgdWgsl,
 ];
 
 const size = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape);
@@ -186,16 +225,63 @@ export function elementwiseKernels(runnerOf: (backend: object) => KernelRunner):
       kernelName: SGD_MOMENTUM_KERNEL,
       backendName,
       kernelFunc: ({ inputs, attrs, backend }) => {
-        const runner = runnerOf(backend);
         const { param, grad, buffer, lr } = inputs as Record<string, tf.TensorInfo>;
-        const { momentum, weightDecay } = attrs as unknown as SgdMomentumAttrs;
-        return runner.run(sgdWgsl, {
-          inputs: [param, grad, buffer, lr],
-          outputs: [{ shape: param.shape, dtype: "float32" }, { shape: param.shape, dtype: "float32" }],
-          uniforms: [...u32(size(param)), f32(momentum), f32(weightDecay)],
-          workgroups: grid(size(param)),
-        });
+        const [p, b] = sgd(
+          runnerOf(backend),
+          [[param, grad, buffer]],
+          lr,
+          attrs as unknown as SgdMomentumAttrs,
+        );
+        return [p[0], b[0]];
+      },
+    },
+    {
+      kernelName: SGD_MOMENTUM_ALL_KERNEL,
+      backendName,
+      kernelFunc: ({ inputs, attrs, backend }) => {
+        const named = inputs as Record<string, tf.TensorInfo>;
+        const triples: [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo][] = [];
+        for (let i = 0; `p${i}` in named; i++) triples.push([named[`p${i}`], named[`g${i}`], named[`b${i}`]]);
+        const [params, buffers] = sgd(
+          runnerOf(backend),
+          triples,
+          named.lr,
+          attrs as unknown as SgdMomentumAttrs,
+        );
+        return [...params, ...buffers];
       },
     },
   ];
+}
+
+/**
+ * SGD of every `[param, grad, buffer]`, {@linkcode sgdSlots} parameters a
+ * dispatch: the new params and buffers, in order.
+ */
+function sgd(
+  runner: KernelRunner,
+  triples: readonly (readonly [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo])[],
+  lr: tf.TensorInfo,
+  { momentum, weightDecay }: SgdMomentumAttrs,
+): [tf.TensorInfo[], tf.TensorInfo[]] {
+  const params: tf.TensorInfo[] = [], buffers: tf.TensorInfo[] = [];
+  const slots = sgdSlots(runner.limits);
+  for (let first = 0; first < triples.length; first += slots) {
+    const chunk = triples.slice(first, first + slots);
+    const largest = Math.max(...chunk.map(([p]) => size(p)));
+    const [x, y] = grid(largest);
+    const out = runner.run(sgdWgsl(chunk.length), {
+      inputs: [...chunk.flat(), lr],
+      outputs: chunk.flatMap((
+        [p],
+      ) => [{ shape: p.shape, dtype: "float32" }, { shape: p.shape, dtype: "float32" }]),
+      uniforms: [f32(momentum), f32(weightDecay), ...u32(...chunk.map(([p]) => size(p)))],
+      workgroups: [x, y, chunk.length],
+    });
+    for (let z = 0; z < chunk.length; z++) {
+      params.push(out[2 * z]);
+      buffers.push(out[2 * z + 1]);
+    }
+  }
+  return [params, buffers];
 }

@@ -2,15 +2,19 @@
  * The WebGPU plugin: tfjs-backend-webgpu with a cheaper host path and WGSL
  * kernels for the ops of `lib/ops/`.
  *
+ * - The device (`device.ts`): tfjs's, binding more storage buffers a kernel
+ *   where the adapter can, so that one dispatch updates several parameters
+ *   (SGD) or batch norms' running averages.
  * - The host path (`host_path.ts`): one uniform arena written per submit,
  *   scalar constants cached on the GPU, uploads by `queue.writeBuffer` into
  *   pooled buffers, bind groups reused. In Deno every `writeBuffer` and every
  *   buffer creation allocates and queries the driver's memory budget; a
  *   ResNet20 step made ~1,200 of the one and ~180 of the other.
- * - Fused kernels (`elementwise_kernels.ts`, `batch_norm_kernels.ts`) for
- *   training batch norm (ReLU fused, running averages), `relu(a + b)`,
- *   ReLU's gradient, the option-A shortcut and the SGD-momentum update:
- *   ~335 dispatches a ResNet20 step instead of ~1,200.
+ * - Fused kernels (`elementwise_kernels.ts`, `batch_norm_kernels.ts`,
+ *   `loss_kernels.ts`) for training batch norm (ReLU fused, running
+ *   averages), `relu(a + b)`, ReLU's gradient, the option-A shortcut, the
+ *   SGD-momentum update and softmax cross-entropy: ~250 dispatches a
+ *   ResNet20 step instead of ~1,200.
  * - Training batches built on the GPU (`augment_kernels.ts`) from the
  *   images kept there as bytes: crop, flip and normalisation in one kernel.
  * - The convolution's weight gradient (`conv_kernels.ts`) split over tiles
@@ -29,11 +33,13 @@ import { registerStepCompiler } from "../ops/compiled_step.ts";
 import { WebGpuCompiledStep } from "./compiled_step.ts";
 import { WEBGPU_BACKEND, type WebGpuBackend } from "./backend_internals.ts";
 import { AUGMENT_WGSL, augmentKernels } from "./augment_kernels.ts";
-import { BATCH_NORM_WGSL, batchNormKernels } from "./batch_norm_kernels.ts";
+import { BATCH_NORM_WGSL, batchNormKernels, bnRunningKernels, bnRunningSlots } from "./batch_norm_kernels.ts";
 import { CONV_WGSL, convFilterGradKernel } from "./conv_kernels.ts";
-import { ELEMENTWISE_WGSL, elementwiseKernels } from "./elementwise_kernels.ts";
+import { ELEMENTWISE_WGSL, elementwiseKernels, sgdKernels, sgdSlots } from "./elementwise_kernels.ts";
 import { type HostPath, installHostPath } from "./host_path.ts";
+import { LOSS_WGSL, lossKernels } from "./loss_kernels.ts";
 import { KernelRunner } from "./program.ts";
+import { requestOwnDevice } from "./device.ts";
 
 export { WEBGPU_BACKEND };
 
@@ -81,6 +87,7 @@ function registerKernels(configs: tf.KernelConfig[]): void {
  */
 export async function startWebGpuPlugin(options: { submitBatch?: number } = {}): Promise<WebGpuPlugin> {
   await import("@tensorflow/tfjs-backend-webgpu");
+  requestOwnDevice();
   tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", options.submitBatch ?? WEBGPU_SUBMIT_BATCH);
   if (!(await tf.setBackend(WEBGPU_BACKEND))) throw new Error(`tfjs's webgpu backend failed to start`);
   await tf.ready();
@@ -89,14 +96,27 @@ export async function startWebGpuPlugin(options: { submitBatch?: number } = {}):
   let runner = runners.get(backend);
   if (!runner) {
     runner = new KernelRunner(backend, host);
-    await runner.compile([...ELEMENTWISE_WGSL, ...BATCH_NORM_WGSL, ...CONV_WGSL, ...AUGMENT_WGSL]);
+    await runner.compile([
+      ...ELEMENTWISE_WGSL,
+      ...sgdKernels(sgdSlots(backend.device.limits)),
+      ...BATCH_NORM_WGSL,
+      ...bnRunningKernels(bnRunningSlots(backend.device.limits)),
+      ...LOSS_WGSL,
+      ...CONV_WGSL,
+      ...AUGMENT_WGSL,
+    ]);
     runners.set(backend, runner);
   }
   if (!kernelsRegistered) {
     // The configs look their runner up by the backend tfjs passes them, so
     // they stay right if the backend is ever re-created.
     registerKernels(
-      [...elementwiseKernels(runnerOf), ...batchNormKernels(runnerOf), ...augmentKernels(runnerOf)],
+      [
+        ...elementwiseKernels(runnerOf),
+        ...batchNormKernels(runnerOf),
+        ...lossKernels(runnerOf),
+        ...augmentKernels(runnerOf),
+      ],
     );
     // tfjs's weight gradient of a convolution runs one thread per filter value; ours splits the sum.
     const tfjsFilterGrad = tf.getKernel(tf.Conv2DBackpropFilter, WEBGPU_BACKEND);

@@ -6,7 +6,10 @@
  * only after the submit). Unlike tfjs's programs, a kernel here may have
  * several outputs, and its WGSL is the whole module: bindings `0..k-1` are
  * the inputs (`read` storage), then the outputs (`read_write` storage),
- * then the uniforms when the kernel has any.
+ * then the uniforms when the kernel has any. A kernel that updates values
+ * in place (each thread reads an input at an index before it writes an
+ * output there) also has an in-place form, for compiled steps: the output
+ * written over the input.
  *
  * @module
  */
@@ -40,6 +43,22 @@ export interface WgslKernel {
   readonly name: string;
   /** The WGSL module; entry point `main`. */
   readonly code: string;
+  /** Where the kernel may write outputs over inputs ({@linkcode WgslSpec.inPlace}): that form of it. */
+  readonly inPlace?: InPlaceForm;
+}
+
+/**
+ * A kernel's form that writes some outputs over the inputs they replace.
+ * Its bindings are the original's with those outputs left out and those
+ * inputs `read_write`.
+ */
+export interface InPlaceForm {
+  /** The in-place kernel (its name the original's + `InPlace`). */
+  readonly kernel: WgslKernel;
+  /** `[output, input]` binding pairs of the original kernel: the output is written over the input. */
+  readonly aliases: readonly (readonly [number, number])[];
+  /** For each binding of the in-place kernel, the original kernel's binding it takes. */
+  readonly bindings: readonly number[];
 }
 
 /** A kernel's interface and body, for {@linkcode wgsl}. */
@@ -55,6 +74,8 @@ export interface WgslSpec {
   uniforms?: string;
   /** Threads per workgroup. @default {WORKGROUP} */
   workgroup?: number;
+  /** Module-scope declarations (workgroup memory, helper functions), placed before `main`. */
+  declarations?: string;
   /**
    * The body of `main`, which sees `gid` and `nwg` (global id and workgroup
    * count) and, for `linear` kernels, `i`, the thread's linear index over a
@@ -63,6 +84,15 @@ export interface WgslSpec {
   body: string;
   /** One thread per value of `u.size` values. @default {false} */
   linear?: boolean;
+  /**
+   * Outputs that may be written over an input, `{ output: input }`: the
+   * kernel reads each such input only at the indices where the same thread
+   * then writes the output, before writing it. A compiled step runs this
+   * in-place form ({@linkcode WgslKernel.inPlace}) where the input is a
+   * state variable's value and the output its next one, with nothing after
+   * reading either; its replays then copy nothing home.
+   */
+  inPlace?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -77,32 +107,118 @@ export interface WgslSpec {
  * assert.match(k.code, /@binding\(0\) var<storage, read> x : array<f32>;/);
  * assert.match(k.code, /@binding\(1\) var<storage, read> k : array<i32>;/);
  * assert.match(k.code, /@binding\(3\) var<uniform> u : U;/);
+ * // An update that may run in place: its in-place form binds x read-write and writes x.
+ * const up = wgsl("bump", { inputs: ["x"], outputs: ["y"], uniforms: "size : u32", linear: true, body: "y[i] = x[i] + 1.0;", inPlace: { y: "x" } });
+ * assert.match(up.inPlace!.kernel.code, /@binding\(0\) var<storage, read_write> x : array<f32>;/);
+ * assert.match(up.inPlace!.kernel.code, /x\[i\] = x\[i\] \+ 1\.0;/);
+ * assert.deepEqual(up.inPlace!.aliases, [[1, 0]]); // y (binding 1) over x (binding 0)
+ * assert.deepEqual(up.inPlace!.bindings, [0, 2]); // x, then the uniforms
  * ```
  */
 export function wgsl(name: string, spec: WgslSpec): WgslKernel {
+  const inputs = spec.inputs.map((input) => {
+    const [n, type = "f32"] = input.split(":").map((part) => part.trim());
+    return { n, type };
+  });
+  const code = moduleCode(spec, inputs, spec.outputs, new Set(), spec.body);
+  if (!spec.inPlace) return { name, code };
+  const aliases: [number, number][] = [];
+  const written = new Set<string>();
+  let body = spec.body;
+  for (const [output, input] of Object.entries(spec.inPlace)) {
+    const o = spec.outputs.indexOf(output), i = inputs.findIndex((x) => x.n === input);
+    if (o < 0 || i < 0 || inputs[i].type !== "f32" || written.has(input)) {
+      throw new Error(`kernel ${name}: in place, ${output} cannot be written over ${input}`);
+    }
+    written.add(input);
+    aliases.push([inputs.length + o, i]);
+    body = body.replaceAll(new RegExp(`\\b${output}\\b`, "g"), input);
+  }
+  const kept = spec.outputs.filter((o) => !(o in spec.inPlace!));
+  const bindings = [
+    ...inputs.map((_, i) => i),
+    ...kept.map((o) => inputs.length + spec.outputs.indexOf(o)),
+    ...(spec.uniforms ? [inputs.length + spec.outputs.length] : []),
+  ];
+  const kernel = { name: `${name}InPlace`, code: moduleCode(spec, inputs, kept, written, body) };
+  return { name, code, inPlace: { kernel, aliases, bindings } };
+}
+
+/** The WGSL module of a kernel: bindings (`readWrite` inputs among them), uniforms, `main` with `body`. */
+function moduleCode(
+  spec: WgslSpec,
+  inputs: readonly { n: string; type: string }[],
+  outputs: readonly string[],
+  readWrite: ReadonlySet<string>,
+  body: string,
+): string {
   const size = spec.workgroup ?? WORKGROUP;
   const lines: string[] = [];
   let binding = 0;
-  for (const input of spec.inputs) {
-    const [n, type = "f32"] = input.split(":").map((part) => part.trim());
-    lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${n} : array<${type}>;`);
+  for (const { n, type } of inputs) {
+    const access = readWrite.has(n) ? "read_write" : "read";
+    lines.push(`@group(0) @binding(${binding++}) var<storage, ${access}> ${n} : array<${type}>;`);
   }
-  for (const n of spec.outputs) {
+  for (const n of outputs) {
     lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${n} : array<f32>;`);
   }
   if (spec.uniforms) {
     lines.push(`struct U { ${spec.uniforms} }`, `@group(0) @binding(${binding}) var<uniform> u : U;`);
   }
+  if (spec.declarations) lines.push(spec.declarations.trim());
   const linear = spec.linear
     ? `  let i = gid.x + gid.y * nwg.x * ${size}u;\n  if (i >= u.size) { return; }\n`
     : "";
   lines.push(
     `@compute @workgroup_size(${size})`,
     `fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {`,
-    `${linear}  ${spec.body.trim()}`,
+    `${linear}  ${body.trim()}`,
     `}`,
   );
-  return { name, code: lines.join("\n") };
+  return lines.join("\n");
+}
+
+/** At most this many tensors a kernel written with {@linkcode perSlot} updates a dispatch. */
+export const SLOTS_MAX = 16;
+
+/**
+ * Tensors one dispatch can update on a device with `limits` when each takes
+ * `bindings` storage buffers and the dispatch `shared` more: at least 1, at
+ * most {@linkcode SLOTS_MAX}. 1 under WebGPU's default limit of 8 buffers.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { slotsFor } from "./program.ts";
+ * assert.equal(slotsFor({ maxStorageBuffersPerShaderStage: 8 }, 5, 1), 1);
+ * assert.equal(slotsFor({ maxStorageBuffersPerShaderStage: 32 }, 5, 1), 6);
+ * assert.equal(slotsFor({ maxStorageBuffersPerShaderStage: 1000 }, 6), 16);
+ * ```
+ */
+export function slotsFor(
+  limits: { maxStorageBuffersPerShaderStage: number },
+  bindings: number,
+  shared = 0,
+): number {
+  const fit = Math.floor((limits.maxStorageBuffersPerShaderStage - shared) / bindings);
+  return Math.max(1, Math.min(SLOTS_MAX, fit));
+}
+
+/**
+ * A kernel body that does `k` tensors' work in one dispatch, tensor `z` in
+ * the workgroups at `gid.z`: a `switch` over `z` with `slot(z)` in each
+ * case (WGSL cannot choose a binding by index).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { perSlot } from "./program.ts";
+ * assert.match(perSlot(2, (z) => `y${z}[0] = 1.0;`), /case 1u: \{\s*y1\[0\] = 1\.0;\s*\}/);
+ * ```
+ */
+export function perSlot(k: number, slot: (z: number) => string): string {
+  const cases = Array.from({ length: k }, (_, z) => `case ${z}u: {\n${slot(z)}\n    }`);
+  return `switch gid.z {\n    ${cases.join("\n    ")}\n    default: {}\n  }`;
 }
 
 /** What one dispatch of a {@linkcode WgslKernel} takes. */
@@ -137,6 +253,20 @@ export function grid(n: number): [number, number, number] {
   return groups <= 65535 ? [groups, 1, 1] : [65535, Math.ceil(groups / 65535), 1];
 }
 
+/** A compiled kernel's in-place form: its pipeline and how its bindings map. */
+export interface InPlacePipeline {
+  readonly pipeline: GPUComputePipeline;
+  readonly aliases: InPlaceForm["aliases"];
+  readonly bindings: InPlaceForm["bindings"];
+}
+
+const inPlacePipelines = new WeakMap<GPUComputePipeline, InPlacePipeline>();
+
+/** The in-place form of a kernel this file's runners compiled, by the kernel's pipeline; none for others. */
+export function inPlaceFormOf(pipeline: GPUComputePipeline): InPlacePipeline | undefined {
+  return inPlacePipelines.get(pipeline);
+}
+
 /** Compiles and runs the plugin's kernels on one backend. */
 export class KernelRunner {
   readonly #backend: WebGpuBackend;
@@ -158,6 +288,12 @@ export class KernelRunner {
     const device = this.#backend.device;
     for (const k of kernels) {
       if (this.#pipelines.has(k.name)) continue;
+      let inPlace: InPlacePipeline | undefined;
+      if (k.inPlace) {
+        await this.compile([k.inPlace.kernel]);
+        const { aliases, bindings } = k.inPlace;
+        inPlace = { pipeline: this.#pipelines.get(k.inPlace.kernel.name)!, aliases, bindings };
+      }
       const module = device.createShaderModule({ code: k.code, label: k.name });
       try {
         const pipeline = await device.createComputePipelineAsync({
@@ -166,12 +302,18 @@ export class KernelRunner {
           label: k.name,
         });
         this.#pipelines.set(k.name, pipeline);
+        if (inPlace) inPlacePipelines.set(pipeline, inPlace);
       } catch (e) {
         const info = await module.getCompilationInfo();
         const messages = info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ");
         throw new Error(`WGSL kernel ${k.name} does not compile: ${messages || (e as Error).message}`);
       }
     }
+  }
+
+  /** The device's limits (how many buffers a kernel may bind, ...). */
+  get limits(): GPUSupportedLimits {
+    return this.#backend.device.limits;
   }
 
   /** Releases a tensor a kernel made for its own use (freed after the pending submit). */

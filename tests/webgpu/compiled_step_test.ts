@@ -17,7 +17,7 @@ import { CompiledStepRunner, EagerStepRunner, type StepRunner } from "../../lib/
 import { evaluate, Evaluator, trainEpoch } from "../../lib/train/train_epoch.ts";
 import { drawAugmentParams, labelsOf, makeBatch } from "../../lib/data/batches.ts";
 import type { CifarSplit } from "../../lib/data/cifar.ts";
-import { stepCompiler } from "../../lib/ops/mod.ts";
+import { sgdMomentumStep, stepCompiler } from "../../lib/ops/mod.ts";
 import { countGpuCalls } from "../../lib/webgpu/gpu_calls.ts";
 import { Rng } from "../../lib/data/rng.ts";
 import { gpuTest } from "./helpers.ts";
@@ -179,6 +179,8 @@ Deno.test(
       "the images (labels and learning rate unchanged: small inputs are compared first)",
     );
     assert.ok(c.dispatch > 100 && c.dispatch <= 810, `${c.dispatch} dispatches`);
+    // Weights, momentum and running averages are updated in place: only the loss and count sums go home.
+    assert.equal(c.copy, 2, "copies of a replay");
     dispose(s);
     assert.equal(tf.memory().numTensors, before, "the compiled step and its model leave no tensor behind");
   },
@@ -278,6 +280,50 @@ Deno.test(
     // The device path was taken: its recordings (batches of 2 and 1), not the host path's.
     assert.equal((compiled.runner as CompiledStepRunner).recordings, 2);
     dispose(eager, compiled);
+  },
+);
+
+Deno.test(
+  "compiled step: an update runs in place unless its old value is read after it",
+  gpuTest,
+  async () => {
+    await selectBackend("webgpu");
+    const counter = countGpuCalls()!;
+    for (const readAfter of [false, true]) {
+      const lr = tf.scalar(0.5);
+      const vars = () => [tf.tensor1d([1, 2, 3]), tf.zeros([3]), tf.zeros([3])].map((t) => tf.variable(t));
+      // The step: SGD of w, and (readAfter) the weights read after the update's dispatch, which must see the old ones.
+      const step = ([w, buf, seen]: tf.Variable[], g: tf.Tensor) => {
+        const [p, b] = sgdMomentumStep(w, tf.reshape(g, [3]), buf, lr, { momentum: 0.9, weightDecay: 0 });
+        if (readAfter) seen.assign(tf.mul(w, 2));
+        w.assign(p);
+        buf.assign(b);
+      };
+      const state = vars(), eager = vars();
+      const compiled = stepCompiler()!({
+        inputs: [{ shape: [1, 3], dtype: "float32" }],
+        state,
+        run: ([g]) => step(state, g),
+      });
+      for (const [k, g] of [[1, 2, 3], [-1, 0.5, 4], [0.25, -2, 1]].entries()) {
+        counter.reset();
+        compiled.run([Float32Array.from(g)]);
+        if (k === 2) {
+          assert.equal(counter.snapshot().copy, readAfter ? 3 : 0, `copies home, read after ${readAfter}`);
+        }
+        tf.tidy(() => step(eager, tf.tensor2d([g])));
+        for (const [i, name] of ["weights", "buffer", "old weights read"].entries()) {
+          assert.deepEqual(
+            await state[i].data(),
+            await eager[i].data(),
+            `${name}, step ${k + 1}, read after ${readAfter}`,
+          );
+        }
+      }
+      assert.notDeepEqual(await state[0].data(), Float32Array.of(1, 2, 3), "the weights moved");
+      compiled.dispose();
+      tf.dispose([...state, ...eager, lr]);
+    }
   },
 );
 

@@ -10,9 +10,12 @@ import {
   addRelu,
   augmentBatch,
   batchNormRunningUpdate,
+  batchNormRunningUpdateAll,
   batchNormTrain,
   sgdMomentumStep,
+  sgdMomentumStepAll,
   shortcutA,
+  softmaxCrossEntropy,
 } from "../../lib/ops/mod.ts";
 import { Rng } from "../../lib/data/rng.ts";
 import { drawAugmentParams, makeBatch, normalisationTable, planBatch } from "../../lib/data/batches.ts";
@@ -74,6 +77,39 @@ Deno.test("webgpu: batchNormRunningUpdate() matches cpu", gpuTest, async () => {
 });
 
 Deno.test(
+  "webgpu: batchNormRunningUpdateAll() of 13 batch norms (several a dispatch) matches cpu and the one-at-a-time op",
+  gpuTest,
+  async () => {
+    const channels = [1, 16, 70, 3, 64, 5, 2, 33, 16, 16, 7, 129, 4];
+    const run = (all: boolean) =>
+      tf.tidy(() => {
+        const rng = new Rng(18);
+        const updates = channels.map((c, i) => ({
+          runningMean: random(rng, [c]) as tf.Tensor1D,
+          runningVar: tf.abs(random(rng, [c])) as tf.Tensor1D,
+          mean: random(rng, [c]) as tf.Tensor1D,
+          variance: tf.abs(random(rng, [c])) as tf.Tensor1D,
+          count: 2 + 31 * i,
+        }));
+        const out = all
+          ? batchNormRunningUpdateAll(updates, 0.1)
+          : updates.map((u) =>
+            batchNormRunningUpdate(u.runningMean, u.runningVar, u.mean, u.variance, {
+              momentum: 0.1,
+              count: u.count,
+            })
+          );
+        return out.flat();
+      });
+    const [cpu, webgpu] = await onBoth(() => run(true));
+    const [, single] = await onBoth(() => run(false));
+    const names = channels.flatMap((c, i) => [`mean ${i} (${c})`, `var ${i} (${c})`]);
+    assertClose(webgpu, cpu, names, 1e-6);
+    assert.deepEqual(webgpu, single, "the same values as one update a dispatch");
+  },
+);
+
+Deno.test(
   "webgpu: addRelu() and ReLU's fused gradient match cpu, values and gradients",
   gpuTest,
   async () => {
@@ -125,6 +161,54 @@ Deno.test("webgpu: sgdMomentumStep() matches cpu", gpuTest, async () => {
     assertClose(webgpu, cpu, [`param ${size}`, `buffer ${size}`], 1e-6);
   }
 });
+
+Deno.test(
+  "webgpu: sgdMomentumStepAll() of 15 parameters (several a dispatch) matches cpu and the one-at-a-time op",
+  gpuTest,
+  async () => {
+    const sizes = [1, 7, 1001, 3, 70000, 16, 16, 9, 2, 300, 4, 5, 6, 64, 10];
+    const run = (all: boolean) =>
+      tf.tidy(() => {
+        const rng = new Rng(19);
+        const make = () => sizes.map((n) => random(rng, [n]));
+        const [params, grads, buffers] = [make(), make(), make()];
+        const lr = tf.scalar(0.1), attrs = { momentum: 0.9, weightDecay: 1e-4 };
+        if (!all) return params.flatMap((p, i) => sgdMomentumStep(p, grads[i], buffers[i], lr, attrs));
+        const next = sgdMomentumStepAll(params, grads, buffers, lr, attrs);
+        return params.flatMap((_, i) => [next.params[i], next.buffers[i]]);
+      });
+    const [cpu, webgpu] = await onBoth(() => run(true));
+    const [, single] = await onBoth(() => run(false));
+    assertClose(webgpu, cpu, sizes.flatMap((n, i) => [`param ${i} (${n})`, `buffer ${i} (${n})`]), 1e-6);
+    assert.deepEqual(webgpu, single, "the same values as one parameter a dispatch");
+  },
+);
+
+Deno.test(
+  "webgpu: softmaxCrossEntropy() matches cpu, mean and sum, value and gradient, out-of-range labels",
+  gpuTest,
+  async () => {
+    // 300 rows: more than the forward kernel's 256 threads.
+    for (const [n, k] of [[1, 10], [3, 2], [300, 10]]) {
+      for (const sum of [false, true]) {
+        const [cpu, webgpu] = await onBoth(() =>
+          tf.tidy(() => {
+            const rng = new Rng(20);
+            const logits = tf.mul(random(rng, [n, k]), 4) as tf.Tensor2D;
+            // The last label is outside 0..k-1: an all-zero one-hot row.
+            const labels = tf.tensor1d(
+              Array.from({ length: n }, (_, i) => i === n - 1 ? k : rng.int(0, k - 1)),
+              "int32",
+            );
+            const f = (x: tf.Tensor) => softmaxCrossEntropy(x as tf.Tensor2D, labels, { sum });
+            return [f(logits), ...tf.grads(f)([logits], tf.scalar(1.5))];
+          })
+        );
+        assertClose(webgpu, cpu, [`loss ${n}x${k} sum ${sum}`, `dlogits ${n}x${k} sum ${sum}`], 2e-6);
+      }
+    }
+  },
+);
 
 Deno.test(
   "webgpu: a convolution's weight gradient (split over tiles of output rows) matches cpu",
