@@ -27,7 +27,17 @@ import {
   BN_TRAIN_KERNEL,
 } from "../ops/mod.ts";
 import { WEBGPU_BACKEND } from "./backend_internals.ts";
-import { f32, grid, type KernelRunner, perSlot, slotsFor, u32, wgsl, type WgslKernel } from "./program.ts";
+import {
+  f32,
+  grid,
+  type KernelRunner,
+  perSlot,
+  slotKernels,
+  slotsFor,
+  u32,
+  wgsl,
+  type WgslKernel,
+} from "./program.ts";
 
 /** Threads per workgroup of the per-channel passes (x: channels). */
 const CHANNEL_GROUP = 64;
@@ -213,7 +223,7 @@ export const bnGradInputPlainWgsl: WgslKernel = bnGradInputWgsl(false);
  * for `k` batch norms in one dispatch (batch norm `z` at `gid.z`, one thread
  * a channel). In place, the running averages are written over.
  */
-export function bnRunningWgsl(k: number): WgslKernel {
+export const bnRunningWgsl: (k: number) => WgslKernel = slotKernels((k) => {
   const slots = Array.from({ length: k }, (_, z) => z);
   return wgsl(`bnRunning${k}`, {
     inputs: slots.flatMap((z) => [`rm${z}`, `rv${z}`, `m${z}`, `v${z}`]),
@@ -233,30 +243,28 @@ export function bnRunningWgsl(k: number): WgslKernel {
     }`,
     inPlace: Object.fromEntries(slots.flatMap((z) => [[`rmOut${z}`, `rm${z}`], [`rvOut${z}`, `rv${z}`]])),
   });
-}
+});
 
 /** Batch norms whose running averages one dispatch updates: six buffers each. */
-export function bnRunningSlots(limits: { maxStorageBuffersPerShaderStage: number }): number {
+function bnRunningSlots(limits: { maxStorageBuffersPerShaderStage: number }): number {
   return slotsFor(limits, 6);
 }
 
-/** The running-average kernels for 1 to `slots` batch norms a dispatch. */
-export function bnRunningKernels(slots: number): WgslKernel[] {
-  return Array.from({ length: slots }, (_, k) => bnRunningWgsl(k + 1));
+/** Every WGSL kernel of this file a device with `limits` runs, to compile at startup. */
+export function batchNormWgsl(limits: { maxStorageBuffersPerShaderStage: number }): WgslKernel[] {
+  return [
+    bnPartialWgsl,
+    bnMergeWgsl,
+    bnNormaliseReluWgsl,
+    bnNormalisePlainWgsl,
+    bnGradPartialReluWgsl,
+    bnGradPartialPlainWgsl,
+    bnGradMergeWgsl,
+    bnGradInputReluWgsl,
+    bnGradInputPlainWgsl,
+    ...Array.from({ length: bnRunningSlots(limits) }, (_, k) => bnRunningWgsl(k + 1)),
+  ];
 }
-
-/** Every WGSL kernel of this file, to compile at startup. */
-export const BATCH_NORM_WGSL: readonly WgslKernel[] = [
-  bnPartialWgsl,
-  bnMergeWgsl,
-  bnNormaliseReluWgsl,
-  bnNormalisePlainWgsl,
-  bnGradPartialReluWgsl,
-  bnGradPartialPlainWgsl,
-  bnGradMergeWgsl,
-  bnGradInputReluWgsl,
-  bnGradInputPlainWgsl,
-];
 
 /** Rows, channels and tiling of an NHWC tensor. */
 function stats(shape: readonly number[]) {

@@ -25,6 +25,7 @@ import {
   grid,
   type KernelRunner,
   perSlot,
+  slotKernels,
   slotsFor,
   u32,
   wgsl,
@@ -97,7 +98,7 @@ export const shortcutGradWgsl: WgslKernel = wgsl("shortcutAGrad", {
  * five buffers (parameter, gradient, buffer in; parameter, buffer out), the
  * learning rate one more.
  */
-export function sgdSlots(limits: { maxStorageBuffersPerShaderStage: number }): number {
+function sgdSlots(limits: { maxStorageBuffersPerShaderStage: number }): number {
   return slotsFor(limits, 5, 1);
 }
 
@@ -106,7 +107,7 @@ export function sgdSlots(limits: { maxStorageBuffersPerShaderStage: number }): n
  * parameters in one dispatch: parameter `z` in workgroup row `z`, one thread a
  * value. In place, each parameter and buffer is written over.
  */
-export function sgdWgsl(k: number): WgslKernel {
+export const sgdWgsl: (k: number) => WgslKernel = slotKernels((k) => {
   const slots = Array.from({ length: k }, (_, z) => z);
   return wgsl(`sgdMomentum${k}`, {
     inputs: [...slots.flatMap((z) => [`p${z}`, `g${z}`, `b${z}`]), "lr"],
@@ -125,20 +126,13 @@ export function sgdWgsl(k: number): WgslKernel {
     }`,
     inPlace: Object.fromEntries(slots.flatMap((z) => [[`pOut${z}`, `p${z}`], [`bOut${z}`, `b${z}`]])),
   });
-}
+});
 
-/** The SGD kernels for 1 to `slots` parameters a dispatch. */
-export function sgdKernels(slots: number): WgslKernel[] {
-  return Array.from({ length: slots }, (_, k) => sgdWgsl(k + 1));
+/** Every WGSL kernel of this file a device with `limits` runs, to compile at startup. */
+export function elementwiseWgsl(limits: { maxStorageBuffersPerShaderStage: number }): WgslKernel[] {
+  const sgd = Array.from({ length: sgdSlots(limits) }, (_, k) => sgdWgsl(k + 1));
+  return [addReluWgsl, reluGradWgsl, shortcutWgsl, shortcutGradWgsl, ...sgd];
 }
-
-/** Every WGSL kernel of this file but SGD's ({@linkcode sgdKernels}), to compile at startup. */
-export const ELEMENTWISE_WGSL: readonly WgslKernel[] = [
-  addReluWgsl,
-  reluGradWgsl,
-  shortcutWgsl,
-  shortcutGradWgsl,
-];
 
 const size = (t: tf.TensorInfo) => tf.util.sizeFromShape(t.shape);
 

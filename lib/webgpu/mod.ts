@@ -33,9 +33,9 @@ import { registerStepCompiler } from "../ops/compiled_step.ts";
 import { WebGpuCompiledStep } from "./compiled_step.ts";
 import { WEBGPU_BACKEND, type WebGpuBackend } from "./backend_internals.ts";
 import { AUGMENT_WGSL, augmentKernels } from "./augment_kernels.ts";
-import { BATCH_NORM_WGSL, batchNormKernels, bnRunningKernels, bnRunningSlots } from "./batch_norm_kernels.ts";
+import { batchNormKernels, batchNormWgsl } from "./batch_norm_kernels.ts";
 import { CONV_WGSL, convFilterGradKernel } from "./conv_kernels.ts";
-import { ELEMENTWISE_WGSL, elementwiseKernels, sgdKernels, sgdSlots } from "./elementwise_kernels.ts";
+import { elementwiseKernels, elementwiseWgsl } from "./elementwise_kernels.ts";
 import { type HostPath, installHostPath } from "./host_path.ts";
 import { LOSS_WGSL, lossKernels } from "./loss_kernels.ts";
 import { KernelRunner } from "./program.ts";
@@ -97,10 +97,8 @@ export async function startWebGpuPlugin(options: { submitBatch?: number } = {}):
   if (!runner) {
     runner = new KernelRunner(backend, host);
     await runner.compile([
-      ...ELEMENTWISE_WGSL,
-      ...sgdKernels(sgdSlots(backend.device.limits)),
-      ...BATCH_NORM_WGSL,
-      ...bnRunningKernels(bnRunningSlots(backend.device.limits)),
+      ...elementwiseWgsl(backend.device.limits),
+      ...batchNormWgsl(backend.device.limits),
       ...LOSS_WGSL,
       ...CONV_WGSL,
       ...AUGMENT_WGSL,

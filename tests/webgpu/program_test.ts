@@ -5,7 +5,7 @@
  * adapter needed (the kernels' values are tested in kernels_test.ts).
  */
 import assert from "node:assert/strict";
-import { perSlot, SLOTS_MAX, slotsFor, wgsl } from "../../lib/webgpu/program.ts";
+import { perSlot, slotKernels, SLOTS_MAX, slotsFor, wgsl } from "../../lib/webgpu/program.ts";
 
 const SGD_LIKE = {
   inputs: ["p", "g", "b", "lr"],
@@ -87,4 +87,17 @@ Deno.test("perSlot() and slotsFor(): one case per tensor; as many tensors as the
   assert.equal(slotsFor({ maxStorageBuffersPerShaderStage: 4 }, 6), 1, "at least one");
   assert.equal(slotsFor({ maxStorageBuffersPerShaderStage: 32 }, 6), 5);
   assert.equal(slotsFor({ maxStorageBuffersPerShaderStage: 1 << 20 }, 5, 1), SLOTS_MAX);
+});
+
+Deno.test("slotKernels() builds each member of a family once, on first use", () => {
+  const built: number[] = [];
+  const family = slotKernels((k) => {
+    built.push(k);
+    return wgsl(`k${k}`, { inputs: [], outputs: ["y"], body: perSlot(k, (z) => `y[${z}] = 1.0;`) });
+  });
+  assert.deepEqual(built, [], "nothing built before use");
+  const three = family(3);
+  assert.equal(family(3), three);
+  assert.equal(family(1).name, "k1");
+  assert.deepEqual(built, [3, 1]);
 });
